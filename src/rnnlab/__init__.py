@@ -1,0 +1,1 @@
+"""rnnlab: train, compare and diagnose recurrent text classifiers."""

