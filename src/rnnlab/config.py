@@ -74,11 +74,23 @@ class DataConfig:
             self.max_len is None or self.max_len > 0,
             f"max_len must be positive (got {self.max_len}); omit it to keep whole texts",
         )
-        check(self.truncate in ("head", "tail"), f"truncate must be head or tail, not {self.truncate!r}")
+        check(
+            self.truncate in ("head", "tail"),
+            f"truncate must be head or tail, not {self.truncate!r}",
+        )
         check(self.empty in ("unk", "drop"), f"empty must be unk or drop, not {self.empty!r}")
-        check(self.source in ("auto", "bundled", "hub"), f"source must be auto, bundled or hub, not {self.source!r}")
-        check(0 < self.val_fraction < 0.5, f"val_fraction must be in (0, 0.5) (got {self.val_fraction})")
-        check(0 < self.test_fraction < 0.5, f"test_fraction must be in (0, 0.5) (got {self.test_fraction})")
+        check(
+            self.source in ("auto", "bundled", "hub"),
+            f"source must be auto, bundled or hub, not {self.source!r}",
+        )
+        check(
+            0 < self.val_fraction < 0.5,
+            f"val_fraction must be in (0, 0.5) (got {self.val_fraction})",
+        )
+        check(
+            0 < self.test_fraction < 0.5,
+            f"test_fraction must be in (0, 0.5) (got {self.test_fraction})",
+        )
         check(self.limit is None or self.limit > 0, f"limit must be positive (got {self.limit})")
         check(self.length >= 2, f"synthetic length must be at least 2 (got {self.length})")
         check(self.num_examples > 0, f"num_examples must be positive (got {self.num_examples})")
@@ -119,7 +131,11 @@ class ModelConfig:
     def overrides(self) -> dict[str, Any]:
         """The fields set here, to apply on top of the preset."""
         skip = {"name"}
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip and getattr(self, f.name) is not None}
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in skip and getattr(self, f.name) is not None
+        }
 
     def __post_init__(self) -> None:
         for name in ("embed_dim", "hidden_dim", "num_layers"):
@@ -129,8 +145,13 @@ class ModelConfig:
             self.dropout is None or 0 <= self.dropout < 1,
             f"dropout must be in [0, 1) (got {self.dropout})",
         )
-        check(self.sequence_mode in ("padded", "packed"), f"sequence_mode must be padded or packed, not {self.sequence_mode!r}")
-        check(self.impl in ("torch", "scratch"), f"impl must be torch or scratch, not {self.impl!r}")
+        check(
+            self.sequence_mode in ("padded", "packed"),
+            f"sequence_mode must be padded or packed, not {self.sequence_mode!r}",
+        )
+        check(
+            self.impl in ("torch", "scratch"), f"impl must be torch or scratch, not {self.impl!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -174,16 +195,33 @@ class TrainConfig:
         check(self.epochs >= 0, f"epochs must not be negative (got {self.epochs})")
         check(self.batch_size > 0, f"batch_size must be positive (got {self.batch_size})")
         check(self.lr > 0, f"lr must be positive (got {self.lr})")
-        check(self.optimizer in ("adam", "adamw"), f"optimizer must be adam or adamw, not {self.optimizer!r}")
-        check(self.weight_decay >= 0, f"weight_decay must not be negative (got {self.weight_decay})")
-        check(self.clip_norm is None or self.clip_norm > 0, f"clip_norm must be positive (got {self.clip_norm})")
-        check(self.patience is None or self.patience > 0, f"patience must be positive (got {self.patience})")
+        check(
+            self.optimizer in ("adam", "adamw"),
+            f"optimizer must be adam or adamw, not {self.optimizer!r}",
+        )
+        check(
+            self.weight_decay >= 0, f"weight_decay must not be negative (got {self.weight_decay})"
+        )
+        check(
+            self.clip_norm is None or self.clip_norm > 0,
+            f"clip_norm must be positive (got {self.clip_norm})",
+        )
+        check(
+            self.patience is None or self.patience > 0,
+            f"patience must be positive (got {self.patience})",
+        )
         check(
             self.monitor in ("val_accuracy", "val_macro_f1", "val_loss"),
             f"monitor must be val_accuracy, val_macro_f1 or val_loss, not {self.monitor!r}",
         )
-        check(self.schedule in ("none", "cosine", "plateau"), f"schedule must be none, cosine or plateau, not {self.schedule!r}")
-        check(self.threads is None or self.threads > 0, f"threads must be positive (got {self.threads})")
+        check(
+            self.schedule in ("none", "cosine", "plateau"),
+            f"schedule must be none, cosine or plateau, not {self.schedule!r}",
+        )
+        check(
+            self.threads is None or self.threads > 0,
+            f"threads must be positive (got {self.threads})",
+        )
 
 
 @dataclass(frozen=True)
@@ -220,7 +258,9 @@ class RunConfig:
         except FileNotFoundError:
             raise RnnlabError(f"config file {path} does not exist") from None
         except yaml.YAMLError as exc:
-            raise RnnlabError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+            raise RnnlabError(
+                f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}"
+            ) from None
         return cls.from_dict(raw or {})
 
 

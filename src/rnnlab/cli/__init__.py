@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from rnnlab.errors import RnnlabError
 from rnnlab.paths import configure_cache_env
@@ -24,14 +25,16 @@ COMMAND_MODULES = (
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+    def error(self, message: str) -> NoReturn:  # one line and exit 2, without the usage block
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = _Parser(prog="rnnlab", description="Train, compare and diagnose recurrent text classifiers.")
+    parser = _Parser(
+        prog="rnnlab", description="Train, compare and diagnose recurrent text classifiers."
+    )
     parser.add_argument("--version", action="version", version=f"rnnlab {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:

@@ -101,7 +101,9 @@ def collate(split: EncodedSplit, indices: np.ndarray) -> Batch:
             start = split.offsets[i]
             padded[row, :length] = split.ids[start : start + length]
         tokens = torch.from_numpy(padded)
-    return Batch(tokens, torch.from_numpy(lengths.astype(np.int64)), labels, torch.from_numpy(indices))
+    return Batch(
+        tokens, torch.from_numpy(lengths.astype(np.int64)), labels, torch.from_numpy(indices)
+    )
 
 
 def iterate_batches(
@@ -114,7 +116,9 @@ def iterate_batches(
     epoch: int = 0,
 ) -> Iterator[Batch]:
     """Batches over a split; for evaluation pass shuffle=False (bucketing still applies)."""
-    sampler = BucketBatchSampler(split.lengths, batch_size, shuffle=shuffle, bucket=bucket, seed=seed)
+    sampler = BucketBatchSampler(
+        split.lengths, batch_size, shuffle=shuffle, bucket=bucket, seed=seed
+    )
     sampler.set_epoch(epoch)
     for indices in sampler:
         yield collate(split, indices)

@@ -39,23 +39,57 @@ class EncodedSplit:
 
     def subset(self, indices: np.ndarray) -> EncodedSplit:
         """A new split holding the examples at `indices`, in that order."""
-        indices = np.asarray(indices, dtype=np.int64)
-        lengths = self.lengths[indices]
-        offsets = np.zeros(len(indices) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        if self.features is not None:
-            ids = self.ids[:0]
-        else:
-            ids = np.concatenate([self.token_ids(int(i)) for i in indices]) if len(indices) else self.ids[:0]
-        features = None if self.features is None else self.features[indices]
-        return EncodedSplit(ids.astype(np.int32), offsets, self.labels[indices], features)
+        return self.select(indices)
+
+    def select(
+        self,
+        rows: np.ndarray | None = None,
+        *,
+        max_len: int | None = None,
+        tail: bool = False,
+        unk_for_empty: bool = False,
+        unk_id: int = 1,
+    ) -> EncodedSplit:
+        """Vectorised gather: pick `rows`, keep at most `max_len` ids of each (head, or tail),
+        and give an empty text one `unk_id` token if `unk_for_empty`."""
+        rows = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
+        lengths = self.lengths[rows]
+        features = None if self.features is None else self.features[rows]
+        if self.features is not None:  # continuous inputs: fixed length, nothing to cut
+            offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            return EncodedSplit(self.ids[:0], offsets, self.labels[rows], features)
+        kept = np.minimum(lengths, max_len) if max_len is not None else lengths
+        src_start = self.offsets[:-1][rows] + (lengths - kept if tail else 0)
+        out_len = np.where((kept == 0) & unk_for_empty, 1, kept)
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(out_len, out=offsets[1:])
+        positions = (
+            np.arange(offsets[-1])
+            - np.repeat(offsets[:-1], out_len)
+            + np.repeat(src_start, out_len)
+        )
+        ids = (
+            self.ids[np.clip(positions, 0, max(len(self.ids) - 1, 0))]
+            if len(self.ids)
+            else np.zeros(offsets[-1], dtype=np.int32)
+        )
+        ids = ids.astype(np.int32, copy=True)
+        ids[offsets[:-1][(kept == 0) & (out_len == 1)]] = unk_id
+        return EncodedSplit(ids, offsets, self.labels[rows], None)
 
     @classmethod
-    def from_sequences(cls, sequences: list[list[int]] | list[np.ndarray], labels: np.ndarray) -> EncodedSplit:
+    def from_sequences(
+        cls, sequences: list[list[int]] | list[np.ndarray], labels: np.ndarray
+    ) -> EncodedSplit:
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
         offsets = np.zeros(len(sequences) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        ids = np.concatenate([np.asarray(s, dtype=np.int32) for s in sequences]) if len(sequences) else np.zeros(0, np.int32)
+        ids = (
+            np.concatenate([np.asarray(s, dtype=np.int32) for s in sequences])
+            if len(sequences)
+            else np.zeros(0, np.int32)
+        )
         return cls(ids.astype(np.int32, copy=False), offsets, np.asarray(labels))
 
 
