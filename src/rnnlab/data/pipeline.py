@@ -98,6 +98,7 @@ def build_full_splits(cfg: DataConfig) -> EncodedSplits:
         cfg.tokenizer, normalizer, texts, max_size=cfg.max_size, min_freq=cfg.min_freq
     )
     encoded = {name: EncodedSplit.from_sequences(ids[name], labels[name]) for name in SPLITS}
+    encoded, info["near_duplicates_dropped"] = drop_cross_split_duplicates(encoded)
     return EncodedSplits(
         encoded["train"],
         encoded["val"],
@@ -162,6 +163,27 @@ def split_raw(
             t, y = [t[i] for i in idx], y[idx]
         texts[name], labels[name] = list(t), np.asarray(y, dtype=np.int64)
     return texts, labels, info
+
+
+def drop_cross_split_duplicates(
+    encoded: dict[str, EncodedSplit],
+) -> tuple[dict[str, EncodedSplit], int]:
+    """Texts that differ only in case, HTML or punctuation encode to the same ids: keep such a
+    text in test (or val) and drop its twins from the earlier splits, so no split leaks."""
+
+    def keys(split: EncodedSplit) -> list[bytes]:
+        return [split.token_ids(i).tobytes() for i in range(len(split))]
+
+    seen = set(keys(encoded["test"]))
+    dropped = 0
+    for name in ("val", "train"):
+        split = encoded[name]
+        split_keys = keys(split)
+        keep = np.asarray([i for i, k in enumerate(split_keys) if k not in seen], dtype=np.int64)
+        dropped += len(split) - len(keep)
+        encoded[name] = split.select(keep)
+        seen.update(split_keys)
+    return encoded, dropped
 
 
 def _check_classes(labels: np.ndarray, raw: RawDataset) -> None:

