@@ -42,3 +42,11 @@ def bert_tokenizer_json() -> Path | None:
     except ModuleNotFoundError:
         return None
     return path if path.is_file() else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> None:
+    """Tiny models run fastest on one thread, and two test workers share two cores."""
+    import torch
+
+    torch.set_num_threads(1)

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 _TAG = re.compile(r"<[^>]*>")
 _NOT_LETTER = re.compile(r"[^A-Za-z\s]+")
-_REGEX_TOKEN = re.compile(r"[A-Za-z0-9]+")
+_ALNUM = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_ALNUM_OR_SPACE = bytes(c if c in _ALNUM else 32 for c in range(256))
 
 WORD_TOKENIZERS = ("regex", "whitespace")
 SUBWORD_TOKENIZERS = ("wordpiece", "bpe")
@@ -34,8 +35,10 @@ class Normalizer:
 
 
 def regex_tokenize(text: str) -> list[str]:
-    """The reference notebooks' tokenizer: runs of [a-z0-9] (letters of either case)."""
-    return _REGEX_TOKEN.findall(text)
+    """The reference notebooks' tokenizer: runs of [A-Za-z0-9], i.e. re.findall(r"[a-z0-9]+") on
+    lower-cased text. Mapping every other character to a space and splitting gives the same
+    tokens about twice as fast (non-ASCII characters become "?" first, then a space)."""
+    return text.encode("ascii", "replace").translate(_ALNUM_OR_SPACE).decode("ascii").split()
 
 
 def whitespace_tokenize(text: str) -> list[str]:

@@ -1,0 +1,97 @@
+"""`rnnlab models`: the presets, their layout and parameter counts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+PARTS = ("embedding", "recurrent", "head", "total")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "models",
+        help="list the model presets with their parameter counts",
+        description="List the model presets: description, layout and parameters per part.",
+    )
+    parser.add_argument("--vocab-size", type=int, default=20_000, help="embedding rows")
+    parser.add_argument("--num-classes", type=int, default=2, help="output classes")
+    parser.add_argument("--embed-dim", type=int, help="override every preset's embedding size")
+    parser.add_argument("--hidden-dim", type=int, help="override every preset's hidden size")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(handler=run_models)
+
+
+def describe_presets(
+    *,
+    vocab_size: int,
+    num_classes: int,
+    embed_dim: int | None = None,
+    hidden_dim: int | None = None,
+) -> list[dict[str, Any]]:
+    """One row per preset: name, description, spec settings and parameter counts."""
+    import torch
+
+    from rnnlab.models import count_parameters, create_model, get_preset, list_models
+
+    rows = []
+    for name in list_models():
+        with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+            model = create_model(
+                name,
+                vocab_size=vocab_size,
+                num_classes=num_classes,
+                embed_dim=embed_dim,
+                hidden_dim=hidden_dim,
+            )
+        spec = model.spec
+        rows.append(
+            {
+                "name": name,
+                "description": get_preset(name).description,
+                "layout": _layout(spec.kind, spec.num_layers, spec.hidden_dim, spec.bidirectional)
+                + f", {spec.pooling} pooling",
+                "spec": spec.to_dict(),
+                "parameters": {k: v for k, v in count_parameters(model).items() if k in PARTS},
+            }
+        )
+    return rows
+
+
+def run_models(args: argparse.Namespace) -> int:
+    rows = describe_presets(
+        vocab_size=args.vocab_size,
+        num_classes=args.num_classes,
+        embed_dim=args.embed_dim,
+        hidden_dim=args.hidden_dim,
+    )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"Model presets (vocab {args.vocab_size:,}, {args.num_classes} classes)",
+        title_justify="left",
+    )
+    table.add_column("preset", no_wrap=True, style="bold")
+    table.add_column("description", overflow="fold", min_width=20)
+    table.add_column("layout", no_wrap=True)
+    for part in PARTS:
+        table.add_column(part, justify="right", no_wrap=True)
+    for row in rows:
+        counts = row["parameters"]
+        table.add_row(
+            row["name"], row["description"], row["layout"], *(f"{counts[p]:,}" for p in PARTS)
+        )
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 140))
+    console.print(table)
+    return 0
+
+
+def _layout(kind: str, layers: int, hidden: int, bidirectional: bool) -> str:
+    return f"{'bi' if bidirectional else ''}{kind.upper()} {layers}x{hidden}"

@@ -1,0 +1,331 @@
+"""RecurrentClassifier: embedding -> recurrent encoder -> pooling over time -> linear head."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from rnnlab.errors import RnnlabError, check
+from rnnlab.models.cells import KINDS, CellRun, ScratchRecurrent, layer_weights, run_cells
+from rnnlab.models.sequence import (
+    POOLINGS,
+    clean_lengths,
+    fused_direction,
+    pool,
+    reverse_index,
+    reverse_within,
+)
+
+TASKS = ("classification", "regression")
+SEQUENCE_MODES = ("padded", "packed")
+IMPLS = ("torch", "scratch")
+TORCH_LAYERS: dict[str, Callable[..., nn.Module]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild a RecurrentClassifier (weights come from its state_dict)."""
+
+    kind: str
+    vocab_size: int
+    num_classes: int
+    embed_dim: int = 100
+    hidden_dim: int = 128
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+    pooling: str = "last"
+    sequence_mode: str = "padded"
+    impl: str = "torch"
+    binary_single_logit: bool = False
+    task: str = "classification"
+    input_dim: int | None = None
+    """Continuous inputs (B, T, input_dim) with no embedding; None for token ids."""
+    embeddings: str | None = None
+    """Where the pretrained vectors came from (recorded; from_spec does not reload them)."""
+    freeze_embeddings: bool = False
+    name: str | None = None
+    """The preset this spec was built from."""
+
+    def __post_init__(self) -> None:
+        check(self.kind in KINDS, f"kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+        for field_name in ("embed_dim", "hidden_dim", "num_layers"):
+            value = getattr(self, field_name)
+            check(
+                _positive_int(value),
+                f"{field_name} must be a positive integer (got {value!r}); set "
+                f"--{field_name.replace('_', '-')} to 1 or more",
+            )
+        check(
+            isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1,
+            f"dropout must be in [0, 1) (got {self.dropout!r}); pass e.g. --dropout 0.3",
+        )
+        check(
+            self.pooling in POOLINGS,
+            f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}",
+        )
+        check(
+            self.sequence_mode in SEQUENCE_MODES,
+            f"sequence_mode must be padded or packed, not {self.sequence_mode!r}",
+        )
+        check(self.impl in IMPLS, f"impl must be torch or scratch, not {self.impl!r}")
+        check(self.task in TASKS, f"task must be classification or regression, not {self.task!r}")
+        for field_name in ("bidirectional", "binary_single_logit", "freeze_embeddings"):
+            value = getattr(self, field_name)
+            check(isinstance(value, bool), f"{field_name} must be true or false (got {value!r})")
+        if self.input_dim is None:
+            check(
+                _positive_int(self.vocab_size) and self.vocab_size >= 2,
+                f"vocab_size must be at least 2 (got {self.vocab_size!r}); token inputs need "
+                "<pad> and at least one word, or give input_dim for continuous inputs",
+            )
+        else:
+            check(
+                _positive_int(self.input_dim),
+                f"input_dim must be a positive integer (got {self.input_dim!r})",
+            )
+            check(
+                self.embeddings is None,
+                "pretrained embeddings need token inputs; drop --embeddings for continuous inputs",
+            )
+        if self.task == "classification":
+            check(
+                _positive_int(self.num_classes) and self.num_classes >= 2,
+                f"num_classes must be at least 2 for classification (got {self.num_classes!r})",
+            )
+            check(
+                not self.binary_single_logit or self.num_classes == 2,
+                f"binary_single_logit needs exactly 2 classes (got {self.num_classes}); "
+                "drop --binary-single-logit",
+            )
+
+    @property
+    def num_outputs(self) -> int:
+        """Width C of the logits: 1 for regression and single-logit binary, else num_classes."""
+        if self.task == "regression" or self.binary_single_logit:
+            return 1
+        return self.num_classes
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ModelSpec:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - names)
+        check(not unknown, f"unknown model spec fields {unknown}; valid ones: {sorted(names)}")
+        return cls(**raw)
+
+
+@dataclass
+class StateTrace:
+    """States of the last layer's forward direction, one tensor (B, H) per time step.
+
+    Every entry is a node on the loss path: call `retain_grad()` on them before backward to
+    read dL/dh_t. Entries at t >= lengths[b] were computed over padding and get no gradient.
+    """
+
+    hidden: list[Tensor]
+    cell: list[Tensor] | None
+    lengths: Tensor  # (B,) int64 on the CPU (clamped to >= 1)
+
+
+class RecurrentClassifier(nn.Module):
+    """embedding (padding_idx 0) -> RNN | LSTM | GRU -> pooling over real steps -> linear head.
+
+    model(tokens (B, T) int64 or (B, T, F) float, lengths (B,)) -> logits (B, C).
+    """
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.embedding_coverage: float | None = None
+        """Share of the vocabulary found in the pretrained vectors (None without them)."""
+        self.embedding: nn.Embedding | None = None
+        if spec.input_dim is None:
+            self.embedding = nn.Embedding(spec.vocab_size, spec.embed_dim, padding_idx=0)
+            self.embedding.weight.requires_grad_(not spec.freeze_embeddings)
+        in_size = spec.input_dim or spec.embed_dim
+        layers = spec.num_layers
+        between = spec.dropout if layers > 1 else 0.0
+        self.rnn: nn.Module
+        if spec.impl == "torch":
+            self.rnn = TORCH_LAYERS[spec.kind](
+                in_size,
+                spec.hidden_dim,
+                layers,
+                batch_first=True,
+                dropout=between,
+                bidirectional=spec.bidirectional,
+            )
+        else:
+            self.rnn = ScratchRecurrent(
+                spec.kind,
+                in_size,
+                spec.hidden_dim,
+                layers,
+                bidirectional=spec.bidirectional,
+                dropout=between,
+            )
+        self.dropout = nn.Dropout(spec.dropout)
+        self.head = nn.Linear(spec.directions * spec.hidden_dim, spec.num_outputs)
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec | dict[str, Any]) -> RecurrentClassifier:
+        """A fresh model for a spec (or its to_dict()); load the weights with load_state_dict."""
+        return cls(spec if isinstance(spec, ModelSpec) else ModelSpec.from_dict(spec))
+
+    # -- forward ----------------------------------------------------------------------------
+
+    def embed(self, tokens: Tensor) -> Tensor:
+        """(B, T) ids -> (B, T, E) (with embedding dropout); continuous (B, T, F) unchanged."""
+        if self.embedding is None:
+            return tokens
+        return self.dropout(self.embedding(tokens))  # (B, T, E)
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        return self.forward_embedded(self.embed(tokens), lengths)
+
+    def forward_embedded(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """x (B, T, E) and lengths (B,) -> logits (B, C)."""
+        lengths = clean_lengths(lengths, x.shape[1])
+        return self._head(self._encode(x, lengths), lengths)
+
+    def trace(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, StateTrace]:
+        """The forward pass unrolled through the hand-written cells with this model's weights.
+
+        Returns the logits (equal to forward_embedded's) and the per-step states of the last
+        layer's forward direction. Any sequence_mode and impl give the same logits.
+        """
+        lengths = clean_lengths(lengths, x.shape[1])
+        outputs, last = self._layered(x, lengths, scratch=True)
+        cell = last.cell if self.spec.kind == "lstm" else None
+        return self._head(outputs, lengths), StateTrace(last.hidden, cell, lengths)
+
+    def _head(self, outputs: Tensor, lengths: Tensor) -> Tensor:
+        pooled = pool(outputs, lengths, self.spec.pooling, self.spec.directions)  # (B, D*H)
+        return self.head(self.dropout(pooled))  # (B, C)
+
+    def _encode(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """x (B, T, In) -> outputs (B, T, D*H); values on padding are never read."""
+        spec = self.spec
+        if spec.sequence_mode == "packed":
+            if spec.impl == "scratch":
+                return self.rnn(x, lengths)[0]  # masked steps: what packing computes
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            outputs, _ = pad_packed_sequence(
+                self.rnn(packed)[0], batch_first=True, total_length=x.shape[1]
+            )
+            return outputs
+        if not spec.bidirectional:
+            return self.rnn(x)[0]  # padding comes after the real steps: exact as it is
+        return self._layered(x, lengths, scratch=spec.impl == "scratch")[0]
+
+    def _layered(self, x: Tensor, lengths: Tensor, *, scratch: bool) -> tuple[Tensor, CellRun]:
+        """Run layer by layer; the backward direction reads each row reversed within its length,
+        so it never sees padding. Returns outputs (B, T, D*H) and the last forward CellRun
+        (its hidden / cell lists are filled only when scratch=True).
+        """
+        spec = self.spec
+        index = reverse_index(lengths, x.shape[1], x.device) if spec.bidirectional else None
+        layer_input = x  # (B, T, In)
+        forward = None
+        for layer in range(spec.num_layers):
+            if layer > 0:
+                layer_input = F.dropout(layer_input, spec.dropout, self.training)
+            forward = self._direction(layer_input, layer, reverse=False, scratch=scratch)
+            outputs = [forward.output]  # (B, T, H)
+            if index is not None:
+                flipped = reverse_within(layer_input, index)
+                backward = self._direction(flipped, layer, reverse=True, scratch=scratch)
+                outputs.append(reverse_within(backward.output, index))
+            layer_input = torch.cat(outputs, dim=-1)  # (B, T, D*H)
+        assert forward is not None
+        return layer_input, forward
+
+    def _direction(self, x: Tensor, layer: int, *, reverse: bool, scratch: bool) -> CellRun:
+        """One layer and direction, run forward in time over x (already reversed if backward)."""
+        weights = layer_weights(self.rnn, layer, reverse)
+        if scratch:
+            return run_cells(self.spec.kind, x, weights)
+        output = fused_direction(self.spec.kind, x, weights, training=self.training)
+        return CellRun(output, output[:, -1], None, [], None)
+
+    # -- loss and predictions -----------------------------------------------------------------
+
+    def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """Mean loss: MSE (regression), BCE-with-logits (single-logit binary) or cross-entropy."""
+        if self.spec.task == "regression":
+            return F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype))
+        if self.spec.binary_single_logit:
+            return F.binary_cross_entropy_with_logits(logits.squeeze(-1), labels.to(logits.dtype))
+        return F.cross_entropy(logits, labels.long())
+
+    def probabilities(self, logits: Tensor) -> Tensor:
+        """(B, num_classes) class probabilities; for regression the predicted values (B, 1)."""
+        if self.spec.task == "regression":
+            return logits
+        if self.spec.binary_single_logit:
+            positive = torch.sigmoid(logits.squeeze(-1))  # (B,)
+            return torch.stack([1 - positive, positive], dim=-1)  # (B, 2)
+        return torch.softmax(logits, dim=-1)
+
+    def predict(self, logits: Tensor) -> Tensor:
+        """(B,) class ids (int64), or predicted values for regression."""
+        if self.spec.task == "regression":
+            return logits.squeeze(-1)
+        if self.spec.binary_single_logit:
+            return (logits.squeeze(-1) > 0).long()
+        return logits.argmax(dim=-1)
+
+    # -- embeddings -----------------------------------------------------------------------------
+
+    def load_embeddings(self, matrix: np.ndarray | Tensor, *, freeze: bool | None = None) -> None:
+        """Copy pretrained vectors (V, E) into the embedding (row 0, <pad>, stays zero)."""
+        if self.embedding is None:
+            raise RnnlabError("this model reads continuous inputs and has no embedding to load")
+        weight = self.embedding.weight
+        vectors = torch.as_tensor(np.asarray(matrix), dtype=weight.dtype)
+        check(
+            tuple(vectors.shape) == tuple(weight.shape),
+            f"pretrained matrix has shape {tuple(vectors.shape)} but the embedding is "
+            f"{tuple(weight.shape)}; build the vectors for this vocabulary and embed_dim",
+        )
+        with torch.no_grad():
+            weight.copy_(vectors)
+            weight[0].zero_()
+        frozen = self.spec.freeze_embeddings if freeze is None else freeze
+        weight.requires_grad_(not frozen)
+
+
+def count_parameters(model: RecurrentClassifier) -> dict[str, int]:
+    """Parameter counts: embedding, recurrent, head, total (and trainable)."""
+
+    def size(module: nn.Module | None, trainable_only: bool = False) -> int:
+        if module is None:
+            return 0
+        return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+    return {
+        "embedding": size(model.embedding),
+        "recurrent": size(model.rnn),
+        "head": size(model.head),
+        "total": size(model),
+        "trainable": size(model, trainable_only=True),
+    }

@@ -1,0 +1,163 @@
+"""Named model presets and create_model(name, **overrides)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rnnlab.config import ModelConfig
+from rnnlab.errors import RnnlabError
+from rnnlab.models.classifier import ModelSpec, RecurrentClassifier
+from rnnlab.models.embeddings import load_pretrained
+
+OVERRIDES = (
+    "kind",
+    "embed_dim",
+    "hidden_dim",
+    "num_layers",
+    "bidirectional",
+    "dropout",
+    "pooling",
+    "sequence_mode",
+    "impl",
+    "binary_single_logit",
+    "embeddings",
+    "freeze_embeddings",
+)
+"""Keys create_model accepts on top of a preset (plus `itos`, the vocabulary words)."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+_NOTEBOOK = {
+    "embed_dim": 100,
+    "hidden_dim": 128,
+    "num_layers": 1,
+    "bidirectional": False,
+    "pooling": "last",
+    "dropout": 0.0,
+}
+
+_PRESETS = {
+    p.name: p
+    for p in (
+        Preset(
+            "rnn",
+            "Vanilla tanh RNN, last real step (the reference notebooks' setup)",
+            {"kind": "rnn", **_NOTEBOOK},
+        ),
+        Preset(
+            "lstm",
+            "LSTM, last real step (the reference notebooks' setup)",
+            {"kind": "lstm", **_NOTEBOOK},
+        ),
+        Preset(
+            "gru",
+            "GRU, last real step (the reference notebooks' setup)",
+            {"kind": "gru", **_NOTEBOOK},
+        ),
+        Preset(
+            "bigru-max",
+            "Bidirectional GRU, max-pooled over time, dropout 0.3",
+            {**_NOTEBOOK, "kind": "gru", "bidirectional": True, "pooling": "max", "dropout": 0.3},
+        ),
+        Preset(
+            "bilstm-max",
+            "Two-layer bidirectional LSTM, max-pooled over time, dropout 0.3",
+            {
+                **_NOTEBOOK,
+                "kind": "lstm",
+                "num_layers": 2,
+                "bidirectional": True,
+                "pooling": "max",
+                "dropout": 0.3,
+            },
+        ),
+    )
+}
+
+
+def list_models() -> list[str]:
+    """Preset names, notebook presets first."""
+    return list(_PRESETS)
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called `name` (case-insensitive); an unknown name lists the valid ones."""
+    preset = _PRESETS.get(name.lower()) if isinstance(name, str) else None
+    if preset is None:
+        raise RnnlabError(f"unknown model {name!r}; choose one of {', '.join(list_models())}")
+    return preset
+
+
+def create_model(
+    name: str,
+    *,
+    vocab_size: int,
+    num_classes: int,
+    input_dim: int | None = None,
+    task: str = "classification",
+    **overrides: Any,
+) -> RecurrentClassifier:
+    """Build a preset, with overrides applied (None values are ignored).
+
+    Pretrained vectors (`embeddings="glove-6b-50d"` or a GloVe text file) need `itos`, the
+    vocabulary words in id order; the share found is kept on `model.embedding_coverage`.
+    """
+    preset = get_preset(name)
+    itos = overrides.pop("itos", None)
+    unknown = sorted(set(overrides) - set(OVERRIDES))
+    if unknown:
+        raise RnnlabError(
+            f"unknown model override(s) {', '.join(unknown)}; valid ones: {', '.join(OVERRIDES)}"
+        )
+    settings = {**preset.settings, **{k: v for k, v in overrides.items() if v is not None}}
+    spec = ModelSpec(
+        name=preset.name,
+        vocab_size=vocab_size,
+        num_classes=num_classes,
+        input_dim=input_dim,
+        task=task,
+        **settings,
+    )
+    model = RecurrentClassifier(spec)
+    if spec.embeddings is not None:
+        if itos is None:
+            raise RnnlabError(
+                "pretrained embeddings need the vocabulary words in id order; "
+                "pass itos=<the vocabulary's words> to create_model"
+            )
+        if len(itos) != vocab_size:
+            raise RnnlabError(
+                f"itos has {len(itos)} words but vocab_size is {vocab_size}; pass the same vocabulary"
+            )
+        matrix, coverage = load_pretrained(spec.embeddings, list(itos), spec.embed_dim)
+        model.load_embeddings(matrix)
+        model.embedding_coverage = coverage
+    return model
+
+
+def create_model_from_config(
+    cfg: ModelConfig,
+    *,
+    vocab_size: int,
+    num_classes: int,
+    input_dim: int | None = None,
+    task: str = "classification",
+    itos: list[str] | None = None,
+) -> RecurrentClassifier:
+    """create_model(cfg.name, ...) with the fields set in cfg as overrides."""
+    return create_model(
+        cfg.name,
+        vocab_size=vocab_size,
+        num_classes=num_classes,
+        input_dim=input_dim,
+        task=task,
+        itos=itos,
+        **cfg.overrides(),
+    )

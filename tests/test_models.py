@@ -1,0 +1,343 @@
+"""Contract tests over every preset, plus the sequence modes, impls, trace and heads."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnnlab.config import ModelConfig
+from rnnlab.errors import RnnlabError
+from rnnlab.models import (
+    ModelSpec,
+    RecurrentClassifier,
+    StateTrace,
+    count_parameters,
+    create_model,
+    create_model_from_config,
+    get_preset,
+    list_models,
+)
+
+VOCAB, EMBED, HIDDEN = 30, 6, 8
+TINY = {"embed_dim": EMBED, "hidden_dim": HIDDEN}
+ATOL = 1e-5
+KINDS = ["rnn", "lstm", "gru"]
+POOLINGS = ["last", "mean", "max"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Tiny tensors: one thread avoids OpenMP spin-waits on a busy, shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _model(name: str = "lstm", seed: int = 0, **overrides: Any) -> RecurrentClassifier:
+    torch.manual_seed(seed)
+    settings_ = {**TINY, **overrides}
+    num_classes = int(settings_.pop("num_classes", 3))
+    return create_model(name, vocab_size=VOCAB, num_classes=num_classes, **settings_).eval()
+
+
+def _batch(lengths: list[int], seed: int = 0, extra: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded token ids (B, max(lengths) + extra) and lengths (B,)."""
+    gen = torch.Generator().manual_seed(seed)
+    width = max(max(lengths), 1) + extra
+    tokens = torch.randint(1, VOCAB, (len(lengths), width), generator=gen)
+    positions = torch.arange(width)[None, :]
+    lengths_t = torch.tensor(lengths, dtype=torch.int64)
+    return tokens.masked_fill(positions >= lengths_t[:, None], 0), lengths_t
+
+
+def _twin(model: RecurrentClassifier, **changes: object) -> RecurrentClassifier:
+    """The same weights under another sequence_mode / impl."""
+    spec = ModelSpec.from_dict({**model.spec.to_dict(), **changes})
+    other = RecurrentClassifier.from_spec(spec).eval()
+    other.load_state_dict(model.state_dict())
+    return other
+
+
+# -- contract tests over the registry ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_backward_shape_no_nan(name: str) -> None:
+    model = _model(name).train()
+    tokens, lengths = _batch([5, 1, 3, 5])
+    logits = model(tokens, lengths)
+    assert logits.shape == (4, 3)
+    assert torch.isfinite(logits).all()
+    model.loss(logits, torch.tensor([0, 1, 2, 1])).backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert model.head.weight.grad is not None and model.head.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "mode", "impl"),
+    list(itertools.product(list_models(), ["padded", "packed"], ["torch", "scratch"])),
+)
+def test_padding_does_not_change_the_output(name: str, mode: str, impl: str) -> None:
+    model = _model(name, sequence_mode=mode, impl=impl)
+    tokens, lengths = _batch([4, 1, 2, 4])
+    wider = torch.cat([tokens, torch.zeros(4, 3, dtype=torch.int64)], dim=1)  # 3 more pad columns
+    with torch.no_grad():
+        torch.testing.assert_close(model(tokens, lengths), model(wider, lengths), atol=ATOL, rtol=0)
+
+
+def test_presets_have_descriptions_and_notebook_setup() -> None:
+    assert {"rnn", "lstm", "gru"} <= set(list_models())
+    assert len(list_models()) >= 5
+    for name in ("rnn", "lstm", "gru"):
+        spec = _model(name, embed_dim=None, hidden_dim=None).spec
+        assert (spec.kind, spec.embed_dim, spec.hidden_dim) == (name, 100, 128)
+        assert (spec.num_layers, spec.bidirectional, spec.pooling, spec.dropout) == (
+            1,
+            False,
+            "last",
+            0.0,
+        )
+    for name in list_models():
+        assert get_preset(name).description
+    assert get_preset("BiGRU-Max").name == "bigru-max"
+
+
+# -- padded vs packed, torch vs scratch, trace ------------------------------------------------
+
+COMBOS = list(itertools.product(KINDS, [1, 2], [False, True], POOLINGS))
+
+
+@pytest.mark.parametrize(("kind", "layers", "bidirectional", "pooling"), COMBOS)
+def test_padded_packed_scratch_and_trace_agree(
+    kind: str, layers: int, bidirectional: bool, pooling: str
+) -> None:
+    model = _model(kind, kind=kind, num_layers=layers, bidirectional=bidirectional, pooling=pooling)
+    tokens, lengths = _batch([6, 1, 3, 2, 6], seed=layers)
+    with torch.no_grad():
+        expected = model(tokens, lengths)
+        for mode, impl in [("packed", "torch"), ("padded", "scratch"), ("packed", "scratch")]:
+            got = _twin(model, sequence_mode=mode, impl=impl)(tokens, lengths)
+            torch.testing.assert_close(got, expected, atol=ATOL, rtol=0, msg=f"{mode} {impl}")
+        logits, trace = model.trace(model.embed(tokens), lengths)
+    torch.testing.assert_close(logits, expected, atol=ATOL, rtol=0)
+    assert len(trace.hidden) == tokens.shape[1]
+    assert all(h.shape == (5, HIDDEN) for h in trace.hidden)
+    assert (trace.cell is not None) == (kind == "lstm")
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    kind=st.sampled_from(KINDS),
+    bidirectional=st.booleans(),
+    pooling=st.sampled_from(POOLINGS),
+    lengths=st.lists(st.integers(1, 7), min_size=1, max_size=5),
+)
+def test_padded_equals_packed_for_random_lengths(
+    kind: str, bidirectional: bool, pooling: str, lengths: list[int]
+) -> None:
+    model = _model(kind, kind=kind, num_layers=2, bidirectional=bidirectional, pooling=pooling)
+    tokens, lengths_t = _batch(lengths, extra=1)
+    with torch.no_grad():
+        padded = model(tokens, lengths_t)
+        packed = _twin(model, sequence_mode="packed")(tokens, lengths_t)
+    torch.testing.assert_close(padded, packed, atol=ATOL, rtol=0)
+
+
+def test_state_dicts_are_interchangeable_between_impls() -> None:
+    torch_model = _model("bilstm-max")
+    scratch_model = _model("bilstm-max", impl="scratch", seed=1)
+    assert list(torch_model.state_dict()) == list(scratch_model.state_dict())
+    assert "rnn.weight_ih_l1_reverse" in torch_model.state_dict()
+    scratch_model.load_state_dict(torch_model.state_dict())
+    tokens, lengths = _batch([3, 5])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            scratch_model(tokens, lengths), torch_model(tokens, lengths), atol=ATOL, rtol=0
+        )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_trace_states_carry_gradients(kind: str) -> None:
+    model = _model(kind, kind=kind).train()  # dropout 0: train mode is deterministic here
+    tokens, lengths = _batch([5, 3])
+    x = model.embed(tokens)
+    logits, trace = model.trace(x, lengths)
+    assert isinstance(trace, StateTrace)
+    for h in trace.hidden:
+        h.retain_grad()
+    model.loss(logits, torch.tensor([0, 2])).backward()
+    norms = torch.stack([h.grad.norm(dim=-1) for h in trace.hidden if h.grad is not None])  # (T, B)
+    assert norms.shape == (5, 2)
+    assert (norms[:, 0] > 0).all()  # every real step of row 0 reaches the loss
+    assert (norms[:3, 1] > 0).all() and (norms[3:, 1] == 0).all()  # padding of row 1 does not
+    hidden_norms = torch.stack([h.norm(dim=-1) for h in trace.hidden])
+    assert torch.isfinite(hidden_norms).all()
+
+
+def test_forward_embedded_composes_with_embed() -> None:
+    model = _model("gru")
+    tokens, lengths = _batch([4, 2])
+    x = model.embed(tokens).detach().requires_grad_(True)
+    logits = model.forward_embedded(x, lengths)
+    torch.testing.assert_close(logits, model(tokens, lengths))
+    logits.sum().backward()
+    assert x.grad is not None and x.grad[1, 2:].abs().sum() == 0  # padding gets no gradient
+
+
+@pytest.mark.parametrize("mode", ["padded", "packed"])
+@pytest.mark.parametrize("name", ["lstm", "bigru-max"])
+def test_zero_length_row_does_not_crash(name: str, mode: str) -> None:
+    model = _model(name, sequence_mode=mode)
+    tokens, _ = _batch([3, 1, 2])
+    tokens[1] = 0
+    logits = model(tokens, torch.tensor([3, 0, 2]))
+    assert logits.shape == (3, 3) and torch.isfinite(logits).all()
+    logits_trace, _ = model.trace(model.embed(tokens), torch.tensor([3, 0, 2]))
+    torch.testing.assert_close(logits_trace, logits, atol=ATOL, rtol=0)
+
+
+# -- heads, tasks and inputs ------------------------------------------------------------------
+
+
+def test_single_logit_binary_uses_bce() -> None:
+    model = _model("lstm", num_classes=2, binary_single_logit=True)
+    tokens, lengths = _batch([3, 2, 4])
+    logits = model(tokens, lengths)
+    assert logits.shape == (3, 1)
+    labels = torch.tensor([0, 1, 1])
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits.squeeze(-1), labels.float()
+    )
+    torch.testing.assert_close(model.loss(logits, labels), expected)
+    probs = model.probabilities(logits)
+    assert probs.shape == (3, 2)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(3))
+    assert torch.equal(model.predict(logits), probs.argmax(-1))
+
+
+def test_two_logit_binary_and_multiclass_use_cross_entropy() -> None:
+    for classes in (2, 4):
+        model = _model("gru", num_classes=classes)
+        tokens, lengths = _batch([3, 2])
+        logits = model(tokens, lengths)
+        assert logits.shape == (2, classes)
+        labels = torch.tensor([0, 1])
+        torch.testing.assert_close(
+            model.loss(logits, labels), torch.nn.functional.cross_entropy(logits, labels)
+        )
+        assert model.predict(logits).dtype == torch.int64
+        torch.testing.assert_close(model.probabilities(logits).sum(-1), torch.ones(2))
+
+
+def test_continuous_inputs_and_regression_head() -> None:
+    torch.manual_seed(0)
+    model = create_model(
+        "bigru-max", vocab_size=0, num_classes=1, input_dim=2, task="regression", **TINY
+    )
+    assert model.embedding is None and count_parameters(model)["embedding"] == 0
+    x = torch.randn(3, 6, 2)  # (B, T, F)
+    lengths = torch.tensor([6, 6, 4])
+    assert torch.equal(model.embed(x), x)
+    out = model(x, lengths)
+    assert out.shape == (3, 1)
+    target = torch.randn(3)
+    torch.testing.assert_close(
+        model.loss(out, target), torch.nn.functional.mse_loss(out.squeeze(-1), target)
+    )
+    assert model.predict(out).shape == (3,)
+    model.loss(out, target).backward()
+    packed = _twin(model.eval(), sequence_mode="packed", impl="scratch")
+    with torch.no_grad():
+        torch.testing.assert_close(packed(x, lengths), model(x, lengths), atol=ATOL, rtol=0)
+        torch.testing.assert_close(model.trace(x, lengths)[0], model(x, lengths), atol=ATOL, rtol=0)
+
+
+def test_embedding_padding_row_is_zero_and_gets_no_gradient() -> None:
+    model = _model("rnn").train()
+    assert model.embedding is not None
+    assert model.embedding.padding_idx == 0
+    assert model.embedding.weight[0].abs().sum() == 0
+    tokens, lengths = _batch([2, 4])
+    model.loss(model(tokens, lengths), torch.tensor([0, 1])).backward()
+    assert model.embedding.weight.grad is not None
+    assert model.embedding.weight.grad[0].abs().sum() == 0
+
+
+# -- spec, counts, registry errors ------------------------------------------------------------
+
+
+def test_spec_round_trip() -> None:
+    model = _model("bilstm-max", impl="scratch", pooling="mean")
+    raw = model.spec.to_dict()
+    assert raw["name"] == "bilstm-max" and raw["num_layers"] == 2
+    rebuilt = RecurrentClassifier.from_spec(raw)
+    assert rebuilt.spec == model.spec
+    rebuilt.load_state_dict(model.state_dict())
+    with pytest.raises(RnnlabError, match="unknown model spec fields"):
+        ModelSpec.from_dict({**raw, "colour": "red"})
+
+
+def test_count_parameters() -> None:
+    model = _model("lstm")
+    counts = count_parameters(model)
+    rec = 4 * HIDDEN * (EMBED + HIDDEN) + 2 * 4 * HIDDEN
+    assert counts == {
+        "embedding": VOCAB * EMBED,
+        "recurrent": rec,
+        "head": HIDDEN * 3 + 3,
+        "total": VOCAB * EMBED + rec + HIDDEN * 3 + 3,
+        "trainable": VOCAB * EMBED + rec + HIDDEN * 3 + 3,
+    }
+    frozen = _model("lstm", freeze_embeddings=True)
+    assert count_parameters(frozen)["trainable"] == rec + HIDDEN * 3 + 3
+    bi = count_parameters(_model("bigru-max"))
+    assert bi["head"] == 2 * HIDDEN * 3 + 3
+
+
+def test_create_model_from_config() -> None:
+    cfg = ModelConfig(name="gru", hidden_dim=8, embed_dim=6, bidirectional=True, pooling="max")
+    model = create_model_from_config(cfg, vocab_size=VOCAB, num_classes=2)
+    spec = model.spec
+    assert (spec.kind, spec.hidden_dim, spec.bidirectional, spec.pooling) == ("gru", 8, True, "max")
+    assert spec.sequence_mode == "padded" and spec.impl == "torch"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"hidden_dim": 0}, "hidden_dim must be a positive integer"),
+        ({"num_layers": -1}, "num_layers"),
+        ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
+        ({"dropout": -0.1}, "dropout"),
+        ({"colour": "red"}, "unknown model override.*colour.*valid ones"),
+        ({"pooling": "sum"}, "pooling must be one of last, mean, max"),
+        ({"kind": "transformer"}, "kind must be one of rnn, lstm, gru"),
+        ({"sequence_mode": "ragged"}, "padded or packed"),
+        ({"impl": "cuda"}, "torch or scratch"),
+        ({"binary_single_logit": True}, "needs exactly 2 classes"),
+        ({"embeddings": "glove-6b-50d"}, "vocabulary words"),
+    ],
+)
+def test_bad_overrides(overrides: dict[str, Any], match: str) -> None:
+    with pytest.raises(RnnlabError, match=match):
+        create_model("lstm", vocab_size=VOCAB, num_classes=3, **overrides)
+
+
+def test_unknown_model_lists_presets() -> None:
+    with pytest.raises(RnnlabError, match=r"unknown model 'transformer'.*rnn, lstm, gru"):
+        create_model("transformer", vocab_size=VOCAB, num_classes=2)
+    with pytest.raises(RnnlabError, match="bigru-max"):
+        get_preset("nope")
+
+
+def test_none_overrides_are_ignored() -> None:
+    model = create_model("gru", vocab_size=VOCAB, num_classes=2, hidden_dim=None, embed_dim=6)
+    assert model.spec.hidden_dim == 128 and model.spec.embed_dim == 6
