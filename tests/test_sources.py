@@ -111,3 +111,64 @@ def test_unsupported_suffix(tmp_path: Path) -> None:
     path.write_text("x")
     with pytest.raises(RnnlabError, match="reads"):
         load_raw(str(path))
+
+
+class _FakeSplit(dict):
+    """Enough of a datasets.Dataset: column access and .features."""
+
+    def __init__(self, texts: list[str], labels: list[int], names: list[str]) -> None:
+        super().__init__(text=texts, label=labels)
+        label_feature = type("ClassLabel", (), {"names": names})()
+        self.features = {"label": label_feature}
+
+
+def test_hub_loading_keeps_the_official_test_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    from rnnlab.config import DataConfig
+    from rnnlab.data.pipeline import load_splits
+
+    train_texts = [f"train review {i} {'good' if i % 2 else 'bad'}" for i in range(40)] + [
+        "shared text"
+    ]
+    test_texts = [f"test review {i}" for i in range(10)] + ["shared text"]
+    fake = {
+        "train": _FakeSplit(train_texts, [i % 2 for i in range(41)], ["neg", "pos"]),
+        "test": _FakeSplit(test_texts, [i % 2 for i in range(11)], ["neg", "pos"]),
+        "unsupervised": _FakeSplit(["x"], [-1], ["neg", "pos"]),
+    }
+    calls: list[str] = []
+
+    def load_dataset(name: str) -> dict[str, _FakeSplit]:
+        calls.append(name)
+        return fake
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # skip the reachability probe
+    splits = load_splits(DataConfig(dataset="imdb", source="hub", max_len=None))
+    assert calls == ["stanfordnlp/imdb"]
+    assert len(splits.test) == 11  # the official test split is kept whole
+    assert len(splits.train) + len(splits.val) == 40  # "shared text" left train for test
+    assert abs(len(splits.val) - 4) <= 1 and splits.info["source"] == "hub"
+
+
+def test_hub_failure_is_one_line_with_alternatives(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    def load_dataset(name: str) -> None:
+        raise ConnectionError(f"Couldn't reach '{name}' on the Hub (LocalEntryNotFoundError)\nmore")
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(RnnlabError, match="could not load rotten_tomatoes") as err:
+        load_raw("rotten_tomatoes", source="hub")
+    assert "\n" not in str(err.value) and "bundled" in str(err.value)
+
+
+def test_garbage_parquet_is_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "data.parquet"
+    path.write_bytes(b"\x00\x01 not parquet at all")
+    with pytest.raises(RnnlabError, match="cannot read"):
+        load_raw(str(path))
