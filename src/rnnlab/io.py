@@ -31,8 +31,13 @@ def write_text_atomic(path: Path | str, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def dumps_json(obj: Any) -> str:
+    """JSON text of obj, numpy scalars/arrays and paths included."""
+    return json.dumps(obj, indent=2, default=_json_default)
+
+
 def write_json_atomic(path: Path | str, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+    write_text_atomic(path, dumps_json(obj) + "\n")
 
 
 def write_with(path: Path | str, writer: Callable[[Path], None]) -> None:

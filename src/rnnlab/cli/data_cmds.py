@@ -1,84 +1,12 @@
-"""`rnnlab datasets` and `rnnlab datasets show NAME`, plus the data flags other commands reuse."""
+"""`rnnlab datasets` and `rnnlab datasets show NAME`."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from typing import Any
 
-from rnnlab.config import DataConfig
-
-
-def add_data_arguments(parser: argparse.ArgumentParser, *, dataset_required: bool = False) -> None:
-    """Flags that fill a DataConfig; unset ones keep the config's default."""
-    g = parser.add_argument_group("data")
-    if dataset_required:
-        g.add_argument(
-            "dataset", help="dataset name (rnnlab datasets), local file, or synthetic:TASK"
-        )
-    else:
-        g.add_argument(
-            "--dataset", help="dataset name (rnnlab datasets), local file, or synthetic:TASK"
-        )
-    g.add_argument("--source", choices=["auto", "bundled", "hub"], help="bundled (offline) or hub")
-    g.add_argument("--text-column", help="text column of a local file (default: text, then review)")
-    g.add_argument(
-        "--label-column", help="label column of a local file (default: label, then sentiment)"
-    )
-    g.add_argument("--tokenizer", help="regex | whitespace | wordpiece | bpe | pretrained:PATH")
-    g.add_argument("--max-size", type=int, help="vocabulary size (default 20000)")
-    g.add_argument("--min-freq", type=int, help="drop words seen fewer times in train (default 1)")
-    g.add_argument(
-        "--max-len", type=int, help="keep at most this many tokens per text (default 400)"
-    )
-    g.add_argument("--full-length", action="store_true", help="keep whole texts (no max-len)")
-    g.add_argument(
-        "--truncate", choices=["head", "tail"], help="keep the head or the tail of long texts"
-    )
-    g.add_argument("--letters-only", action="store_true", default=None, help="keep letters only")
-    g.add_argument("--keep-html", action="store_true", help="do not strip HTML tags and entities")
-    g.add_argument("--keep-case", action="store_true", help="do not lower-case")
-    g.add_argument(
-        "--drop-empty", action="store_true", help="drop texts with no tokens (default: one <unk>)"
-    )
-    g.add_argument(
-        "--limit", type=int, help="use at most this many examples (stratified), for quick runs"
-    )
-    g.add_argument("--data-seed", type=int, help="seed of the splits (default 0)")
-    g.add_argument("--length", type=int, help="synthetic tasks: sequence length")
-    g.add_argument("--num-examples", type=int, help="synthetic tasks: number of examples")
-    g.add_argument("--vocab-size", type=int, help="synthetic token tasks: number of symbols")
-
-
-def data_config_from_args(args: argparse.Namespace, base: DataConfig | None = None) -> DataConfig:
-    from rnnlab.config import replace
-
-    base = base or DataConfig()
-    changes: dict[str, Any] = {
-        "dataset": args.dataset,
-        "source": args.source,
-        "text_column": args.text_column,
-        "label_column": args.label_column,
-        "tokenizer": args.tokenizer,
-        "max_size": args.max_size,
-        "min_freq": args.min_freq,
-        "max_len": args.max_len,
-        "truncate": args.truncate,
-        "letters_only": args.letters_only,
-        "limit": args.limit,
-        "seed": args.data_seed,
-        "length": args.length,
-        "num_examples": args.num_examples,
-        "vocab_size": args.vocab_size,
-        "strip_html": False if args.keep_html else None,
-        "lowercase": False if args.keep_case else None,
-        "empty": "drop" if args.drop_empty else None,
-    }
-    config = replace(base, **changes)
-    if args.full_length:  # replace() skips None values, so clear max_len explicitly
-        config = dataclasses.replace(config, max_len=None)
-    return config
+from rnnlab.cli.options import add_data_options, data_config_from_args
 
 
 def register(subparsers: Any) -> None:
@@ -91,7 +19,7 @@ def register(subparsers: Any) -> None:
     show = sub.add_parser(
         "show", help="examples per split, labels, token lengths, vocabulary, <unk> share"
     )
-    add_data_arguments(show, dataset_required=True)
+    add_data_options(show, positional=True)
     show.add_argument("--json", action="store_true", help="print JSON instead of tables")
     show.set_defaults(handler=_show)
 

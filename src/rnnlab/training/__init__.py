@@ -1,0 +1,47 @@
+"""Training: the loop (`fit`, `train_one_epoch`, `evaluate`), callbacks, metrics, checkpoints."""
+
+from rnnlab.training import metrics
+from rnnlab.training.callbacks import (
+    Callback,
+    ConsoleLogger,
+    MetricsWriter,
+    StepStats,
+    TrainState,
+)
+from rnnlab.training.checkpoint import load_state_dict, save_state_dict, snapshot
+from rnnlab.training.device import resolve_device, runtime, seed_everything
+from rnnlab.training.trainer import (
+    EarlyStopping,
+    EpochStats,
+    EvalResult,
+    FitResult,
+    evaluate,
+    fit,
+    make_optimizer,
+    predict_logits,
+    train_one_epoch,
+)
+
+__all__ = [
+    "Callback",
+    "ConsoleLogger",
+    "EarlyStopping",
+    "EpochStats",
+    "EvalResult",
+    "FitResult",
+    "MetricsWriter",
+    "StepStats",
+    "TrainState",
+    "evaluate",
+    "fit",
+    "load_state_dict",
+    "make_optimizer",
+    "metrics",
+    "predict_logits",
+    "resolve_device",
+    "runtime",
+    "save_state_dict",
+    "seed_everything",
+    "snapshot",
+    "train_one_epoch",
+]

@@ -1,0 +1,385 @@
+"""Plain functions for notebooks and scripts; the CLI calls exactly these.
+
+result = rnnlab.api.train(RunConfig(...), out="runs", name="lstm-imdb")
+table = rnnlab.api.compare(config, ["rnn", "lstm", "gru"])
+metrics = rnnlab.api.evaluate_run("runs/lstm-imdb", split="test")
+rnnlab.api.predict("runs/lstm-imdb", ["a wonderful film", "dull and far too long"])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import torch
+
+from rnnlab import runs
+from rnnlab.config import RunConfig
+from rnnlab.data.encoded import EncodedSplit, EncodedSplits
+from rnnlab.errors import RnnlabError
+from rnnlab.io import write_json_atomic
+from rnnlab.runs import LoadedRun, load_run
+from rnnlab.training import metrics
+from rnnlab.training.callbacks import Callback, ConsoleLogger
+from rnnlab.training.device import resolve_device, runtime
+from rnnlab.training.trainer import EvalResult, FitResult, evaluate, fit, predict_logits
+
+__all__ = [
+    "CompareResult",
+    "LoadedRun",
+    "Prediction",
+    "RunResult",
+    "build_model",
+    "compare",
+    "evaluate_run",
+    "load_run",
+    "predict",
+    "train",
+]
+
+
+@dataclass
+class RunResult:
+    """One finished (or interrupted) training run, saved in `run_dir`."""
+
+    run_dir: Path
+    config: RunConfig
+    model: torch.nn.Module
+    fit: FitResult
+    test: EvalResult | None
+    summary: dict[str, Any]
+
+    @property
+    def status(self) -> str:
+        return self.fit.status
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        return self.fit.history
+
+
+def build_model(config: RunConfig, splits: EncodedSplits) -> torch.nn.Module:
+    """The model the config asks for, sized for the data (vocabulary, classes, inputs)."""
+    from rnnlab.models import create_model_from_config
+
+    itos = None
+    if config.model.embeddings is not None and splits.encoder is not None:
+        itos = list(splits.encoder.itos)
+    return create_model_from_config(
+        config.model,
+        vocab_size=splits.vocab_size,
+        num_classes=splits.num_classes,
+        input_dim=splits.input_dim,
+        task=splits.task,
+        itos=itos,
+    )
+
+
+def _load_splits(config: RunConfig) -> EncodedSplits:
+    from rnnlab.data import load_splits
+
+    return load_splits(config.data)
+
+
+def train(
+    config: RunConfig,
+    *,
+    out: Path | str | None = None,
+    name: str | None = None,
+    splits: EncodedSplits | None = None,
+    callbacks: Sequence[Callback] = (),
+    verbose: bool = True,
+    stream: TextIO | None = None,
+) -> RunResult:
+    """Load the data, build the model, train, test and save everything in `out/name`.
+
+    `splits` reuses data already loaded (it must match `config.data`); `verbose` prints one
+    line per epoch (and a progress bar when `config.train.progress` and the stream is a TTY)
+    to `stream` (default stdout). Ctrl-C stops training early: the best weights so far are
+    saved and the summary says `"status": "interrupted"`.
+    """
+    cfg = config.train
+    resolve_device(cfg.device)  # fail before loading data or making a folder
+    runs.check_name_free(out, name)
+    splits = splits if splits is not None else _load_splits(config)
+    with runtime(seed=cfg.seed, deterministic=cfg.deterministic, threads=cfg.threads):
+        model = build_model(config, splits)
+        run_dir = runs.new_run_dir(out, name, default=runs.default_run_name(config))
+        runs.start_run(run_dir, config, splits, model)
+        console = [ConsoleLogger(stream, progress=cfg.progress)] if verbose else []
+        try:
+            fitted = fit(model, splits, cfg, callbacks=[*console, *callbacks], run_dir=run_dir)
+        except RnnlabError as exc:
+            runs.mark_failed(run_dir, run_dir.name, str(exc))
+            raise
+        test = _test_metrics(model, splits, config, fitted)
+        summary = runs.build_summary(
+            config=config, splits=splits, model=model, fit=fitted, test=test, name=run_dir.name
+        )
+        runs.finish_run(run_dir, model, summary)
+    return RunResult(run_dir, config, model, fitted, test, summary)
+
+
+def _test_metrics(
+    model: torch.nn.Module, splits: EncodedSplits, config: RunConfig, fitted: FitResult
+) -> EvalResult | None:
+    """Test-split metrics; skipped for an empty split or a second Ctrl-C."""
+    if len(splits.test) == 0:
+        return None
+    try:
+        return evaluate(
+            model,
+            splits.test,
+            batch_size=max(config.train.batch_size, 256),
+            amp=fitted.amp,
+            length_edges=metrics.length_edges(config.data.max_len),
+        )
+    except KeyboardInterrupt:
+        if fitted.status != "interrupted":
+            raise
+        return None
+
+
+# ----- compare ---------------------------------------------------------------------------------
+@dataclass
+class CompareResult:
+    """Several models trained on the same data with the same seed and settings."""
+
+    compare_dir: Path
+    runs: dict[str, RunResult] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    """One table row per model (compare.json's `rows`)."""
+
+
+def compare_row(model_name: str, result: RunResult) -> dict[str, Any]:
+    summary = result.summary
+    test = summary.get("test") or {}
+    return {
+        "model": model_name,
+        "status": summary["status"],
+        "parameters": summary["model"]["parameters"]["total"],
+        "test_accuracy": test.get("accuracy"),
+        "test_macro_f1": test.get("macro_f1"),
+        "test_mse": test.get("mse"),
+        "best_epoch": summary.get("best_epoch"),
+        "epochs_run": summary.get("epochs_run"),
+        "seconds_per_epoch": summary.get("seconds_per_epoch"),
+        "train_tokens_per_s": summary.get("train_tokens_per_s"),
+        "run_dir": result.run_dir.name,
+    }
+
+
+def compare(
+    config: RunConfig,
+    models: Sequence[str],
+    *,
+    out: Path | str | None = None,
+    name: str | None = None,
+    callbacks: Sequence[Callback] = (),
+    verbose: bool = True,
+    stream: TextIO | None = None,
+) -> CompareResult:
+    """Train each model on the same data (loaded once), seed and settings.
+
+    Writes `out/name/<model>/` per run plus compare.json and compare_curves.png. Ctrl-C stops
+    after saving the interrupted run; the table holds the runs done so far.
+    """
+    from rnnlab.models import get_preset
+    from rnnlab.report.curves import plot_compare_curves
+
+    models = [m.strip() for m in models if m.strip()]
+    if not models:
+        raise RnnlabError("no models to compare; pass e.g. --models rnn,lstm,gru")
+    if len(set(models)) != len(models):
+        raise RnnlabError(f"--models lists a model twice ({','.join(models)}); name each once")
+    for model_name in models:
+        get_preset(model_name)  # fail before any training on an unknown name
+    resolve_device(config.train.device)
+    runs.check_name_free(out, name)
+    splits = _load_splits(config)
+    compare_dir = runs.new_run_dir(out, name, default=f"compare-{runs.dataset_slug(config)}")
+    result = CompareResult(compare_dir)
+    for model_name in models:
+        model_cfg = dataclasses.replace(config.model, name=model_name, kind=None)
+        run_cfg = dataclasses.replace(config, model=model_cfg)
+        if verbose:
+            print(f"== {model_name}", file=stream or sys.stdout, flush=True)
+        run = train(
+            run_cfg, out=compare_dir, name=model_name, splits=splits, callbacks=callbacks,
+            verbose=verbose, stream=stream,
+        )  # fmt: skip
+        result.runs[model_name] = run
+        result.rows.append(compare_row(model_name, run))
+        if run.status == "interrupted":
+            break
+    histories = {m: r.history for m, r in result.runs.items()}
+    write_json_atomic(
+        compare_dir / "compare.json",
+        {
+            "dataset": splits.info.get("dataset", config.data.dataset),
+            "models": models,
+            "rows": result.rows,
+            "config": config.to_dict(),
+            "histories": histories,
+        },
+    )
+    if any(histories.values()):
+        plot_compare_curves(histories, compare_dir / "compare_curves.png", title=compare_dir.name)
+    return result
+
+
+# ----- saved runs ------------------------------------------------------------------------------
+def _loaded(run: Path | str | LoadedRun) -> LoadedRun:
+    return run if isinstance(run, LoadedRun) else load_run(run)
+
+
+def evaluate_run(
+    run: Path | str | LoadedRun,
+    *,
+    split: str = "test",
+    dataset: str | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    batch_size: int = 256,
+    device: str = "auto",
+) -> EvalResult:
+    """Metrics of a saved model on a split of its own data, or on another dataset or file.
+
+    Without `dataset` (or with the run's own), the run's DataConfig rebuilds the split (from
+    the cache). Any other dataset name or local file is read whole and encoded with the run's
+    saved encoder; its label names must match the run's.
+    """
+    loaded = _loaded(run)
+    data = loaded.config.data
+    if dataset is None or _same_dataset(dataset, data.dataset):
+        encoded = _own_split(loaded, split)
+    else:
+        encoded = _foreign_split(loaded, dataset, text_column, label_column, data.source)
+    target = resolve_device(device)
+    loaded.model.to(target)
+    edges = metrics.length_edges(data.max_len)
+    return evaluate(loaded.model, encoded, batch_size=batch_size, device=target, length_edges=edges)
+
+
+def _same_dataset(a: str, b: str) -> bool:
+    """The same name, or two paths to the same file."""
+    if a == b:
+        return True
+    try:
+        return Path(a).is_file() and Path(b).is_file() and Path(a).samefile(b)
+    except OSError:
+        return False
+
+
+def _own_split(loaded: LoadedRun, split: str) -> EncodedSplit:
+    splits = _load_splits(loaded.config)
+    saved, rebuilt = loaded.encoder, splits.encoder
+    if saved is not None and rebuilt is not None and list(saved.itos) != list(rebuilt.itos):
+        raise RnnlabError(
+            f"the data rebuilt for {loaded.run_dir} has a different vocabulary than the run; "
+            "evaluate on a file instead (--dataset FILE) or train again"
+        )
+    if splits.label_names != loaded.label_names:
+        raise RnnlabError(
+            f"the data rebuilt for {loaded.run_dir} has labels {splits.label_names}, "
+            f"the run {loaded.label_names}; train the run again"
+        )
+    return splits.split(split)
+
+
+def _foreign_split(
+    loaded: LoadedRun,
+    dataset: str,
+    text_column: str | None,
+    label_column: str | None,
+    source: str,
+) -> EncodedSplit:
+    from rnnlab.data import load_raw
+
+    if loaded.encoder is None:
+        raise RnnlabError(
+            f"{loaded.run_dir} has no text encoder (synthetic inputs); evaluate it on its own splits"
+        )
+    raw = load_raw(dataset, source, text_column, label_column)
+    part = (
+        "test" if "test" in raw.splits else "all" if "all" in raw.splits else next(iter(raw.splits))
+    )
+    texts, labels = raw.splits[part]
+    mapping = _label_mapping(raw.label_names, loaded.label_names, dataset)
+    ids = loaded.encoder.encode_many(texts)
+    return EncodedSplit.from_sequences(ids, mapping[np.asarray(labels, dtype=np.int64)])
+
+
+def _label_mapping(theirs: Sequence[str], ours: Sequence[str], dataset: str) -> np.ndarray:
+    """Map the dataset's label ids onto the run's: by name, else by integer value."""
+    position = {name.lower(): i for i, name in enumerate(ours)}
+    if all(str(name).lower() in position for name in theirs):
+        return np.asarray([position[str(name).lower()] for name in theirs], dtype=np.int64)
+    if all(str(name).isdigit() and int(name) < len(ours) for name in theirs):
+        return np.asarray([int(name) for name in theirs], dtype=np.int64)
+    raise RnnlabError(
+        f"{dataset} has labels {list(theirs)} but the run knows {list(ours)}; "
+        "relabel the file with the run's label names (or their ids)"
+    )
+
+
+@dataclass
+class Prediction:
+    """The model's answer for one text."""
+
+    text: str
+    label: str | None
+    """The most likely class name (None for regression)."""
+    label_id: int | None
+    probabilities: dict[str, float]
+    """Class name -> probability ({} for regression)."""
+    value: float | None = None
+    """The predicted value for regression runs."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def predict(
+    run: Path | str | LoadedRun, texts: str | Sequence[str], *, batch_size: int = 256
+) -> list[Prediction]:
+    """Label and class probabilities for each text (an empty text is an error)."""
+    loaded = _loaded(run)
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    if not texts:
+        raise RnnlabError("no texts to predict; give a text or --file with one text per line")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str) or not text.strip():
+            where = "the text" if len(texts) == 1 else f"text {i + 1}"
+            raise RnnlabError(f"{where} is empty; give some words to classify")
+    if loaded.encoder is None:
+        raise RnnlabError(
+            f"{loaded.run_dir} has no text encoder (synthetic inputs); it cannot read text"
+        )
+    split = EncodedSplit.from_sequences(
+        loaded.encoder.encode_many(texts), np.zeros(len(texts), np.int64)
+    )
+    model = loaded.model
+    logits = predict_logits(model, split, batch_size=batch_size)  # (N, C)
+    with torch.no_grad():
+        if loaded.task == "regression":
+            values = model.predict(logits).numpy()  # type: ignore[operator]
+            return [
+                Prediction(t, None, None, {}, float(v)) for t, v in zip(texts, values, strict=True)
+            ]
+        probs = model.probabilities(logits).numpy()  # type: ignore[operator]  # (N, K)
+    names = loaded.label_names
+    out = []
+    for text, row in zip(texts, probs, strict=True):
+        best = int(row.argmax())
+        out.append(
+            Prediction(
+                text, names[best], best, {n: float(p) for n, p in zip(names, row, strict=True)}
+            )
+        )
+    return out

@@ -1,0 +1,271 @@
+"""`rnnlab train`, `compare`, `evaluate` and `predict`: parse, call rnnlab.api, print."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from rnnlab.cli.options import add_run_options, run_config_from_args
+from rnnlab.errors import RnnlabError
+from rnnlab.io import dumps_json
+
+INTERRUPTED = 130
+
+
+def register(subparsers: Any) -> None:
+    train = subparsers.add_parser(
+        "train",
+        help="train one model and save the run folder",
+        description="Train one recurrent classifier; flags override --config.",
+    )
+    add_run_options(train)
+    _add_output_options(train)
+    train.set_defaults(handler=cmd_train)
+
+    compare = subparsers.add_parser(
+        "compare",
+        help="train several models on the same data and compare them",
+        description="Train each model on the same data, seed and settings; print one table.",
+    )
+    compare.add_argument(
+        "--models",
+        default="rnn,lstm,gru",
+        metavar="A,B,...",
+        help="comma-separated model presets (default rnn,lstm,gru)",
+    )
+    add_run_options(compare, model=False)
+    _add_output_options(compare)
+    compare.set_defaults(handler=cmd_compare)
+
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="metrics of a saved run on a split or a file",
+        description="Metrics of a saved model (with the confusion matrix).",
+    )
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    evaluate.add_argument("--split", choices=("test", "val", "train"), default="test")
+    evaluate.add_argument(
+        "--dataset",
+        metavar="NAME_OR_FILE",
+        help="another dataset or a local file, encoded with the run's own encoder",
+    )
+    evaluate.add_argument("--text-column", metavar="COL")
+    evaluate.add_argument("--label-column", metavar="COL")
+    evaluate.add_argument("--batch-size", type=int, default=256, metavar="N")
+    evaluate.add_argument("--device", default="auto", metavar="DEV")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    predict = subparsers.add_parser(
+        "predict",
+        help="label and class probabilities of texts",
+        description="Classify texts with a saved run.",
+    )
+    predict.add_argument("run_dir", metavar="RUN_DIR")
+    predict.add_argument("texts", nargs="*", metavar="TEXT")
+    predict.add_argument(
+        "--file", metavar="FILE", help="one text per line (- reads stdin); blank lines skipped"
+    )
+    predict.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    predict.set_defaults(handler=cmd_predict)
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument("--out", metavar="DIR", help="parent folder of the run (default runs/)")
+    group.add_argument("--name", metavar="NAME", help="run folder name (default: a timestamp)")
+    group.add_argument(
+        "--json", action="store_true", help="print summary JSON on stdout (logs go to stderr)"
+    )
+
+
+def _fmt(value: Any, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+# ----- train -----------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from rnnlab import api
+
+    config = run_config_from_args(args)
+    log = sys.stderr if args.json else sys.stdout
+    result = api.train(config, out=args.out, name=args.name, stream=log)
+    if args.json:
+        print(dumps_json(result.summary))
+    else:
+        print(_describe_run(result.summary, result.run_dir))
+    return _exit_code(result.status, result.run_dir)
+
+
+def _describe_run(summary: dict[str, Any], run_dir: Path) -> str:
+    test = summary.get("test") or {}
+    if "accuracy" in test:
+        scores = f"test accuracy {test['accuracy']:.4f} | macro-F1 {test['macro_f1']:.4f}"
+    elif "mse" in test:
+        scores = f"test mse {test['mse']:.4f}"
+    else:
+        scores = "no test metrics"
+    speed = (
+        f"{summary['epochs_run']} epoch{'' if summary['epochs_run'] == 1 else 's'}, {_fmt(summary.get('seconds_per_epoch'), '.1f')} s/epoch, "
+        f"{_fmt(summary.get('train_tokens_per_s'), ',.0f')} tok/s"
+    )
+    best = f"best epoch {summary['best_epoch']}" if summary.get("best_epoch") else "no best epoch"
+    return f"{scores} | {best} | {speed}\nsaved {run_dir}"
+
+
+def _exit_code(status: str, run_dir: Path) -> int:
+    if status == "interrupted":
+        print(
+            f"rnnlab: interrupted; the best weights so far are saved in {run_dir}", file=sys.stderr
+        )
+        return INTERRUPTED
+    return 0
+
+
+# ----- compare ---------------------------------------------------------------------------------
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rnnlab import api
+
+    config = run_config_from_args(args)
+    models = [m.strip() for m in args.models.split(",")]
+    log = sys.stderr if args.json else sys.stdout
+    result = api.compare(config, models, out=args.out, name=args.name, stream=log)
+    if args.json:
+        print(dumps_json({"compare_dir": str(result.compare_dir), "rows": result.rows}))
+    else:
+        print(format_table(result.rows))
+        print(f"saved {result.compare_dir}")
+    interrupted = any(r.status == "interrupted" for r in result.runs.values())
+    return _exit_code("interrupted" if interrupted else "completed", result.compare_dir)
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Plain aligned text: parameters, test accuracy, macro-F1 (or MSE), s/epoch, tokens/s."""
+    regression = any(r.get("test_mse") is not None for r in rows)
+    scores = ["test mse"] if regression else ["test acc", "macro-F1"]
+    header = ["model", "parameters", *scores, "s/epoch", "tokens/s", "best", "status"]
+    body = []
+    for r in rows:
+        values = [_fmt(r["test_mse"])] if regression else [
+            _fmt(r["test_accuracy"]), _fmt(r["test_macro_f1"])
+        ]  # fmt: skip
+        body.append(
+            [
+                r["model"],
+                f"{r['parameters']:,}",
+                *values,
+                _fmt(r["seconds_per_epoch"], ".1f"),
+                _fmt(r["train_tokens_per_s"], ",.0f"),
+                str(r["best_epoch"] or "-"),
+                r["status"],
+            ]
+        )
+    widths = [max(len(str(row[i])) for row in [header, *body]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    return "\n".join([line(header), *(line(row) for row in body)])
+
+
+# ----- evaluate --------------------------------------------------------------------------------
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from rnnlab import api
+
+    if args.batch_size <= 0:
+        raise RnnlabError(f"batch size must be positive (got {args.batch_size})")
+    loaded = api.load_run(args.run_dir)
+    result = api.evaluate_run(
+        loaded,
+        split=args.split,
+        dataset=args.dataset,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        batch_size=args.batch_size,
+        device=args.device,
+    )
+    metrics = result.to_dict(loaded.label_names)
+    what = args.dataset or f"{loaded.config.data.dataset} ({args.split} split)"
+    if args.json:
+        print(dumps_json({"run_dir": str(loaded.run_dir), "data": what, **metrics}))
+    else:
+        print(format_metrics(metrics, what))
+    return 0
+
+
+def format_metrics(metrics: dict[str, Any], what: str) -> str:
+    lines = [f"{what}: {metrics['examples']:,} examples, loss {metrics['loss']:.4f}"]
+    if metrics["task"] == "regression":
+        lines.append(f"mse {metrics['mse']:.4f} | mae {metrics['mae']:.4f}")
+        return "\n".join(lines)
+    lines.append(f"accuracy {metrics['accuracy']:.4f} | macro-F1 {metrics['macro_f1']:.4f}")
+    names = list(metrics["per_class"])
+    width = max(len(n) for n in [*names, "class"])
+    lines.append("")
+    lines.append(f"{'class'.ljust(width)}  precision  recall      f1  support")
+    for name, m in metrics["per_class"].items():
+        lines.append(
+            f"{name.ljust(width)}  {m['precision']:9.4f}  {m['recall']:6.4f}  {m['f1']:6.4f}"
+            f"  {m['support']:7d}"
+        )
+    matrix = metrics["confusion"]["matrix"]
+    cell = max(len(str(v)) for row in matrix for v in row)
+    cell = max(cell, *(len(n) for n in names))
+    lines.append("")
+    lines.append("confusion (rows: true, columns: predicted)")
+    lines.append(" " * width + "  " + "  ".join(n.rjust(cell) for n in names))
+    for name, row in zip(names, matrix, strict=True):
+        lines.append(name.ljust(width) + "  " + "  ".join(str(v).rjust(cell) for v in row))
+    lines.append("")
+    lines.append("accuracy by length")
+    for bucket in metrics["accuracy_by_length"]:
+        span = f"{bucket['lo']}-{bucket['hi'] - 1}" if bucket["hi"] else f"{bucket['lo']}+"
+        lines.append(f"  {span:>9} tokens: {_fmt(bucket['accuracy'])} ({bucket['count']:,} texts)")
+    return "\n".join(lines)
+
+
+# ----- predict ---------------------------------------------------------------------------------
+def read_texts(args: argparse.Namespace, stdin: TextIO | None = None) -> list[str]:
+    texts = list(args.texts)
+    if args.file:
+        if args.file == "-":
+            content = (stdin or sys.stdin).read()
+        else:
+            path = Path(args.file)
+            if not path.is_file():
+                raise RnnlabError(
+                    f"text file {path} does not exist; give a file with one text per line"
+                )
+            content = path.read_text(encoding="utf-8", errors="replace")
+        from_file = [line for line in content.splitlines() if line.strip()]
+        if not from_file:
+            raise RnnlabError(f"{args.file} holds no text; give one text per line")
+        texts.extend(from_file)
+    if not texts:
+        raise RnnlabError('no text to classify; give "some text" or --file texts.txt')
+    return texts
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from rnnlab import api
+
+    texts = read_texts(args)
+    loaded = api.load_run(args.run_dir)
+    predictions = api.predict(loaded, texts)
+    if args.json:
+        print(dumps_json([p.to_dict() for p in predictions]))
+        return 0
+    for p in predictions:
+        snippet = p.text if len(p.text) <= 60 else p.text[:57] + "..."
+        if p.label is None:
+            print(f"{p.value:.4f}  {snippet}")
+            continue
+        probs = "  ".join(f"{name} {prob:.3f}" for name, prob in p.probabilities.items())
+        print(f"{p.label}  ({probs})  {snippet}")
+    return 0

@@ -1,0 +1,489 @@
+"""The training loop, plain and top to bottom: `train_one_epoch`, `evaluate`, a short `fit`.
+
+Batches come pre-encoded from `rnnlab.data.batching` (length-bucketed by default), so the hot
+loop does no per-example Python work. Diagnostics attach through callbacks, never by editing
+this file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from rnnlab.config import TrainConfig
+from rnnlab.data.batching import iterate_batches
+from rnnlab.data.encoded import EncodedSplit, EncodedSplits
+from rnnlab.errors import RnnlabError
+from rnnlab.training import metrics
+from rnnlab.training.callbacks import Callback, MetricsWriter, StepStats, TrainState
+from rnnlab.training.checkpoint import StateDict, snapshot
+from rnnlab.training.device import describe_device, resolve_device, runtime, use_amp
+
+MAXIMIZE = {"val_accuracy": True, "val_macro_f1": True, "val_loss": False}
+
+
+# ----- evaluation ------------------------------------------------------------------------------
+@dataclass
+class EvalResult:
+    """Metrics of a model on one split. Arrays are in the split's example order."""
+
+    task: str
+    examples: int
+    loss: float
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    precision: list[float] | None = None
+    recall: list[float] | None = None
+    f1: list[float] | None = None
+    support: list[int] | None = None
+    confusion: list[list[int]] | None = None
+    accuracy_by_length: list[dict[str, Any]] | None = None
+    mse: float | None = None
+    mae: float | None = None
+    predictions: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    """(N,) predicted class ids (or values for regression)."""
+    probabilities: np.ndarray | None = field(default=None, repr=False)
+    """(N, C) class probabilities; None for regression."""
+
+    def to_dict(self, label_names: Sequence[str] | None = None) -> dict[str, Any]:
+        """JSON-ready metrics (no per-example arrays); per-class values keyed by label name."""
+        out: dict[str, Any] = {"task": self.task, "examples": self.examples, "loss": self.loss}
+        if self.task == "regression":
+            out.update(mse=self.mse, mae=self.mae)
+            return out
+        assert self.f1 is not None and self.precision is not None
+        assert self.recall is not None and self.support is not None
+        names = list(label_names) if label_names else [str(i) for i in range(len(self.f1))]
+        out.update(
+            accuracy=self.accuracy,
+            macro_f1=self.macro_f1,
+            per_class={
+                name: {
+                    "precision": self.precision[i],
+                    "recall": self.recall[i],
+                    "f1": self.f1[i],
+                    "support": self.support[i],
+                }
+                for i, name in enumerate(names)
+            },
+            confusion={"labels": names, "matrix": self.confusion},
+            accuracy_by_length=self.accuracy_by_length,
+        )
+        return out
+
+
+def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager[Any]:
+    if amp and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def model_task(model: torch.nn.Module) -> str:
+    """`classification` or `regression`, from `model.spec.task` (or `model.task`)."""
+    spec = getattr(model, "spec", None)
+    return str(getattr(spec, "task", None) or getattr(model, "task", "classification"))
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+@contextlib.contextmanager
+def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def predict_logits(
+    model: torch.nn.Module,
+    split: EncodedSplit,
+    *,
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+    amp: bool = False,
+) -> torch.Tensor:
+    """Logits for every example, in split order: (N, C) float32 on the CPU."""
+    device = torch.device(device) if device is not None else _model_device(model)
+    out: torch.Tensor | None = None
+    with _eval_mode(model), torch.inference_mode():
+        for cpu_batch in iterate_batches(split, batch_size, shuffle=False, bucket=True):
+            batch = cpu_batch.to(device)
+            with _autocast(device, amp):
+                logits = model(batch.tokens, batch.lengths)  # (B, C)
+            if out is None:
+                out = torch.empty(len(split), logits.shape[-1], dtype=torch.float32)
+            out[cpu_batch.indices] = logits.float().cpu()
+    return out if out is not None else torch.empty(0, 1)
+
+
+def evaluate(
+    model: torch.nn.Module,
+    split: EncodedSplit,
+    *,
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+    amp: bool = False,
+    length_edges: Sequence[int] = metrics.LENGTH_EDGES,
+) -> EvalResult:
+    """Loss and metrics of `model` on `split` (MSE/MAE instead of accuracy for regression)."""
+    if len(split) == 0:
+        raise RnnlabError("cannot evaluate on an empty split; use more data (raise --limit)")
+    logits = predict_logits(model, split, batch_size=batch_size, device=device, amp=amp)  # (N, C)
+    labels = torch.from_numpy(np.ascontiguousarray(split.labels))
+    task = model_task(model)
+    with torch.no_grad():
+        loss = float(model.loss(logits, labels))  # type: ignore[operator]
+        predictions = model.predict(logits).cpu().numpy()  # type: ignore[operator]
+    if task == "regression":
+        predictions = predictions.astype(np.float64).reshape(-1)
+        return EvalResult(
+            task,
+            len(split),
+            loss,
+            mse=metrics.mean_squared_error(split.labels, predictions),
+            mae=metrics.mean_absolute_error(split.labels, predictions),
+            predictions=predictions,
+        )
+    with torch.no_grad():
+        probabilities = model.probabilities(logits).cpu().numpy()  # type: ignore[operator]  # (N, K)
+    num_classes = probabilities.shape[1]
+    precision, recall, f1, support = metrics.precision_recall_f1(
+        split.labels, predictions, num_classes
+    )
+    return EvalResult(
+        task,
+        len(split),
+        loss,
+        accuracy=metrics.accuracy(split.labels, predictions),
+        macro_f1=metrics.macro_f1(split.labels, predictions, num_classes),
+        precision=precision.tolist(),
+        recall=recall.tolist(),
+        f1=f1.tolist(),
+        support=support.tolist(),
+        confusion=metrics.confusion_matrix(split.labels, predictions, num_classes).tolist(),
+        accuracy_by_length=metrics.accuracy_by_length(
+            split.labels, predictions, split.lengths, length_edges
+        ),
+        predictions=predictions,
+        probabilities=probabilities,
+    )
+
+
+# ----- training --------------------------------------------------------------------------------
+@dataclass
+class EpochStats:
+    loss: float
+    accuracy: float | None
+    examples: int
+    tokens: int
+    seconds: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise RnnlabError("the model has no trainable parameters; unfreeze the embeddings")
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def train_one_epoch(
+    model: torch.nn.Module,
+    split: EncodedSplit,
+    optimizer: torch.optim.Optimizer,
+    cfg: TrainConfig,
+    *,
+    epoch: int = 1,
+    device: torch.device | None = None,
+    amp: bool = False,
+    scheduler: Any = None,
+    callbacks: Sequence[Callback] = (),
+    state: TrainState | None = None,
+) -> EpochStats:
+    """One pass over `split`; `scheduler` (if any) steps after every optimizer step."""
+    device = device or _model_device(model)
+    classification = model_task(model) != "regression"
+    model.train()
+    loss_sum, correct, examples, tokens = 0.0, 0, 0, 0
+    start = time.perf_counter()
+    batches = iterate_batches(
+        split, cfg.batch_size, shuffle=True, bucket=cfg.bucket, seed=cfg.seed, epoch=epoch
+    )
+    for step, cpu_batch in enumerate(batches, start=1):
+        batch = cpu_batch.to(device)
+        with _autocast(device, amp):
+            logits = model(batch.tokens, batch.lengths)  # (B, C)
+        loss = model.loss(logits.float(), batch.labels)  # type: ignore[operator]
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise RnnlabError(
+                f"the training loss became {loss_value} at epoch {epoch}, step {step}; "
+                f"lower the learning rate (--lr, now {cfg.lr:g}) or clip gradients (--clip-norm)"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if state is not None:
+            state.epoch_step, state.step = step, state.step + 1
+            for callback in callbacks:
+                callback.on_after_backward(state, batch)
+        if cfg.clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+
+        size, batch_tokens = len(cpu_batch.lengths), cpu_batch.num_tokens
+        batch_correct = None
+        if classification:
+            with torch.no_grad():
+                batch_correct = int((model.predict(logits.detach().float()) == batch.labels).sum())  # type: ignore[operator]
+            correct += batch_correct
+        loss_sum += loss_value * size
+        examples += size
+        tokens += batch_tokens
+        if state is not None:
+            stats = StepStats(loss_value, batch_correct, size, batch_tokens)
+            for callback in callbacks:
+                callback.on_batch_end(state, stats)
+    seconds = time.perf_counter() - start
+    return EpochStats(
+        loss=loss_sum / max(examples, 1),
+        accuracy=correct / max(examples, 1) if classification else None,
+        examples=examples,
+        tokens=tokens,
+        seconds=seconds,
+    )
+
+
+@dataclass
+class FitResult:
+    """What `fit` did. The model it was given now holds the best weights."""
+
+    status: str
+    """`completed` or `interrupted` (Ctrl-C)."""
+    history: list[dict[str, Any]]
+    """One record per finished epoch (as in metrics.jsonl)."""
+    monitor: str | None
+    """The validation metric that chose the best epoch (None without a validation split)."""
+    best_epoch: int | None
+    best_value: float | None
+    stopped_early: bool
+    device: str
+    amp: bool
+    seconds: float
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+    @property
+    def epoch_seconds(self) -> list[float]:
+        return [r["seconds"] for r in self.history]
+
+    @property
+    def seconds_per_epoch(self) -> float | None:
+        return float(np.mean(self.epoch_seconds)) if self.history else None
+
+    @property
+    def train_tokens_per_s(self) -> float | None:
+        seconds = sum(r["train_seconds"] for r in self.history)
+        tokens = sum(r["train_tokens"] for r in self.history)
+        return tokens / seconds if seconds > 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "monitor": self.monitor,
+            "best_value": self.best_value,
+            "stopped_early": self.stopped_early,
+            "epoch_seconds": self.epoch_seconds,
+            "seconds_per_epoch": self.seconds_per_epoch,
+            "train_tokens_per_s": self.train_tokens_per_s,
+            "fit_seconds": self.seconds,
+            "device": self.device,
+            "amp": self.amp,
+        }
+
+
+def resolve_monitor(monitor: str, task: str, has_val: bool) -> str | None:
+    """The metric early stopping watches: regression falls back to val_loss; no val, none."""
+    if not has_val:
+        return None
+    return "val_loss" if task == "regression" else monitor
+
+
+def _make_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps: int, maximize: bool
+) -> Any:
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
+    if cfg.schedule == "plateau":
+        mode: Literal["min", "max"] = "max" if maximize else "min"
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode=mode, factor=0.5, patience=0
+        )
+    return None
+
+
+def _epoch_record(
+    epoch: int, train: EpochStats, val: EvalResult | None, lr: float, seconds: float
+) -> dict[str, Any]:
+    record: dict[str, Any] = {"epoch": epoch, "train_loss": train.loss}
+    if train.accuracy is not None:
+        record["train_accuracy"] = train.accuracy
+    if val is not None:
+        record["val_loss"] = val.loss
+        if val.task == "regression":
+            record["val_mse"] = val.mse
+        else:
+            record["val_accuracy"] = val.accuracy
+            record["val_macro_f1"] = val.macro_f1
+    record.update(
+        lr=lr,
+        seconds=seconds,
+        train_seconds=train.seconds,
+        train_tokens=train.tokens,
+        train_tokens_per_s=train.tokens_per_s,
+    )
+    return record
+
+
+class EarlyStopping:
+    """Tracks the best value of the monitored metric and counts epochs without improvement."""
+
+    def __init__(self, monitor: str | None, patience: int | None) -> None:
+        self.monitor = monitor
+        self.maximize = MAXIMIZE.get(monitor or "val_loss", False)
+        self.patience = patience
+        self.best_epoch: int | None = None
+        self.best_value: float | None = None
+        self.bad_epochs = 0
+
+    def update(self, epoch: int, record: dict[str, Any]) -> bool:
+        """True when this epoch is the new best (always, without a monitor)."""
+        value = record[self.monitor] if self.monitor is not None else None
+        best = self.best_value
+        improved = (
+            value is None or best is None or (value > best if self.maximize else value < best)
+        )
+        if improved:
+            self.best_epoch, self.best_value, self.bad_epochs = epoch, value, 0
+        else:
+            self.bad_epochs += 1
+        return improved
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience is not None and self.bad_epochs >= self.patience
+
+
+def fit(
+    model: torch.nn.Module,
+    splits: EncodedSplits,
+    cfg: TrainConfig,
+    *,
+    callbacks: Sequence[Callback] = (),
+    run_dir: Path | str | None = None,
+) -> FitResult:
+    """Train `model` on `splits.train`, early-stop on `cfg.monitor`, restore the best weights.
+
+    With `run_dir`, metrics.jsonl there gets one line per epoch as training goes. Ctrl-C ends
+    training cleanly (status `interrupted`, best weights so far restored). A NaN/inf loss raises
+    RnnlabError naming the epoch and step.
+    """
+    if len(splits.train) == 0:
+        raise RnnlabError("the training split is empty; use more data (raise --limit)")
+    device = resolve_device(cfg.device)
+    amp = use_amp(cfg.amp, device)
+    callbacks = list(callbacks)
+    if run_dir is not None:
+        callbacks.insert(0, MetricsWriter(Path(run_dir) / "metrics.jsonl"))
+    monitor = resolve_monitor(cfg.monitor, model_task(model), has_val=len(splits.val) > 0)
+    stopper = EarlyStopping(monitor, cfg.patience)
+    steps_per_epoch = -(-len(splits.train) // cfg.batch_size)
+    eval_batch = max(cfg.batch_size, 256)
+
+    start = time.perf_counter()
+    with runtime(seed=cfg.seed, deterministic=cfg.deterministic, threads=cfg.threads):
+        model.to(device)
+        optimizer = make_optimizer(model, cfg)
+        scheduler = _make_scheduler(optimizer, cfg, cfg.epochs * steps_per_epoch, stopper.maximize)
+        state = TrainState(
+            model, optimizer, device, model_task(model), cfg.epochs, steps_per_epoch, monitor or ""
+        )
+        best_weights: StateDict | None = None
+        status = "completed"
+        try:
+            try:
+                for callback in callbacks:
+                    callback.on_fit_start(state)
+                for epoch in range(1, cfg.epochs + 1):
+                    state.epoch, state.epoch_step = epoch, 0
+                    for callback in callbacks:
+                        callback.on_epoch_start(state)
+                    epoch_start = time.perf_counter()
+                    lr = float(optimizer.param_groups[0]["lr"])
+                    train = train_one_epoch(
+                        model, splits.train, optimizer, cfg, epoch=epoch, device=device, amp=amp,
+                        scheduler=scheduler if cfg.schedule == "cosine" else None,
+                        callbacks=callbacks, state=state,
+                    )  # fmt: skip
+                    val = None
+                    if monitor is not None:
+                        val = evaluate(
+                            model, splits.val, batch_size=eval_batch, device=device, amp=amp
+                        )
+                    record = _epoch_record(epoch, train, val, lr, time.perf_counter() - epoch_start)
+
+                    record["best"] = stopper.update(epoch, record)
+                    state.best_epoch, state.best_value = stopper.best_epoch, stopper.best_value
+                    if record["best"] and monitor is not None:
+                        best_weights = snapshot(model)
+                    if cfg.schedule == "plateau" and monitor is not None:
+                        scheduler.step(record[monitor])
+                    state.history.append(record)
+                    for callback in callbacks:
+                        callback.on_epoch_end(state, record)
+                    if stopper.should_stop or state.stop:
+                        break
+            except KeyboardInterrupt:
+                status = "interrupted"
+            if best_weights is not None:
+                model.load_state_dict(best_weights)
+            result = FitResult(
+                status=status,
+                history=state.history,
+                monitor=monitor,
+                best_epoch=stopper.best_epoch,
+                best_value=stopper.best_value,
+                stopped_early=stopper.should_stop,
+                device=describe_device(device),
+                amp=amp,
+                seconds=time.perf_counter() - start,
+            )
+            for callback in callbacks:
+                callback.on_fit_end(state, result)
+        finally:
+            for callback in callbacks:
+                callback.on_close(state)
+    return result

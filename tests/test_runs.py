@@ -1,0 +1,290 @@
+"""Run folders: save / load round trip, interruption, failures, incomplete folders, compare."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from rnnlab import api, runs
+from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from rnnlab.data import load_splits
+from rnnlab.errors import RnnlabError
+from rnnlab.training import Callback, StepStats, TrainState, predict_logits
+
+POSITIVE = ["good", "great", "fun", "wonderful", "brilliant", "moving"]
+NEGATIVE = ["bad", "awful", "boring", "dull", "terrible", "weak"]
+NEUTRAL = ["the", "movie", "plot", "actor", "film", "scene", "story", "cast"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Any:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def sentiment_rows(
+    n: int, seed: int, labels: tuple[str, str] = ("negative", "positive")
+) -> list[list[Any]]:
+    """Header + n rows: three polar words and three neutral ones per text."""
+    rng = np.random.default_rng(seed)
+    rows: list[list[Any]] = [["text", "label"]]
+    for i in range(n):
+        polar = POSITIVE if i % 2 else NEGATIVE
+        words = [*rng.choice(polar, 3), *rng.choice(NEUTRAL, 3)]
+        rng.shuffle(words)
+        rows.append([" ".join(words) + f" <br /> review {i}", labels[i % 2]])
+    return rows
+
+
+@pytest.fixture
+def corpus(write_csv: Any) -> Path:
+    return write_csv(sentiment_rows(240, seed=0), "reviews.csv")
+
+
+def tiny_config(dataset: str | Path, **train: Any) -> RunConfig:
+    settings: dict[str, Any] = {
+        "epochs": 3,
+        "batch_size": 16,
+        "lr": 1e-2,
+        "progress": False,
+        "patience": None,
+    }
+    return RunConfig(
+        DataConfig(dataset=str(dataset), max_len=20),
+        ModelConfig(name="gru", embed_dim=8, hidden_dim=16),
+        TrainConfig(**{**settings, **train}),
+    )
+
+
+def test_run_folder_round_trip(tmp_path: Path, corpus: Path) -> None:
+    config = tiny_config(corpus)
+    result = api.train(config, out=tmp_path, name="run", verbose=False)
+    run_dir = tmp_path / "run"
+    assert result.run_dir == run_dir and result.status == "completed"
+    for name in (
+        "config.yaml",
+        "metrics.jsonl",
+        "summary.json",
+        "model.pt",
+        "model_spec.json",
+        "labels.json",
+    ):
+        assert (run_dir / name).is_file(), name
+    assert (run_dir / "encoder" / "encoder.json").is_file()
+    assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(".")]  # no temp files left
+
+    assert RunConfig.load_yaml(run_dir / "config.yaml") == config
+    assert len(runs.read_metrics(run_dir)) == 3
+    assert json.loads((run_dir / "labels.json").read_text()) == ["negative", "positive"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["seed"] == 0
+    assert summary["test"]["accuracy"] > 0.8
+    assert set(summary["test"]["per_class"]) == {"negative", "positive"}
+    assert summary["test"]["confusion"]["labels"] == ["negative", "positive"]
+    assert summary["model"]["parameters"]["total"] == sum(
+        p.numel() for p in result.model.parameters()
+    )
+    assert len(summary["epoch_seconds"]) == 3 and summary["train_tokens_per_s"] > 0
+    assert set(summary["versions"]) == {"python", "torch", "numpy", "rnnlab"}
+    assert summary["dataset"]["sizes"]["train"] > 0 and summary["device"].startswith("cpu")
+
+    loaded = api.load_run(run_dir)
+    assert loaded.label_names == ["negative", "positive"] and loaded.config == config
+    assert not loaded.model.training
+    splits = load_splits(config.data)
+    result.model.cpu()
+    torch.testing.assert_close(
+        predict_logits(loaded.model, splits.test),
+        predict_logits(result.model, splits.test),
+        rtol=0,
+        atol=0,
+    )
+    text = "a great and wonderful film"
+    assert loaded.encoder.encode(text) == splits.encoder.encode(text)
+    [good, bad] = api.predict(loaded, ["great wonderful fun movie", "awful boring dull plot"])
+    assert (good.label, bad.label) == ("positive", "negative")
+    assert sum(good.probabilities.values()) == pytest.approx(1.0)
+
+
+def test_evaluate_run_on_its_own_split_and_on_files(
+    tmp_path: Path, corpus: Path, write_csv: Any
+) -> None:
+    result = api.train(tiny_config(corpus), out=tmp_path, name="run", verbose=False)
+    own = api.evaluate_run(result.run_dir, split="test")
+    assert own.accuracy == pytest.approx(result.summary["test"]["accuracy"])
+    assert own.confusion == result.summary["test"]["confusion"]["matrix"]
+    assert (
+        api.evaluate_run(result.run_dir, split="val").examples
+        == result.summary["dataset"]["sizes"]["val"]
+    )
+
+    other = write_csv(sentiment_rows(50, seed=9), "other.csv")
+    on_file = api.evaluate_run(result.run_dir, dataset=str(other))
+    assert on_file.examples == 50 and on_file.accuracy > 0.8  # type: ignore[operator]
+    numeric = write_csv(sentiment_rows(20, seed=5, labels=("0", "1")), "numeric.csv")
+    assert api.evaluate_run(result.run_dir, dataset=str(numeric)).examples == 20
+    foreign = write_csv(sentiment_rows(20, seed=5, labels=("sad", "happy")), "foreign.csv")
+    with pytest.raises(RnnlabError, match="labels"):
+        api.evaluate_run(result.run_dir, dataset=str(foreign))
+    with pytest.raises(RnnlabError, match="unknown split"):
+        api.evaluate_run(result.run_dir, split="dev")
+
+
+def test_interrupted_run_is_saved_and_loadable(tmp_path: Path, corpus: Path) -> None:
+    class CtrlC(Callback):
+        def on_batch_end(self, state: TrainState, stats: StepStats) -> None:
+            if state.epoch == 2 and state.epoch_step == 3:
+                raise KeyboardInterrupt
+
+    result = api.train(
+        tiny_config(corpus, epochs=5), out=tmp_path, name="run", callbacks=[CtrlC()], verbose=False
+    )
+    assert result.status == "interrupted"
+    summary = runs.read_summary(tmp_path / "run")
+    assert (
+        summary["status"] == "interrupted"
+        and summary["epochs_run"] == 1
+        and summary["best_epoch"] == 1
+    )
+    assert summary["test"] is not None  # the test split was still scored
+    loaded = api.load_run(tmp_path / "run")
+    assert api.predict(loaded, ["great fun"])[0].label in ("negative", "positive")
+
+
+def test_failed_run_is_marked_and_refused(tmp_path: Path, corpus: Path) -> None:
+    class Poison(Callback):
+        def on_batch_end(self, state: TrainState, stats: StepStats) -> None:
+            with torch.no_grad():
+                for p in state.model.parameters():
+                    p.fill_(float("nan"))
+
+    with pytest.raises(RnnlabError, match="epoch 1, step 2"):
+        api.train(
+            tiny_config(corpus), out=tmp_path, name="run", callbacks=[Poison()], verbose=False
+        )
+    summary = runs.read_summary(tmp_path / "run")
+    assert summary["status"] == "failed" and "step 2" in summary["error"]
+    with pytest.raises(RnnlabError, match="failed run"):
+        api.load_run(tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+    "missing",
+    ["summary.json", "model.pt", "model_spec.json", "labels.json", "config.yaml", "encoder"],
+)
+def test_incomplete_folders_name_the_missing_file(
+    tmp_path: Path, corpus: Path, missing: str
+) -> None:
+    result = api.train(tiny_config(corpus, epochs=1), out=tmp_path, name="run", verbose=False)
+    target = result.run_dir / missing
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    with pytest.raises(RnnlabError, match=f"has no {missing}"):
+        api.load_run(result.run_dir)
+
+
+def test_damaged_files_and_missing_folders(tmp_path: Path, corpus: Path) -> None:
+    with pytest.raises(RnnlabError, match="does not exist"):
+        api.load_run(tmp_path / "nowhere")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RnnlabError, match="not a folder"):
+        api.load_run(tmp_path / "file")
+    result = api.train(tiny_config(corpus, epochs=1), out=tmp_path, name="run", verbose=False)
+    (result.run_dir / "model.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(RnnlabError, match="cannot read weights"):
+        api.load_run(result.run_dir)
+    spec = json.loads((result.run_dir / "model_spec.json").read_text())
+    (result.run_dir / "model_spec.json").write_text(json.dumps({**spec, "hidden_dim": 7}))
+    runs.save_state_dict(result.run_dir / "model.pt", result.model)
+    with pytest.raises(RnnlabError, match="does not match"):
+        api.load_run(result.run_dir)
+
+
+def test_new_run_dir_never_overwrites(tmp_path: Path) -> None:
+    first = runs.new_run_dir(tmp_path, None, default="lstm-imdb")
+    second = runs.new_run_dir(tmp_path, None, default="lstm-imdb")
+    assert first != second and first.name.endswith("lstm-imdb") and first.is_dir()
+    named = runs.new_run_dir(tmp_path, "mine")
+    (named / "summary.json").write_text("{}")
+    with pytest.raises(RnnlabError, match="already exists"):
+        runs.new_run_dir(tmp_path, "mine")
+    with pytest.raises(RnnlabError, match="plain folder name"):
+        runs.new_run_dir(tmp_path, "a/b")
+    assert runs.new_run_dir(tmp_path, "empty") == runs.new_run_dir(
+        tmp_path, "empty"
+    )  # empty is reusable
+
+
+def test_synthetic_run_has_no_encoder(tmp_path: Path) -> None:
+    config = RunConfig(
+        DataConfig(dataset="synthetic:parity", length=4, num_examples=200),
+        ModelConfig(name="lstm", embed_dim=8, hidden_dim=16),
+        TrainConfig(epochs=1, batch_size=32, progress=False),
+    )
+    result = api.train(config, out=tmp_path, name="parity", verbose=False)
+    assert not (result.run_dir / "encoder").exists()
+    loaded = api.load_run(result.run_dir)
+    assert loaded.encoder is None and loaded.label_names == ["even", "odd"]
+    assert api.evaluate_run(loaded).examples == result.summary["dataset"]["sizes"]["test"]
+    with pytest.raises(RnnlabError, match="no text encoder"):
+        api.predict(loaded, ["0 1 1"])
+
+
+def test_regression_run_summary_reports_mse(tmp_path: Path) -> None:
+    config = RunConfig(
+        DataConfig(dataset="synthetic:adding", length=5, num_examples=200),
+        ModelConfig(name="gru", hidden_dim=8),
+        TrainConfig(epochs=2, batch_size=32, progress=False),
+    )
+    result = api.train(config, out=tmp_path, name="adding", verbose=False)
+    assert result.summary["monitor"] == "val_loss"
+    assert "mse" in result.summary["test"] and "accuracy" not in result.summary["test"]
+    assert api.load_run(result.run_dir).label_names == []
+
+
+def test_predict_rejects_empty_texts(tmp_path: Path, corpus: Path) -> None:
+    result = api.train(tiny_config(corpus, epochs=1), out=tmp_path, name="run", verbose=False)
+    with pytest.raises(RnnlabError, match="the text is empty"):
+        api.predict(result.run_dir, "")
+    with pytest.raises(RnnlabError, match="text 2 is empty"):
+        api.predict(result.run_dir, ["fine", "   "])
+    with pytest.raises(RnnlabError, match="no texts"):
+        api.predict(result.run_dir, [])
+
+
+def test_compare_trains_each_model_on_the_same_data(tmp_path: Path, corpus: Path) -> None:
+    config = tiny_config(corpus, epochs=2)
+    result = api.compare(config, ["rnn", "gru"], out=tmp_path, name="cmp", verbose=False)
+    root = tmp_path / "cmp"
+    assert result.compare_dir == root and [r["model"] for r in result.rows] == ["rnn", "gru"]
+    data = json.loads((root / "compare.json").read_text())
+    assert [r["model"] for r in data["rows"]] == ["rnn", "gru"] and set(data["histories"]) == {
+        "rnn",
+        "gru",
+    }
+    assert (root / "compare_curves.png").read_bytes()[:4] == b"\x89PNG"
+    for name in ("rnn", "gru"):
+        loaded = api.load_run(root / name)
+        assert loaded.config.model.name == name and loaded.config.train == config.train
+        assert loaded.summary["model"]["kind"] == name
+    sizes = [api.load_run(root / n).summary["dataset"]["sizes"] for n in ("rnn", "gru")]
+    assert sizes[0] == sizes[1]
+    assert result.rows[0]["parameters"] < result.rows[1]["parameters"]  # a GRU has 3x the gates
+
+
+def test_compare_checks_model_names_before_training(tmp_path: Path, corpus: Path) -> None:
+    with pytest.raises(RnnlabError, match="unknown model"):
+        api.compare(
+            tiny_config(corpus), ["rnn", "transformer"], out=tmp_path, name="cmp", verbose=False
+        )
+    with pytest.raises(RnnlabError, match="twice"):
+        api.compare(tiny_config(corpus), ["rnn", "rnn"], out=tmp_path, name="cmp", verbose=False)
+    assert not (tmp_path / "cmp").exists()
