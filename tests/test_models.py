@@ -341,3 +341,31 @@ def test_unknown_model_lists_presets() -> None:
 def test_none_overrides_are_ignored() -> None:
     model = create_model("gru", vocab_size=VOCAB, num_classes=2, hidden_dim=None, embed_dim=6)
     assert model.spec.hidden_dim == 128 and model.spec.embed_dim == 6
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_gate_bias_sets_the_memory_gate_only(kind: str) -> None:
+    from rnnlab.models import ModelSpec, RecurrentClassifier
+
+    model = create_model(
+        kind, vocab_size=30, num_classes=2, hidden_dim=8, embed_dim=6, gate_bias=5.0
+    )
+    for name, param in model.rnn.named_parameters():
+        if name.startswith("bias_ih"):
+            assert torch.all(param[8:16] == 5.0) and not torch.all(param[:8] == 5.0)
+        if name.startswith("bias_hh"):
+            assert torch.all(param[8:16] == 0.0)
+    assert model.spec.gate_bias == 5.0
+    again = RecurrentClassifier.from_spec(ModelSpec.from_dict(model.spec.to_dict()))
+    assert again.spec.gate_bias == 5.0
+
+
+def test_gate_bias_is_ignored_by_the_vanilla_rnn() -> None:
+    torch.manual_seed(0)
+    plain = create_model("rnn", vocab_size=30, num_classes=2, hidden_dim=8, embed_dim=6)
+    torch.manual_seed(0)
+    biased = create_model(
+        "rnn", vocab_size=30, num_classes=2, hidden_dim=8, embed_dim=6, gate_bias=5.0
+    )
+    for a, b in zip(plain.parameters(), biased.parameters(), strict=True):
+        assert torch.equal(a, b)

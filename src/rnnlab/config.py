@@ -127,6 +127,8 @@ class ModelConfig:
     """Keep the pretrained embedding rows fixed during training."""
     binary_single_logit: bool = False
     """Binary tasks: one logit with BCE-with-logits (as the notebooks) instead of two with CE."""
+    gate_bias: float | None = None
+    """Initial LSTM forget-gate / GRU update-gate bias (None: PyTorch's default init)."""
 
     def overrides(self) -> dict[str, Any]:
         """The fields set here, to apply on top of the preset."""

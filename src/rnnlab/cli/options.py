@@ -172,6 +172,13 @@ def add_model_options(parser: argparse.ArgumentParser, *, model: bool = True) ->
         action=argparse.BooleanOptionalAction,
     )
     group.add_argument(
+        "--gate-bias",
+        dest="model__gate_bias",
+        type=float,
+        metavar="B",
+        help="initial LSTM forget-gate / GRU update-gate bias (default: PyTorch's init)",
+    )
+    group.add_argument(
         "--binary-single-logit",
         dest="model__binary_single_logit",
         action=argparse.BooleanOptionalAction,

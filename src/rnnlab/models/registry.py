@@ -23,6 +23,7 @@ OVERRIDES = (
     "binary_single_logit",
     "embeddings",
     "freeze_embeddings",
+    "gate_bias",
 )
 """Keys create_model accepts on top of a preset (plus `itos`, the vocabulary words)."""
 
