@@ -1,0 +1,87 @@
+"""The page as plain data: sections of figures, tables, sentences and code blocks.
+
+Section builders fill these in; the Jinja2 template (autoescape on) only lays them out, so every
+string here is shown as text, whatever it holds.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass
+class Figure:
+    title: str
+    src: str
+    """A `data:image/png;base64,...` URI: the page needs no other file."""
+    sentences: list[str]
+    alt: str = ""
+    source: str = ""
+    """Where the numbers or the image came from (a file path), shown small under the caption."""
+
+
+@dataclass
+class Table:
+    caption: str
+    columns: list[str]
+    rows: list[list[str]]
+    sentences: list[str] = field(default_factory=list)
+    numeric: list[bool] = field(default_factory=list)
+    """Per column: right-align (numbers)."""
+    row_ids: list[str] = field(default_factory=list)
+    """Optional `data-row` attribute per row (the browser test finds rows by it)."""
+
+
+@dataclass
+class Block:
+    """A titled pre-formatted text (a config file), folded by default."""
+
+    title: str
+    text: str
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    lead: list[str] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    examples: list[tuple[str, str]] = field(default_factory=list)
+    """(label, text) pairs of example texts."""
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    """(name, value) pairs shown as a definition list."""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.figures or self.tables or self.blocks or self.examples or self.facts)
+
+
+@dataclass
+class Page:
+    title: str
+    subtitle: str
+    sections: list[Section]
+    warnings: list[str] = field(default_factory=list)
+    generated: str = ""
+
+
+def png_uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def png_file_uri(path: Path) -> str | None:
+    """The file as a data URI, or None when it is not a readable PNG."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if not data.startswith(PNG_MAGIC):
+        return None
+    return png_uri(data)

@@ -1,0 +1,120 @@
+"""Figures that no run folder already holds, drawn from saved numbers into PNG bytes.
+
+matplotlib with the Agg canvas and no pyplot state, so it is safe in threads and servers.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+
+def _figure(width: float, height: float, ncols: int = 1) -> tuple[Any, list[Any]]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def _png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def length_histogram(
+    edges: Sequence[float], counts: Sequence[float], *, max_len: int | None = None
+) -> bytes:
+    """Token lengths of the training texts, with the truncation length marked."""
+    fig, (ax,) = _figure(6.4, 3.4)
+    edges_a = np.asarray(edges, dtype=float)
+    counts_a = np.asarray(counts, dtype=float)
+    ax.bar(edges_a[:-1], counts_a, width=np.diff(edges_a), align="edge", color="C0", alpha=0.8)
+    if max_len:
+        ax.axvline(max_len, color="C3", linestyle="--", label=f"max_len = {max_len}")
+        ax.legend(fontsize="small")
+    ax.set_xlabel("tokens per text")
+    ax.set_ylabel("texts")
+    ax.set_title("Length of the training texts")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def confusion_matrices(
+    matrices: Mapping[str, tuple[Sequence[str], Sequence[Sequence[int]]]],
+) -> bytes:
+    """One heat map per model: rows are true labels, columns predictions, cells counts."""
+    n = len(matrices)
+    size = max(len(labels) for labels, _ in matrices.values())
+    panel = 2.2 + 0.45 * size
+    fig, axes = _figure(panel * n, panel + 0.4, ncols=n)
+    for ax, (name, (labels, matrix)) in zip(axes, matrices.items(), strict=True):
+        m = np.asarray(matrix, dtype=float)
+        total = m.sum(axis=1, keepdims=True)
+        share = np.divide(m, total, out=np.zeros_like(m), where=total > 0)
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                color = "white" if share[i, j] > 0.6 else "black"
+                ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", color=color)
+        ticks = range(len(labels))
+        short = [str(label)[:12] for label in labels]
+        ax.set_xticks(list(ticks), short, rotation=30 if size > 2 else 0, fontsize="small")
+        ax.set_yticks(list(ticks), short, fontsize="small")
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(str(name))
+    return _png(fig)
+
+
+def accuracy_by_length(series: Mapping[str, Sequence[tuple[str, float]]]) -> bytes:
+    """Test accuracy per length bucket, one line per model (buckets as category labels)."""
+    fig, (ax,) = _figure(6.4, 3.4)
+    buckets: list[str] = []
+    for points in series.values():
+        for bucket, _ in points:
+            if bucket not in buckets:
+                buckets.append(bucket)
+    for i, (name, points) in enumerate(series.items()):
+        xs = [buckets.index(b) for b, _ in points]
+        ax.plot(xs, [v for _, v in points], marker="o", color=f"C{i % 10}", label=str(name))
+    ax.set_xticks(range(len(buckets)), buckets, fontsize="small")
+    ax.set_xlabel("tokens per test text")
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    ax.set_title("Test accuracy by text length")
+    return _png(fig)
+
+
+def lines(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    logy: bool = False,
+    logx: bool = False,
+) -> bytes:
+    """A plain line chart, one line per named series (for results saved without a figure)."""
+    fig, (ax,) = _figure(6.4, 3.4)
+    for i, (name, (xs, ys)) in enumerate(series.items()):
+        ax.plot(list(xs), list(ys), marker="o", markersize=3, color=f"C{i % 10}", label=str(name))
+    if logy:
+        ax.set_yscale("log")
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if len(series) > 1:
+        ax.legend(fontsize="small")
+    return _png(fig)

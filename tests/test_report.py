@@ -1,0 +1,673 @@
+"""rnnlab report: collection, narrative, escaping, bad input, the CLI (hand-written folders)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rnnlab.cli import main
+from rnnlab.errors import RnnlabError
+from rnnlab.report import narrative
+from rnnlab.report.collect import collect
+from rnnlab.report.html import build_page, render
+
+XSS = (
+    '<script>document.title="pwned";window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
+)
+
+
+@functools.cache
+def tiny_png() -> bytes:
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(1, 1))
+    FigureCanvasAgg(fig)
+    fig.subplots().plot([0, 1], [1, 0])
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=30)
+    return buffer.getvalue()
+
+
+def write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj), encoding="utf-8")
+
+
+def make_run(
+    folder: Path,
+    model: str,
+    *,
+    accuracy: float,
+    macro_f1: float,
+    seconds: float,
+    tokens_per_s: float,
+    dataset: str = "imdb",
+    epochs: int = 2,
+    status: str = "completed",
+    matrix: list[list[int]] | None = None,
+    recurrent: int = 1000,
+) -> Path:
+    """A run folder as rnnlab.runs writes it (the keys the report reads)."""
+    kind = model
+    matrix = matrix or [[40, 10], [15, 35]]
+    labels = ["negative", "positive"]
+    history = [
+        {
+            "epoch": e,
+            "train_loss": 0.7 - 0.1 * e,
+            "train_accuracy": 0.5 + 0.1 * e,
+            "val_loss": 0.69 - 0.05 * e,
+            "val_accuracy": accuracy - 0.01 * (epochs - e),
+            "val_macro_f1": macro_f1,
+            "seconds": seconds,
+            "train_tokens_per_s": tokens_per_s,
+            "best": e == epochs,
+        }
+        for e in range(1, epochs + 1)
+    ]
+    folder.mkdir(parents=True)
+    (folder / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in history) + "\n")
+    (folder / "config.yaml").write_text(
+        f"data:\n  dataset: {dataset}\n  max_len: 64\n  seed: 0\nmodel:\n  name: {model}\n"
+        "train:\n  epochs: 2\n  seed: 0\n"
+    )
+    write_json(
+        folder / "model_spec.json",
+        {
+            "kind": kind,
+            "embed_dim": 16,
+            "hidden_dim": 8,
+            "num_layers": 1,
+            "bidirectional": False,
+            "name": model,
+        },
+    )
+    write_json(folder / "labels.json", labels)
+    (folder / "curves.png").write_bytes(tiny_png())
+    f1 = [0.7, macro_f1 * 2 - 0.7]
+    write_json(
+        folder / "summary.json",
+        {
+            "name": folder.name,
+            "status": status,
+            "finished": "2026-01-01T00:00:00+0000",
+            "model": {
+                "name": model,
+                "kind": kind,
+                "parameters": {
+                    "embedding": 20000,
+                    "recurrent": recurrent,
+                    "head": 18,
+                    "total": 20000 + recurrent + 18,
+                },
+            },
+            "test": {
+                "task": "classification",
+                "examples": 100,
+                "accuracy": accuracy,
+                "macro_f1": macro_f1,
+                "per_class": {
+                    name: {"precision": 0.5, "recall": 0.5, "f1": f1[i], "support": sum(matrix[i])}
+                    for i, name in enumerate(labels)
+                },
+                "confusion": {"labels": labels, "matrix": matrix},
+                "accuracy_by_length": [
+                    {"lo": 0, "hi": 32, "count": 30, "accuracy": accuracy + 0.05},
+                    {"lo": 32, "hi": None, "count": 70, "accuracy": accuracy - 0.02},
+                ],
+            },
+            "epochs_run": epochs,
+            "best_epoch": epochs,
+            "seconds_per_epoch": seconds,
+            "train_tokens_per_s": tokens_per_s,
+            "device": "cpu (2 threads)",
+            "seed": 0,
+            "threads": 2,
+            "deterministic": False,
+            "dataset": {
+                "dataset": dataset,
+                "source": "bundled",
+                "label_names": labels,
+                "vocab_size": 1250,
+                "sizes": {"train": 800, "val": 100, "test": 100},
+                "train_tokens": 51200,
+            },
+            "versions": {"python": "3.11", "torch": "2.13.0", "numpy": "2", "rnnlab": "0.1.0"},
+        },
+    )
+    return folder
+
+
+SCORES = {
+    "rnn": dict(accuracy=0.612, macro_f1=0.598, seconds=4.25, tokens_per_s=5321.0, recurrent=1000),
+    "lstm": dict(accuracy=0.834, macro_f1=0.831, seconds=2.5, tokens_per_s=9050.0, recurrent=4000),
+    "gru": dict(accuracy=0.801, macro_f1=0.79, seconds=3.0, tokens_per_s=7400.0, recurrent=3000),
+}
+
+
+def make_compare(root: Path, dataset: str = "imdb") -> Path:
+    for model, scores in SCORES.items():
+        make_run(root / model, model, dataset=dataset, **scores)  # type: ignore[arg-type]
+    write_json(
+        root / "compare.json",
+        {"dataset": dataset, "models": list(SCORES), "rows": [{"model": m} for m in SCORES]},
+    )
+    (root / "compare_curves.png").write_bytes(tiny_png())
+    return root
+
+
+def make_gradient_flow(folder: Path) -> Path:
+    """result.json in the documented rnnlab.diagnostics.gradient_flow format."""
+    models = []
+    for label, ratio, decades in (("rnn", 0.003, 2.5), ("lstm", 0.42, 0.19), ("gru", 0.31, 0.25)):
+        models.append(
+            {
+                "label": label,
+                "kind": label,
+                "source": "fresh",
+                "grad_x": [ratio, 0.5, 1.0],
+                "x_at_steps": [ratio * 1e-3, 5e-4, 1e-3],
+                "ratio_x": ratio,
+                "reading_x": "severe vanishing" if ratio < 0.01 else "well preserved",
+                "decades_x": decades,
+            }
+        )
+    write_json(
+        folder / "result.json",
+        {
+            "kind": "gradient_flow",
+            "dataset": "imdb",
+            "split": "test",
+            "seq_len": 200,
+            "batch_size": 32,
+            "dtype": "float64",
+            "steps": [10, 100, 190],
+            "models": models,
+        },
+    )
+    (folder / "gradient_flow_linear.png").write_bytes(tiny_png())
+    (folder / "gradient_flow_log.png").write_bytes(tiny_png())
+    return folder
+
+
+@pytest.fixture
+def study(tmp_path: Path) -> Path:
+    root = tmp_path / "study"
+    make_compare(root / "compare")
+    make_gradient_flow(root / "diagnostics" / "gradient_flow")
+    write_json(
+        root / "dataset.json",
+        {
+            "dataset": "imdb",
+            "source": "bundled",
+            "label_names": ["negative", "positive"],
+            "vocab_size": 1250,
+            "tokenizer": "regex",
+            "max_len": 64,
+            "duplicates_dropped": 3,
+            "splits": {
+                "train": {
+                    "examples": 800,
+                    "label_counts": {"negative": 400, "positive": 400},
+                    "mean_tokens": 230.5,
+                    "median_tokens": 170,
+                    "p95_tokens": 610,
+                    "max_tokens": 1500,
+                    "unk_share": 0.0,
+                    "truncated": 700,
+                },
+                "test": {
+                    "examples": 100,
+                    "label_counts": {"negative": 50, "positive": 50},
+                    "mean_tokens": 228.0,
+                    "median_tokens": 168,
+                    "p95_tokens": 600,
+                    "max_tokens": 1400,
+                    "unk_share": 0.0123,
+                    "truncated": 88,
+                },
+            },
+            "length_histogram": {"edges": [0, 50, 100, 150], "counts": [10.0, 30.0, 60.0]},
+            "examples": [{"text": f"A fine film. {XSS} The end.", "label": "positive"}],
+        },
+    )
+    return root
+
+
+def page_html(tmp_path: Path, *dirs: Path) -> str:
+    out = render(list(dirs), tmp_path / "out" / "report.html")
+    return out.read_text(encoding="utf-8")
+
+
+# ----- collection ---------------------------------------------------------------------------------
+def test_collect_finds_everything_recursively_in_compare_order(study: Path) -> None:
+    c = collect([study])
+    assert [r.model_name for r in c.main_runs] == ["rnn", "lstm", "gru"]
+    assert len(c.compares) == 1 and c.compares[0].curves is not None
+    assert [r.kind for r in c.results] == ["gradient_flow"]
+    assert len(c.results[0].figures) == 2
+    assert c.text_datasets() == ["imdb"]
+
+
+def test_collect_single_run_and_duplicates(study: Path) -> None:
+    run = study / "compare" / "lstm"
+    c = collect([run, run, study / "compare"])
+    assert sorted(r.model_name for r in c.runs) == ["gru", "lstm", "rnn"]
+
+
+def test_runs_inside_a_result_folder_belong_to_it(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    write_json(sweep / "result.json", {"kind": "length_sweep"})
+    make_run(
+        sweep / "runs" / "lstm-50", "lstm", accuracy=0.7, macro_f1=0.7, seconds=1, tokens_per_s=1
+    )
+    c = collect([sweep])
+    assert c.main_runs == [] and c.runs_under(sweep)[0].model_name == "lstm"
+
+
+def test_unfinished_and_failed_runs_are_noted(tmp_path: Path) -> None:
+    make_run(tmp_path / "ok", "lstm", accuracy=0.7, macro_f1=0.7, seconds=1, tokens_per_s=1)
+    unfinished = tmp_path / "half"
+    unfinished.mkdir()
+    (unfinished / "config.yaml").write_text("data: {}\n")
+    (unfinished / "metrics.jsonl").write_text("")
+    write_json(
+        tmp_path / "bad" / "summary.json",
+        {"name": "bad", "status": "failed", "error": "loss became nan"},
+    )
+    html = page_html(tmp_path, tmp_path)
+    assert "unfinished run" in html and "loss became nan" in html
+
+
+# ----- narrative: numbers come from the JSON ------------------------------------------------------
+def test_comparison_sentences_use_the_summary_numbers(study: Path) -> None:
+    page = build_page(collect([study]))
+    training = next(s for s in page.sections if s.id == "training")
+    text = " ".join(training.lead)
+    assert "Highest test accuracy: lstm with 83.4% (macro-F1 0.8310); gru 80.1%, rnn 61.2%." in text
+    assert (
+        "Fastest: lstm at 2.50 s per epoch (9,050 tokens/s); slowest: rnn at 4.25 s (1.7x as long)"
+        in text
+    )
+    for number in re.findall(r"\d+\.\d+%", text):
+        value = float(number.rstrip("%")) / 100
+        assert any(abs(value - s) < 1e-3 for s in [0.612, 0.834, 0.801, 0.5]), (
+            f"{number} is not a saved accuracy"
+        )
+
+
+def test_confusion_sentences_match_the_matrix(study: Path) -> None:
+    page = build_page(collect([study]))
+    figure = next(f for s in page.sections for f in s.figures if f.title.startswith("Confusion"))
+    joined = " ".join(figure.sentences)
+    # matrix [[40, 10], [15, 35]]: 75 of 100 correct, most common mistake positive -> negative
+    assert "lstm: 75 of 100 correct" in joined
+    assert "“positive” read as “negative” (15 of 50 such texts)" in joined
+
+
+def test_gradient_flow_sentence_and_table(study: Path) -> None:
+    page = build_page(collect([study]))
+    section = next(s for s in page.sections if s.id == "gradient-flow")
+    captions = " ".join(" ".join(f.sentences) for f in section.figures)
+    assert "rnn keeps 0.3%; lstm keeps 42.0%; gru keeps 31.0%" in captions
+    assert "Gradient at step t=10 as a share of the gradient at t=190" in captions
+    assert "rnn 2.5, lstm 0.19, gru 0.25" in " ".join(section.figures[1].sentences)
+    assert [f.title for f in section.figures] == [
+        "Gradient norm at every time step (linear scale)",
+        "Gradient norm at every time step (log scale)",
+    ]
+    assert section.tables[0].rows[0][:2] == ["rnn", "3.00e-06"]
+
+
+def test_dataset_section_from_dataset_json(study: Path) -> None:
+    page = build_page(collect([study]))
+    dataset = next(s for s in page.sections if s.id == "dataset")
+    assert "1.23% of the test tokens are <unk>" in " ".join(dataset.lead)
+    assert (
+        dataset.figures
+        and "Half the texts have at most 170 tokens; 95% at most 610."
+        in dataset.figures[0].sentences
+    )
+    assert dataset.examples and XSS in dataset.examples[0][1]
+
+
+def test_parameter_sentences(study: Path) -> None:
+    page = build_page(collect([study]))
+    models = next(s for s in page.sections if s.id == "models")
+    text = " ".join(models.lead)
+    assert "embedding holds 20,000 of 21,018 parameters (95.2%)" in text
+    assert "LSTM 4.00x, GRU 3.00x" in text
+    assert models.tables[0].rows[1][-1] == "24,018"
+
+
+def test_formatting_helpers() -> None:
+    assert narrative.pct(0.475) == "47.5%"
+    assert narrative.pct(0.00031) == "0.031%"
+    assert narrative.cell(None) == "—" and narrative.cell(0.5) == "0.5000"
+    assert narrative.sig(0.000123) == "0.000123" and narrative.count(9050.4) == "9,050"
+    assert narrative.curves("m", [], None) == ["m recorded no finished epoch."]
+
+
+# ----- the page -----------------------------------------------------------------------------------
+def test_page_is_self_contained_and_escaped(study: Path, tmp_path: Path) -> None:
+    config = study / "compare" / "rnn" / "config.yaml"
+    config.write_text(config.read_text() + "# <b>bold</b> </pre><script>x()</script>\n")
+    html = page_html(tmp_path, study)
+    assert "<script" not in html.lower().replace("&lt;script", "")
+    assert "&lt;script&gt;document.title=&#34;pwned&#34;" in html
+    assert "&lt;b&gt;bold&lt;/b&gt; &lt;/pre&gt;" in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    srcs = re.findall(r'<img src="([^"]*)"', html)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert "Content-Security-Policy" in html and "script-src 'none'" in html
+    for section in ("dataset", "models", "training", "gradient-flow", "accuracy", "environment"):
+        assert f'id="{section}' in html or section == "accuracy"
+    assert "@media print" in html and "break-inside: avoid" in html
+    assert "overflow-x: auto" in html and 'name="viewport"' in html
+
+
+def test_template_never_marks_data_safe() -> None:
+    from importlib import resources
+
+    text = (resources.files("rnnlab.report") / "templates" / "report.html.j2").read_text()
+    assert "|safe" not in text.replace(" ", "") and "autoescape false" not in text
+
+
+def test_tables_hold_the_saved_numbers(study: Path, tmp_path: Path) -> None:
+    html = page_html(tmp_path, study)
+    row = re.search(r'<tr data-row="lstm">(.*?)</tr>', html, re.S)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))
+    assert cells[:5] == ["lstm", "0.8340", "0.8310", "2.50", "9,050"]
+
+
+def test_sections_only_when_results_exist(tmp_path: Path) -> None:
+    make_run(tmp_path / "one", "lstm", accuracy=0.7, macro_f1=0.7, seconds=1, tokens_per_s=1)
+    page = build_page(collect([tmp_path / "one"]))
+    ids = [s.id for s in page.sections]
+    assert ids == ["dataset", "models", "training", "length-sweep", "environment"]
+    assert not page.warnings
+
+
+def test_unknown_result_kind_still_shows_its_figures(tmp_path: Path) -> None:
+    folder = tmp_path / "new"
+    write_json(folder / "result.json", {"kind": "brand-new <thing>"})
+    (folder / "plot.png").write_bytes(tiny_png())
+    page = build_page(collect([folder]))
+    assert page.sections[0].title == "Brand new <thing>" and len(page.sections[0].figures) == 1
+    assert "Brand new &lt;thing&gt;" in page_html(tmp_path, folder)
+
+
+def test_mixed_datasets_are_allowed_but_flagged(tmp_path: Path) -> None:
+    make_run(tmp_path / "a", "lstm", accuracy=0.7, macro_f1=0.7, seconds=1, tokens_per_s=1)
+    make_run(
+        tmp_path / "b",
+        "gru",
+        dataset="bbc_news",
+        accuracy=0.9,
+        macro_f1=0.9,
+        seconds=1,
+        tokens_per_s=1,
+    )
+    page = build_page(collect([tmp_path / "a", tmp_path / "b"]))
+    assert page.warnings and "imdb and bbc_news" in page.warnings[0]
+    assert "dataset" in next(s for s in page.sections if s.id == "training").tables[0].columns
+
+
+def test_synthetic_runs_do_not_count_as_another_dataset(tmp_path: Path) -> None:
+    make_run(tmp_path / "a", "lstm", accuracy=0.7, macro_f1=0.7, seconds=1, tokens_per_s=1)
+    make_run(
+        tmp_path / "s",
+        "gru",
+        dataset="synthetic:remember-first",
+        accuracy=0.9,
+        macro_f1=0.9,
+        seconds=1,
+        tokens_per_s=1,
+    )
+    assert not build_page(collect([tmp_path])).warnings
+
+
+# ----- bad input ----------------------------------------------------------------------------------
+def test_no_folders(tmp_path: Path) -> None:
+    with pytest.raises(RnnlabError, match="no run folders given"):
+        render([], tmp_path / "r.html")
+
+
+def test_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "notes.txt").write_text("hi")
+    with pytest.raises(RnnlabError, match="is not a run folder"):
+        render([tmp_path / "empty"], tmp_path / "r.html")
+    with pytest.raises(RnnlabError, match="does not exist"):
+        render([tmp_path / "missing"], tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_damaged_json_is_one_line(study: Path, tmp_path: Path) -> None:
+    (study / "compare" / "gru" / "summary.json").write_text("{not json")
+    with pytest.raises(RnnlabError, match=r"summary.json is not valid JSON"):
+        render([study], tmp_path / "r.html")
+
+
+def test_output_that_cannot_be_written(study: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(RnnlabError, match="is not a folder"):
+        render([study], blocker / "report.html")
+    (tmp_path / "dir.html").mkdir()
+    with pytest.raises(RnnlabError, match="is a folder"):
+        render([study], tmp_path / "dir.html")
+
+
+def test_failure_leaves_no_half_written_file(
+    study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rnnlab.report import html as html_module
+
+    out = tmp_path / "keep" / "report.html"
+    out.parent.mkdir()
+    out.write_text("old report")
+
+    def broken(path: Path, *args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", broken)
+    with pytest.raises(RnnlabError, match="No space left"):
+        html_module.render([study], out)
+    monkeypatch.undo()
+    assert out.read_text() == "old report"
+    assert [p.name for p in out.parent.iterdir()] == ["report.html"]
+
+
+# ----- CLI ----------------------------------------------------------------------------------------
+def test_cli_report(study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.html"
+    assert main(["report", str(study), "-o", str(out), "--title", "My <study>"]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert "<title>My &lt;study&gt;</title>" in out.read_text()
+    assert out.stat().st_mode & 0o044  # readable by others, like any file the user writes
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "no run folders given"),
+        (["{tmp}/nothing-here"], "does not exist"),
+        (["{tmp}/plain"], "is not a run folder"),
+    ],
+)
+def test_cli_report_bad_input(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "plain").mkdir()
+    out = tmp_path / "r.html"
+    code = main(["report", *(a.format(tmp=tmp_path) for a in args), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+# ----- one reader per diagnostic kind: sentences carry the numbers of result.json -----------------
+READER_CASES = {
+    "embedding_grad": (
+        {
+            "lengths": [50, 400],
+            "batch_size": 8,
+            "dataset": "imdb",
+            "models": [
+                {"label": "rnn", "embedding": [0.02, 0.021]},
+                {"label": "lstm", "embedding": [0.01, 0.035]},
+            ],
+        },
+        ["rnn 1.05x, lstm 3.50x", "From texts cut to 50 tokens to texts cut to 400"],
+    ),
+    "hidden_states": (
+        {
+            "dataset": "imdb",
+            "split": "test",
+            "texts": [{"length": 120}, {"length": 300}],
+            "models": [
+                {
+                    "label": "lstm",
+                    "h_stats": {"norm_mean": 0.731, "var_mean": 0.0123},
+                    "c_stats": {"norm_mean": 2.5, "var_mean": 0.4},
+                    "by_label": {
+                        "negative": {"h": {"norm_mean": 0.7}},
+                        "positive": {"h": {"norm_mean": 0.8}},
+                    },
+                }
+            ],
+        },
+        [
+            "2 imdb test texts, 120–300 steps.",
+            "lstm 0.731",
+            "lstm 0.0123",
+            "negative 0.7, positive 0.8",
+            "lstm: mean ||c_t|| 2.5, variance over time 0.4",
+        ],
+    ),
+    "length_sweep": (
+        {
+            "dataset": "imdb",
+            "settings": {"epochs": 1, "limit": 1000},
+            "seeds": [0],
+            "summary": [
+                {"model": "rnn", "max_len": 50, "accuracy_mean": 0.61, "train_seconds_mean": 2.0},
+                {"model": "rnn", "max_len": 400, "accuracy_mean": 0.55, "train_seconds_mean": 9.5},
+            ],
+        },
+        [
+            "rnn 61.0% at max_len=50 and 55.0% at max_len=400 (best 61.0% at 50)",
+            "rnn 2.0 s to 9.5 s",
+        ],
+    ),
+    "capacity": (
+        {
+            "dataset": "imdb",
+            "edges": [0, 100, 200],
+            "summary": [
+                {
+                    "model": "lstm",
+                    "hidden_dim": 16,
+                    "accuracy_mean": 0.7,
+                    "bucket_accuracy": [0.8, 0.65],
+                },
+                {
+                    "model": "lstm",
+                    "hidden_dim": 128,
+                    "accuracy_mean": 0.8,
+                    "bucket_accuracy": [0.85, 0.77],
+                },
+            ],
+        },
+        ["lstm 70.0% at H=16 and 80.0% at H=128", "lstm H=16 65.0%, lstm H=128 77.0%"],
+    ),
+    "timing": (
+        {
+            "lengths": [100, 800],
+            "batch_size": 64,
+            "repeats": 5,
+            "device": "cpu",
+            "models": [
+                {
+                    "label": "lstm",
+                    "modes": [
+                        {
+                            "mode": "padded",
+                            "forward_backward": [0.01, 0.082],
+                            "forward_backward_fit": {"slope": 0.0001, "r2": 0.998},
+                        }
+                    ],
+                }
+            ],
+        },
+        [
+            "multiplies the padded forward+backward time by: lstm 8.20x",
+            "lstm 0.100 ms per step, R² 1.00",
+        ],
+    ),
+    "padding": (
+        {
+            "texts": 1000,
+            "split": "train",
+            "batch_size": 64,
+            "max_len": 400,
+            "packed_tail_share": 0.25,
+            "strategies": [
+                {"strategy": "plain", "padding_share": 0.423},
+                {"strategy": "bucketed", "padding_share": 0.012},
+            ],
+        },
+        [
+            "Random batches are 42.3% padding; length-bucketed batches 1.2%.",
+            "in 25.0% of their serial steps",
+        ],
+    ),
+    "synthetic": (
+        {
+            "task": "remember-first",
+            "metric": "accuracy",
+            "chance": 0.5,
+            "reading": ["rnn at chance from T=100"],
+            "summary": [
+                {"model": "rnn", "length": 10, "mean": 0.99, "first_step_grad_mean": 0.1},
+                {"model": "rnn", "length": 100, "mean": 0.501, "first_step_grad_mean": 1.5e-9},
+            ],
+        },
+        [
+            "rnn 99.0% at T=10, 50.1% at T=100",
+            "Guessing scores 50.0%.",
+            "In short: rnn at chance from T=100.",
+            "At T=100: rnn 1.50e-09.",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(READER_CASES))
+def test_each_result_kind_is_read_into_sentences(kind: str, tmp_path: Path) -> None:
+    data, expected = READER_CASES[kind]
+    folder = tmp_path / kind
+    write_json(folder / "result.json", {"kind": kind, **data})
+    for name in ("a_vs_length.png", "b_grad.png", "hidden_norms.png", "cell_norms.png"):
+        (folder / name).write_bytes(tiny_png())
+    page = build_page(collect([folder]))
+    text = " ".join(
+        " ".join(s.lead)
+        + " ".join(" ".join(f.sentences) for f in s.figures)
+        + " ".join(" ".join(t.sentences) for t in s.tables)
+        for s in page.sections
+    )
+    for sentence in expected:
+        assert sentence in text, f"{kind}: {sentence!r} not in {text!r}"
+    assert page.sections[0].tables, f"{kind}: no table"
