@@ -150,11 +150,11 @@ def test_tiny_real_study_end_to_end(tmp_path: Path) -> None:
     result = run_study(settings, out)
     done = {name for name, s in result.states.items() if s["state"] == "done"}
     expected = {s.name for s in build_steps(settings)}
-    missing = expected - done
-    # the synthetic sweep may not exist yet in this tree; everything else must have run
-    assert missing <= {"synthetic"}, result.states
+    assert done == expected, result.states
     html = result.report.read_text()
-    for section in ("dataset", "models", "training", "gradient-flow", "hidden-states", "timing"):
+    sections = ("dataset", "models", "training", "gradient-flow", "hidden-states", "timing",
+                "length-sweep", "capacity", "padding", "synthetic", "environment")  # fmt: skip
+    for section in sections:
         assert f'id="{section}"' in html
     assert (out / "compare" / "compare.json").is_file()
     first = (out / "compare" / "lstm" / "summary.json").stat().st_mtime_ns

@@ -342,7 +342,7 @@ def cmd_all(args: argparse.Namespace) -> int:
     preflight(entries, settings)
     minutes = estimate_seconds(settings, len(entries), skip=skip) / 60
     print(f"diagnose all: expected duration about {minutes:.0f} min on 2 idle CPU cores "
-          f"(longer when other jobs share them); "
+          f"(several times longer when other jobs keep them busy); "
           f"writing {out}", flush=True)  # fmt: skip
     created = not out.exists()
     try:

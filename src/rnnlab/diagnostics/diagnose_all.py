@@ -57,8 +57,8 @@ from rnnlab.errors import RnnlabError
 
 @dataclass
 class AllSettings:
-    """Defaults of `diagnose all`: about 5 minutes on 2 idle CPU cores, so it has room to stay
-    within 15 minutes when other jobs share the cores."""
+    """Defaults of `diagnose all`: 2 to 5 minutes on 2 idle CPU cores (measured), which leaves
+    room to stay within 15 minutes when other jobs share the cores."""
 
     split: str = "test"
     seq_len: int = 200
@@ -82,19 +82,19 @@ class AllSettings:
     padding_max_len: int = 400
 
 
-DATA_SECONDS = 15.0
+DATA_SECONDS = 10.0
 MEAN_TOKENS = 230
 """Mean tokens per IMDB review; texts shorter than a length cap cost their own length."""
 # Seconds per unit of work on 2 idle CPU cores, measured with the default presets. Units:
 # token x model (gradients, states), time step x call x model (timing: all three modes, forward
-# and forward+backward), training token (sweeps, validation and test included). The same run
-# took 3 to 6 times longer while other jobs kept both cores busy.
-GRAD_SECONDS_PER_TOKEN = 1.5e-3
-EMBED_SECONDS_PER_TOKEN = 1.7e-4
-STATE_SECONDS_PER_TOKEN = 2.5e-4
-TIMING_SECONDS_PER_STEP = 0.02
-TRAIN_SECONDS_PER_TOKEN = 1.5e-5
-CAPACITY_SECONDS_PER_TOKEN = 1.5e-5
+# and forward+backward), training token (sweeps, validation and test included). While other
+# jobs kept both cores busy the same work took 5 to 20 times longer.
+GRAD_SECONDS_PER_TOKEN = 2.5e-4
+EMBED_SECONDS_PER_TOKEN = 2e-5
+STATE_SECONDS_PER_TOKEN = 1e-4
+TIMING_SECONDS_PER_STEP = 2e-3
+TRAIN_SECONDS_PER_TOKEN = 1e-5
+CAPACITY_SECONDS_PER_TOKEN = 2e-5
 
 PARTS = (
     "parameters",

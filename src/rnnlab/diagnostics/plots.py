@@ -175,6 +175,9 @@ def plot_capacity(result: CapacityResult, folder: Path) -> list[Path]:
     paths = [_save(fig, folder / "accuracy_vs_hidden.png")]
 
     names = result.bucket_names()
+    if result.cells:  # test texts per bucket under each name
+        counts = [b.get("count", 0) for b in result.cells[0].accuracy_by_length]
+        names = [f"{n}\n(n={c})" for n, c in zip(names, counts, strict=False)]
     fig, axes = _figure(
         1, len(result.models), "accuracy by review length, per hidden size", width=4.8
     )
@@ -184,7 +187,7 @@ def plot_capacity(result: CapacityResult, folder: Path) -> list[Path]:
         for i, s in enumerate(rows):
             ax.plot(range(len(names)), _values(s.bucket_accuracy), marker="o",
                     color=cmap(i / max(len(rows) - 1, 1)), label=f"H={s.hidden_dim}")  # fmt: skip
-        ax.set_xticks(range(len(names)), names, rotation=30)
+        ax.set_xticks(range(len(names)), names, fontsize=8)
         ax.set_xlabel("review length (tokens)")
         ax.set_title(model, fontsize=10)
         ax.legend(fontsize=8)

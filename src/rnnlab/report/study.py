@@ -121,7 +121,7 @@ QUICK = dict(
     synthetic_lengths=(10, 50, 100),
     synthetic_examples=2000,
     synthetic_epochs=4,
-    expected="about 8 minutes on 2 CPU cores",
+    expected="about 7 minutes on 2 CPU cores",
 )
 FULL_EXPECTED = (
     "several hours on 2 CPU cores (3 models x 5 epochs on 20,000 IMDB reviews plus the "
