@@ -45,6 +45,12 @@ def register(subparsers: Any) -> None:
     )
     study.add_argument("--device", default="auto", metavar="DEV", help="auto, cpu, cuda, mps")
     study.add_argument("--seed", type=int, default=0, metavar="N", help="seed of data and models")
+    study.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads for PyTorch (default: 1 with --quick, else PyTorch's default)",
+    )
     study.set_defaults(handler=cmd_study)
 
 
@@ -60,7 +66,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_study(args: argparse.Namespace) -> int:
     from rnnlab.report.study import default_out, run_study, study_settings
 
-    settings = study_settings(args.dataset, quick=args.quick, device=args.device, seed=args.seed)
+    extra = {"threads": args.threads} if args.threads is not None else {}
+    settings = study_settings(
+        args.dataset, quick=args.quick, device=args.device, seed=args.seed, **extra
+    )
     out = Path(args.out) if args.out else default_out(args.dataset, quick=args.quick)
     result = run_study(settings, out, fresh=args.fresh)
     if result.failed:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rnnlab.report.collect import ResultFolder
-from rnnlab.report.narrative import factor, is_num, mapping, names_list, pct, share, sig
+from rnnlab.report.narrative import factor, is_num, mapping, pct, share, sig
 from rnnlab.report.page import Figure, Table
 
 
@@ -71,11 +71,17 @@ def gradient_flow(result: ResultFolder) -> Reading:
             + "; ".join(keeps)
             + "."
         )
-    worst = [_label(m) for m in models if str(m.get("reading_x", "")).endswith("vanishing")]
-    if worst:
+    readings = [
+        f"{_label(m)} {m['reading_x']}" for m in models if isinstance(m.get("reading_x"), str)
+    ]
+    thresholds = mapping(d.get("thresholds"))
+    if readings and is_num(thresholds.get("severe")) and is_num(thresholds.get("vanishing")):
         sentences.append(
-            f"{names_list(worst)}: the early words get a vanishing share of the learning signal."
+            f"In words (share below {share(thresholds['severe'])}: severe vanishing, below "
+            f"{share(thresholds['vanishing'])}: vanishing): " + ", ".join(readings) + "."
         )
+    elif readings:
+        sentences.append("In words: " + ", ".join(readings) + ".")
     out.captions["*"] = sentences
     decades = [
         f"{_label(m)} {sig(m['decades_x'], 2)}" for m in models if is_num(m.get("decades_x"))
