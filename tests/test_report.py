@@ -671,3 +671,10 @@ def test_each_result_kind_is_read_into_sentences(kind: str, tmp_path: Path) -> N
     for sentence in expected:
         assert sentence in text, f"{kind}: {sentence!r} not in {text!r}"
     assert page.sections[0].tables, f"{kind}: no table"
+
+
+def test_length_histogram_sentence_names_the_lost_part() -> None:
+    head = " ".join(narrative.length_histogram([0, 100, 200], [6, 4], 150, 90, 180, 4, "head"))
+    tail = " ".join(narrative.length_histogram([0, 100, 200], [6, 4], 150, 90, 180, 4, "tail"))
+    assert "40.0% of them (4 of 10)" in head or "40% of them (4 of 10)" in head
+    assert "lose their end" in head and "lose their beginning" in tail

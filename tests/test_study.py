@@ -130,7 +130,7 @@ def test_step_list_and_presets() -> None:
     names = [s.name for s in build_steps(quick)]
     assert names[:5] == ["dataset", "train-rnn", "train-lstm", "train-gru", "compare"]
     assert {"gradient_flow", "hidden_states", "length_sweep", "synthetic"} <= set(names)
-    assert quick.limit and quick.max_len <= 256 and quick.epochs <= 3 and quick.threads == 1
+    assert quick.max_len <= 256 and quick.epochs <= 3 and quick.truncate == "tail"
     assert full.limit is None and "hour" in full.expected
     assert study_module.default_out("imdb", quick=True).name == "study-imdb-quick"
 

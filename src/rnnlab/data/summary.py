@@ -35,6 +35,8 @@ class DatasetSummary:
     vocab_size: int
     tokenizer: str
     max_len: int | None
+    truncate: str
+    """Which part of a long text is kept: head or tail."""
     duplicates_dropped: int
     empty_texts: dict[str, int]
     splits: dict[str, SplitSummary]
@@ -84,6 +86,7 @@ def summarize_splits(full: EncodedSplits, cfg: DataConfig) -> DatasetSummary:
         vocab_size=full.vocab_size,
         tokenizer=cfg.tokenizer,
         max_len=cfg.max_len,
+        truncate=cfg.truncate,
         duplicates_dropped=int(full.info.get("duplicates_dropped", 0)),
         empty_texts={n: int((full.split(n).lengths == 0).sum()) for n in SPLITS},
         splits=splits,

@@ -305,9 +305,12 @@ def length_histogram(
     median: Any,
     p95: Any,
     truncated: Any = None,
+    truncate: Any = "head",
 ) -> list[str]:
-    """`truncated`: how many training texts are longer than max_len, when the summary says."""
+    """`truncated`: how many training texts are longer than max_len, when the summary says;
+    `truncate`: which part of them is kept (head or tail)."""
     out = ["Each bar counts the training texts of that many tokens (before truncation)."]
+    lost = "beginning" if truncate == "tail" else "end"
     if is_num(median) and is_num(p95):
         out.append(f"Half the texts have at most {count(median)} tokens; 95% at most {count(p95)}.")
     total = sum(counts)
@@ -316,14 +319,14 @@ def length_histogram(
     if is_num(truncated):
         out.append(
             f"{pct(truncated / total)} of them ({count(truncated)} of {count(total)}) are longer "
-            f"than max_len = {count(max_len)} (right of the dashed line) and lose their end to "
+            f"than max_len = {count(max_len)} (right of the dashed line) and lose their {lost} to "
             "truncation."
         )
     elif len(edges) == len(counts) + 1:
         above = sum(c for c, lo in zip(counts, edges[:-1], strict=True) if lo >= max_len)
         out.append(
             f"At least {pct(above / total)} of them are longer than max_len = {count(max_len)} "
-            "(right of the dashed line) and lose their end to truncation."
+            f"(right of the dashed line) and lose their {lost} to truncation."
         )
     return out
 

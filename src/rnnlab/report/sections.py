@@ -109,6 +109,7 @@ def _dataset_from_summary(section: Section, path: Any, d: dict[str, Any]) -> Non
                     train.get("median_tokens"),
                     train.get("p95_tokens"),
                     train.get("truncated"),
+                    d.get("truncate", "head"),
                 ),
                 alt="histogram of text lengths in tokens",
                 source=str(path),
