@@ -288,3 +288,14 @@ def test_compare_checks_model_names_before_training(tmp_path: Path, corpus: Path
     with pytest.raises(RnnlabError, match="twice"):
         api.compare(tiny_config(corpus), ["rnn", "rnn"], out=tmp_path, name="cmp", verbose=False)
     assert not (tmp_path / "cmp").exists()
+
+
+def test_atomic_writes_get_the_usual_permissions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from rnnlab.io import write_text_atomic
+
+    write_text_atomic(tmp_path / "f.txt", "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -133,17 +133,8 @@ def render(
     try:
         with atomic_path(out) as tmp:
             tmp.write_text(html, encoding="utf-8")
-            tmp.chmod(0o666 & ~_umask())  # mkstemp makes 0600; a report is meant to be shared
     except OSError as exc:
         raise RnnlabError(
             f"cannot write {out} ({exc.strerror or exc}); choose another -o path"
         ) from None
     return out
-
-
-def _umask() -> int:
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
