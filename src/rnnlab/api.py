@@ -259,7 +259,7 @@ def evaluate_run(
     if dataset is None or _same_dataset(dataset, data.dataset):
         encoded = _own_split(loaded, split)
     else:
-        encoded = _foreign_split(loaded, dataset, text_column, label_column, data.source)
+        encoded = encode_foreign_split(loaded, dataset, text_column, label_column, data.source)
     target = resolve_device(device)
     loaded.model.to(target)
     edges = metrics.length_edges(data.max_len)
@@ -292,13 +292,17 @@ def _own_split(loaded: LoadedRun, split: str) -> EncodedSplit:
     return splits.split(split)
 
 
-def _foreign_split(
+def encode_foreign_split(
     loaded: LoadedRun,
     dataset: str,
     text_column: str | None,
     label_column: str | None,
     source: str,
+    *,
+    whole_texts: bool = False,
 ) -> EncodedSplit:
+    """Another dataset's test (or only) split, encoded with the run's own encoder and labels
+    mapped onto the run's. `whole_texts` skips truncation (empty texts stay empty)."""
     from rnnlab.data import load_raw
 
     if loaded.encoder is None:
@@ -311,7 +315,8 @@ def _foreign_split(
     )
     texts, labels = raw.splits[part]
     mapping = _label_mapping(raw.label_names, loaded.label_names, dataset)
-    ids = loaded.encoder.encode_many(texts)
+    encoder = loaded.encoder
+    ids = encoder.encode_full(texts) if whole_texts else encoder.encode_many(texts)
     return EncodedSplit.from_sequences(ids, mapping[np.asarray(labels, dtype=np.int64)])
 
 

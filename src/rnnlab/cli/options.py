@@ -19,36 +19,27 @@ OFF = "__off__"
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
-def int_or_off(*off_words: str) -> Any:
-    """argparse type: an integer, or one of `off_words` (-> OFF)."""
+def _number_or_off(cast: type, kind: str, off_words: tuple[str, ...]) -> Any:
+    """argparse type: a number (`cast`), or one of `off_words` (-> OFF)."""
 
     def parse(text: str) -> Any:
         if text.strip().lower() in off_words:
             return OFF
         try:
-            return int(text)
+            return cast(text)
         except ValueError:
             words = " or ".join(repr(w) for w in off_words)
-            raise argparse.ArgumentTypeError(
-                f"expected an integer or {words}, got {text!r}"
-            ) from None
+            raise argparse.ArgumentTypeError(f"expected {kind} or {words}, got {text!r}") from None
 
     return parse
+
+
+def int_or_off(*off_words: str) -> Any:
+    return _number_or_off(int, "an integer", off_words)
 
 
 def float_or_off(*off_words: str) -> Any:
-    def parse(text: str) -> Any:
-        if text.strip().lower() in off_words:
-            return OFF
-        try:
-            return float(text)
-        except ValueError:
-            words = " or ".join(repr(w) for w in off_words)
-            raise argparse.ArgumentTypeError(
-                f"expected a number or {words}, got {text!r}"
-            ) from None
-
-    return parse
+    return _number_or_off(float, "a number", off_words)
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:

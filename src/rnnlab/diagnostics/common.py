@@ -291,26 +291,12 @@ def _check_same_encoder(run: Any, splits: EncodedSplits) -> None:
 
 
 def _foreign_splits(run: Any, dataset: str) -> EncodedSplits:
-    from rnnlab.data import load_raw
+    """A file or dataset other than the run's, encoded whole with the run's encoder."""
+    from rnnlab.api import encode_foreign_split
 
-    if run.encoder is None:
-        raise RnnlabError(f"{run.run_dir} has no text encoder (synthetic inputs); drop --dataset")
     data = run.config.data
-    raw = load_raw(dataset, data.source, data.text_column, data.label_column)
-    part = (
-        "test" if "test" in raw.splits else "all" if "all" in raw.splits else next(iter(raw.splits))
-    )
-    texts, labels = raw.splits[part]
-    position = {str(n).lower(): i for i, n in enumerate(run.label_names)}
-    missing = [n for n in raw.label_names if str(n).lower() not in position]
-    if missing:
-        raise RnnlabError(
-            f"{dataset} has labels {list(raw.label_names)} but the run knows {run.label_names}; "
-            "use a dataset with the run's labels"
-        )
-    mapping = np.asarray([position[str(n).lower()] for n in raw.label_names], dtype=np.int64)
-    split = EncodedSplit.from_sequences(
-        run.encoder.encode_full(texts), mapping[np.asarray(labels, dtype=np.int64)]
+    split = encode_foreign_split(
+        run, dataset, data.text_column, data.label_column, data.source, whole_texts=True
     )
     return EncodedSplits(
         split, split, split, list(run.label_names), run.encoder.vocab_size, run.encoder,
