@@ -1,12 +1,17 @@
-"""Training speed: rnnlab's pipeline against the reference notebooks' pipeline, side by side.
+"""Training speed: rnnlab against the reference notebooks' pipeline, side by side.
 
-reference: raw texts re-tokenized in every batch's collate, plain shuffled batches, packed LSTM.
-rnnlab:    ids encoded once (cache), length-bucketed batches, padded LSTM gathered at length-1.
-Both train the same preset (embed 100, hidden 128) with Adam on bundled IMDB, batch 64,
-max_len 400, for the same number of batches; we report the median seconds per batch and
-tokens/s, and the ratio measured in this one run.
+baseline: benchmarks/notebook_baseline.py (raw text re-tokenized in every batch's collate,
+          plain shuffled batches, packed RNN/LSTM/GRU, one logit + BCE).
+rnnlab:   its real training loop (`rnnlab.training.train_one_epoch`): ids encoded once (cache),
+          length-bucketed padded batches gathered at length-1.
+Both train the same sizes (embed 100, hidden 128, one layer) with Adam 1e-3 and clipping on
+bundled IMDB training reviews truncated to --max-len, for the same number of optimisation steps
+at the same batch size. Each repeat runs the baseline then rnnlab on a fresh random sample of
+steps x batch-size reviews (the same seed for both); we report trained tokens/s (real tokens,
+padding not counted) as the median over repeats and the ratio of the medians.
 
-Usage: python benchmarks/bench_train.py [--batches 40] [--model lstm] [--json out.json]
+Usage: python benchmarks/bench_train.py [--models rnn,lstm,gru] [--batch-sizes 64]
+       [--steps 30] [--repeats 3] [--max-len 400] [--warmup 2] [--device auto] [--threads N] [--json FILE]
 """
 
 from __future__ import annotations
@@ -16,96 +21,130 @@ import json
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from notebook_baseline import NotebookClassifier, NotebookPipeline, train_step  # this folder
 
-from rnnlab.config import DataConfig
+from rnnlab.config import DataConfig, TrainConfig
 from rnnlab.data import load_splits
-from rnnlab.data.batching import BucketBatchSampler, iterate_batches
+from rnnlab.data.encoded import EncodedSplits
+from rnnlab.data.pipeline import split_raw
 from rnnlab.data.sources import load_raw
-from rnnlab.data.text import regex_tokenize
 from rnnlab.models import create_model
+from rnnlab.training.device import resolve_device
+from rnnlab.training.trainer import make_optimizer, train_one_epoch
 
 
-def step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, tokens, lengths, labels) -> None:  # type: ignore[no-untyped-def]
-    optimizer.zero_grad()
-    loss = model.loss(model(tokens, lengths), labels)  # type: ignore[operator]
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
-def run_rnnlab(model_name: str, batches: int, vocab_size: int) -> tuple[list[float], int]:
-    splits = load_splits(DataConfig(dataset="imdb", max_len=400))
+def time_baseline(
+    pipeline: NotebookPipeline,
+    model_name: str,
+    vocab_size: int,
+    rows: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+) -> float:
+    """Trained tokens/s of the notebook pipeline over `rows` (one step per batch)."""
     torch.manual_seed(0)
-    model = create_model(model_name, vocab_size=vocab_size, num_classes=2)
+    model = NotebookClassifier(model_name, vocab_size).to(device)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-    times, tokens = [], 0
-    for i, batch in enumerate(iterate_batches(splits.train, 64, seed=0)):
-        if i == batches:
-            break
-        start = time.perf_counter()
-        step(model, optimizer, batch.tokens, batch.lengths, batch.labels)
-        times.append(time.perf_counter() - start)
-        tokens += batch.num_tokens
-    return times, tokens
-
-
-def run_reference(model_name: str, batches: int, vocab_size: int) -> tuple[list[float], int]:
-    """Collate re-tokenizes raw text every batch, batches are unbucketed, the LSTM is packed."""
-    splits = load_splits(DataConfig(dataset="imdb", max_len=400))
-    stoi = splits.encoder.vocab.stoi_
-    texts, labels = load_raw("imdb").splits["all"]
-    torch.manual_seed(0)
-    model = create_model(model_name, vocab_size=vocab_size, num_classes=2, sequence_mode="packed")
-    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-    sampler = BucketBatchSampler(np.ones(len(texts)), 64, bucket=False, seed=0)
-    times, tokens = [], 0
-    for i, idx in enumerate(sampler):
-        if i == batches:
-            break
-        start = time.perf_counter()
-        seqs = []
-        for j in idx:  # the notebooks' collate: clean, tokenize, look up, truncate, pad
-            words = regex_tokenize(texts[j].lower().replace("<br />", " "))[:400] or ["<unk>"]
-            seqs.append(torch.tensor([stoi.get(w, 1) for w in words]))
-        lengths = torch.tensor([len(s) for s in seqs])
-        padded = torch.nn.utils.rnn.pad_sequence(seqs, batch_first=True)
-        step(model, optimizer, padded, lengths, torch.as_tensor(labels[idx]))
-        times.append(time.perf_counter() - start)
+    tokens = 0
+    synchronize(device)
+    start = time.perf_counter()
+    for begin in range(0, len(rows), batch_size):
+        padded, lengths, labels = pipeline.collate(rows[begin : begin + batch_size])
+        train_step(model, optimizer, (padded.to(device), lengths, labels.to(device)))
         tokens += int(lengths.sum())
-    return times, tokens
+    synchronize(device)
+    return tokens / (time.perf_counter() - start)
+
+
+def time_rnnlab(
+    splits: EncodedSplits, model_name: str, rows: np.ndarray, cfg: TrainConfig, device: torch.device
+) -> float:
+    """Trained tokens/s of rnnlab's own training loop over the examples at `rows`."""
+    torch.manual_seed(0)
+    model = create_model(
+        model_name, vocab_size=splits.vocab_size, num_classes=splits.num_classes
+    ).to(device)
+    optimizer = make_optimizer(model, cfg)
+    synchronize(device)
+    stats = train_one_epoch(model, splits.train.subset(rows), optimizer, cfg, device=device)
+    return stats.tokens_per_s
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--batches", type=int, default=40)
-    parser.add_argument("--model", default="lstm")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--models", default="rnn,lstm,gru")
+    parser.add_argument("--batch-sizes", default=f"64,{TrainConfig().batch_size}")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--max-len", type=int, default=400)
+    parser.add_argument("--warmup", type=int, default=2, help="untimed batches before each model")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    vocab_size = load_splits(DataConfig(dataset="imdb")).vocab_size
-    result: dict[str, dict[str, float]] = {}
-    # alternate the two pipelines so machine noise hits both alike
-    runs: dict[str, list[tuple[list[float], int]]] = {"reference": [], "rnnlab": []}
-    for _ in range(2):
-        runs["reference"].append(run_reference(args.model, args.batches, vocab_size))
-        runs["rnnlab"].append(run_rnnlab(args.model, args.batches, vocab_size))
-    for name, parts in runs.items():
-        times = [t for ts, _ in parts for t in ts[2:]]  # skip warm-up batches
-        tokens = sum(n for _, n in parts) / len(parts)
-        result[name] = {
-            "median_s_per_batch": statistics.median(times),
-            "tokens_per_s": tokens / sum(sum(ts) for ts, _ in parts) * len(parts),
-        }
-    result["speedup_median_batch"] = {
-        "x": result["reference"]["median_s_per_batch"] / result["rnnlab"]["median_s_per_batch"]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    data_cfg = DataConfig(dataset="imdb", max_len=args.max_len)
+    splits = load_splits(data_cfg)
+    texts, labels, _ = split_raw(load_raw("imdb"), data_cfg)
+    pipeline = NotebookPipeline(
+        texts["train"], labels["train"], splits.encoder.vocab.stoi_, args.max_len
+    )
+    batch_sizes = list(dict.fromkeys(int(b) for b in args.batch_sizes.split(",")))
+    results: list[dict[str, Any]] = []
+    for batch_size in batch_sizes:
+        cfg = TrainConfig(batch_size=batch_size, device=args.device, progress=False)
+        for name in args.models.split(","):
+            if args.warmup:  # both paths once, untimed (allocator, kernels, caches)
+                warm = np.arange(args.warmup * batch_size)
+                time_baseline(pipeline, name, splits.vocab_size, warm, batch_size, device)
+                time_rnnlab(splits, name, warm, cfg, device)
+            base, ours = [], []
+            for repeat in range(args.repeats):
+                rng = np.random.default_rng(repeat)
+                n = args.steps * batch_size
+                base_rows = rng.choice(len(pipeline.texts), n, replace=False)
+                our_rows = rng.choice(len(splits.train), n, replace=False)
+                base.append(
+                    time_baseline(pipeline, name, splits.vocab_size, base_rows, batch_size, device)
+                )
+                ours.append(time_rnnlab(splits, name, our_rows, cfg, device))
+            row = {
+                "model": name,
+                "batch_size": batch_size,
+                "baseline_tokens_per_s": statistics.median(base),
+                "rnnlab_tokens_per_s": statistics.median(ours),
+                "speedup": statistics.median(ours) / statistics.median(base),
+                "speedups_per_repeat": [o / b for o, b in zip(ours, base, strict=True)],
+            }
+            results.append(row)
+            print(
+                f"{name:5s} batch {batch_size:4d}: baseline {row['baseline_tokens_per_s']:>10,.0f}"
+                f" tok/s  rnnlab {row['rnnlab_tokens_per_s']:>10,.0f} tok/s  "
+                f"speedup {row['speedup']:.1f}x",
+                flush=True,
+            )
+    out = {
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "steps": args.steps,
+        "repeats": args.repeats,
+        "max_len": args.max_len,
+        "results": results,
     }
-    print(json.dumps(result, indent=2))
+    print(json.dumps(out, indent=2))
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+        args.json.write_text(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

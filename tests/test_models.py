@@ -10,6 +10,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch.utils.flop_counter import FlopCounterMode
 
 from rnnlab.config import ModelConfig
 from rnnlab.errors import RnnlabError
@@ -152,8 +153,8 @@ def test_padded_equals_packed_for_random_lengths(
 
 
 def test_state_dicts_are_interchangeable_between_impls() -> None:
-    torch_model = _model("bilstm-max")
-    scratch_model = _model("bilstm-max", impl="scratch", seed=1)
+    torch_model = _model("bilstm-max", num_layers=2)
+    scratch_model = _model("bilstm-max", num_layers=2, impl="scratch", seed=1)
     assert list(torch_model.state_dict()) == list(scratch_model.state_dict())
     assert "rnn.weight_ih_l1_reverse" in torch_model.state_dict()
     scratch_model.load_state_dict(torch_model.state_dict())
@@ -275,7 +276,7 @@ def test_embedding_padding_row_is_zero_and_gets_no_gradient() -> None:
 
 
 def test_spec_round_trip() -> None:
-    model = _model("bilstm-max", impl="scratch", pooling="mean")
+    model = _model("bilstm-max", impl="scratch", pooling="mean", num_layers=2)
     raw = model.spec.to_dict()
     assert raw["name"] == "bilstm-max" and raw["num_layers"] == 2
     rebuilt = RecurrentClassifier.from_spec(raw)
@@ -369,3 +370,22 @@ def test_gate_bias_is_ignored_by_the_vanilla_rnn() -> None:
     )
     for a, b in zip(plain.parameters(), biased.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize(("layers", "bidirectional"), [(1, False), (2, True)])
+def test_recurrent_flops_per_token_matches_counted_matmuls(
+    kind: str, layers: int, bidirectional: bool
+) -> None:
+    model = create_model(
+        kind, vocab_size=30, num_classes=2, embed_dim=6, hidden_dim=5, num_layers=layers,
+        bidirectional=bidirectional, impl="scratch",
+    )  # fmt: skip
+    batch, steps = 3, 7
+    x = torch.randn(batch, steps, 6)
+    with FlopCounterMode(display=False) as counter:
+        model._encode(x, torch.full((batch,), steps))
+    assert counter.get_total_flops() == model.spec.recurrent_flops_per_token * batch * steps
+    assert create_model("lstm", vocab_size=9, num_classes=2).spec.recurrent_flops_per_token == (
+        2 * (100 + 128) * 4 * 128
+    )

@@ -28,6 +28,7 @@ from rnnlab.training import (
     seed_everything,
     snapshot,
 )
+from rnnlab.training.trainer import train_one_epoch
 
 TIMING_KEYS = {"seconds", "train_seconds", "train_tokens_per_s"}
 
@@ -226,6 +227,41 @@ def test_nan_loss_stops_with_epoch_step_and_hint() -> None:
         fit(MeanEmbedding(nan_after=10), splits, quick(epochs=3), callbacks=[recorder])
     assert "\n" not in str(info.value)
     assert recorder.events[-1] == "close"  # displays are released on errors too
+
+
+@pytest.mark.parametrize("sync_every", [3, 100])
+def test_deferred_loss_readback_changes_nothing(sync_every: int) -> None:
+    """Reading step losses back in groups (as on a GPU) gives the same epoch and step stats."""
+
+    class Steps(Callback):
+        def __init__(self) -> None:
+            self.losses: list[float] = []
+
+        def on_batch_end(self, state: TrainState, stats: StepStats) -> None:
+            self.losses.append(stats.loss)
+
+    def run(every: int) -> tuple[Any, list[float]]:
+        model, steps = small_model(seed=1), Steps()
+        optimizer = torch.optim.Adam(model.parameters(), 1e-2)
+        state = TrainState(model, optimizer, torch.device("cpu"), "classification", 1, 8, "")
+        stats = train_one_epoch(
+            model, rule_splits().train, optimizer, quick(), callbacks=[steps], state=state,
+            sync_every=every,
+        )  # fmt: skip
+        return stats, steps.losses
+
+    (eager, eager_losses), (deferred, deferred_losses) = run(1), run(sync_every)
+    assert len(eager_losses) == 8 and eager_losses == deferred_losses
+    assert (eager.loss, eager.accuracy, eager.examples, eager.tokens) == (
+        deferred.loss, deferred.accuracy, deferred.examples, deferred.tokens,
+    )  # fmt: skip
+
+
+def test_deferred_readback_still_names_the_exact_nan_step() -> None:
+    model = MeanEmbedding(nan_after=5)  # 8 steps per epoch: step 6 is the first NaN
+    optimizer = torch.optim.Adam(model.parameters(), 1e-2)
+    with pytest.raises(RnnlabError, match=r"epoch 1, step 6"):
+        train_one_epoch(model, rule_splits().train, optimizer, quick(), sync_every=4)
 
 
 def test_same_seed_same_settings_give_identical_runs() -> None:

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.errors import RnnlabError, check
-from rnnlab.models.cells import KINDS, CellRun, ScratchRecurrent, layer_weights, run_cells
+from rnnlab.models.cells import GATES, KINDS, CellRun, ScratchRecurrent, layer_weights, run_cells
 from rnnlab.models.sequence import (
     POOLINGS,
     clean_lengths,
@@ -129,6 +129,19 @@ class ModelSpec:
     @property
     def directions(self) -> int:
         return 2 if self.bidirectional else 1
+
+    @property
+    def recurrent_flops_per_token(self) -> int:
+        """Matmul FLOPs of the recurrent layers' forward pass per time step of one sequence.
+
+        Per layer and direction: 2 * (In + H) * G * H (input and recurrent projections, G gate
+        blocks: 1 rnn, 3 gru, 4 lstm). A training step costs about 3x this (backward ~2x).
+        """
+        hidden, total = self.hidden_dim, 0
+        for layer in range(self.num_layers):
+            in_size = (self.input_dim or self.embed_dim) if layer == 0 else self.directions * hidden
+            total += self.directions * 2 * (in_size + hidden) * GATES[self.kind] * hidden
+        return total
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

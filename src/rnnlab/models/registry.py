@@ -69,15 +69,8 @@ _PRESETS = {
         ),
         Preset(
             "bilstm-max",
-            "Two-layer bidirectional LSTM, max-pooled over time, dropout 0.3",
-            {
-                **_NOTEBOOK,
-                "kind": "lstm",
-                "num_layers": 2,
-                "bidirectional": True,
-                "pooling": "max",
-                "dropout": 0.3,
-            },
+            "Bidirectional LSTM, max-pooled over time, dropout 0.3",
+            {**_NOTEBOOK, "kind": "lstm", "bidirectional": True, "pooling": "max", "dropout": 0.3},
         ),
     )
 }

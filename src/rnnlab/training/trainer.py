@@ -205,6 +205,10 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+SYNC_EVERY_GPU = 50
+"""On an accelerator, step losses are read back (one host-device sync) every this many steps."""
+
+
 def train_one_epoch(
     model: torch.nn.Module,
     split: EncodedSplit,
@@ -217,12 +221,52 @@ def train_one_epoch(
     scheduler: Any = None,
     callbacks: Sequence[Callback] = (),
     state: TrainState | None = None,
+    sync_every: int | None = None,
 ) -> EpochStats:
-    """One pass over `split`; `scheduler` (if any) steps after every optimizer step."""
+    """One pass over `split`; `scheduler` (if any) steps after every optimizer step.
+
+    Step losses and correct counts stay on the device and are read back every `sync_every`
+    steps (every step on the CPU, where reading is free; SYNC_EVERY_GPU on an accelerator), so
+    the training step itself never waits for the device. A non-finite loss raises RnnlabError
+    naming its exact epoch and step when it is read.
+    """
     device = device or _model_device(model)
+    sync_every = sync_every or (1 if device.type == "cpu" else SYNC_EVERY_GPU)
     classification = model_task(model) != "regression"
     model.train()
     loss_sum, correct, examples, tokens = 0.0, 0, 0, 0
+    pending: list[tuple[int, torch.Tensor, torch.Tensor | None, int, int]] = []
+
+    def flush() -> None:
+        """Read pending step results back (one sync), check them, report them to callbacks."""
+        nonlocal loss_sum, correct, examples, tokens
+        if not pending:
+            return
+        losses = torch.stack([loss for _, loss, _, _, _ in pending]).tolist()
+        counts = (
+            torch.stack([c for _, _, c, _, _ in pending]).tolist()  # type: ignore[misc]
+            if classification
+            else [None] * len(pending)
+        )
+        for (step, _, _, size, batch_tokens), loss_value, batch_correct in zip(
+            pending, losses, counts, strict=True
+        ):
+            if not math.isfinite(loss_value):
+                raise RnnlabError(
+                    f"the training loss became {loss_value} at epoch {epoch}, step {step}; "
+                    f"lower the learning rate (--lr, now {cfg.lr:g}) or clip gradients "
+                    "(--clip-norm)"
+                )
+            correct += batch_correct or 0
+            loss_sum += loss_value * size
+            examples += size
+            tokens += batch_tokens
+            if state is not None:
+                stats = StepStats(loss_value, batch_correct, size, batch_tokens)
+                for callback in callbacks:
+                    callback.on_batch_end(state, stats)
+        pending.clear()
+
     start = time.perf_counter()
     batches = iterate_batches(
         split, cfg.batch_size, shuffle=True, bucket=cfg.bucket, seed=cfg.seed, epoch=epoch
@@ -232,12 +276,6 @@ def train_one_epoch(
         with _autocast(device, amp):
             logits = model(batch.tokens, batch.lengths)  # (B, C)
         loss = model.loss(logits.float(), batch.labels)  # type: ignore[operator]
-        loss_value = float(loss.detach())
-        if not math.isfinite(loss_value):
-            raise RnnlabError(
-                f"the training loss became {loss_value} at epoch {epoch}, step {step}; "
-                f"lower the learning rate (--lr, now {cfg.lr:g}) or clip gradients (--clip-norm)"
-            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if state is not None:
@@ -250,19 +288,17 @@ def train_one_epoch(
         if scheduler is not None:
             scheduler.step()
 
-        size, batch_tokens = len(cpu_batch.lengths), cpu_batch.num_tokens
         batch_correct = None
         if classification:
             with torch.no_grad():
-                batch_correct = int((model.predict(logits.detach().float()) == batch.labels).sum())  # type: ignore[operator]
-            correct += batch_correct
-        loss_sum += loss_value * size
-        examples += size
-        tokens += batch_tokens
-        if state is not None:
-            stats = StepStats(loss_value, batch_correct, size, batch_tokens)
-            for callback in callbacks:
-                callback.on_batch_end(state, stats)
+                predictions = model.predict(logits.detach().float())  # type: ignore[operator]
+                batch_correct = (predictions == batch.labels).sum()
+        pending.append(
+            (step, loss.detach(), batch_correct, len(cpu_batch.lengths), cpu_batch.num_tokens)
+        )
+        if len(pending) >= sync_every:
+            flush()
+    flush()
     seconds = time.perf_counter() - start
     return EpochStats(
         loss=loss_sum / max(examples, 1),
