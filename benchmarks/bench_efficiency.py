@@ -11,7 +11,7 @@ defaults (max_len 400, the default batch size; both can be changed):
 - peak memory: the process's peak RSS on CPU; `torch.cuda.max_memory_allocated` on CUDA.
 
 Usage: python benchmarks/bench_efficiency.py [--models lstm,gru,rnn] [--batch-size N] [--max-len N]
-       [--steps 30] [--repeats 3] [--device auto] [--threads N] [--json FILE]
+       [--steps 20] [--repeats 3] [--device auto] [--threads N] [--json FILE]
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def main() -> None:
     parser.add_argument("--models", default="lstm,gru,rnn")
     parser.add_argument("--batch-size", type=int, default=TrainConfig().batch_size)
     parser.add_argument("--max-len", type=int, default=DataConfig().max_len)
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int)

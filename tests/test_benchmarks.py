@@ -46,3 +46,7 @@ def test_benchmarks_smoke_run_and_report_positive_figures(tmp_path: Path) -> Non
     for row in efficiency:
         assert row["matmul_gflops"] > 0 and 0 < row["efficiency"] < 1.5
         assert row["inference_tokens_per_s"] > 0 and row["peak_memory_mib"] > 0
+
+    ops = json.loads((tmp_path / "bench_step_ops.json").read_text())
+    for figures in ops.values():
+        assert figures["gru_step_addmm_us"] > 0 and figures["large_matmul_gflops"] > 0
