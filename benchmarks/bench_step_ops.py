@@ -2,7 +2,8 @@
 
 A padded GRU/LSTM step at the notebook sizes (batch 64, hidden 128) is one small matmul plus a
 handful of elementwise ops on (64, 128) tensors; this times each such op in a tight loop and a
-large matmul for comparison, on one thread and on the default thread count.
+large matmul for comparison, on one thread and on the default thread count. It also times
+torch's RNN / LSTM / GRU layers forward + backward on one (64, 230) batch, padded and packed.
 
 Usage: python benchmarks/bench_step_ops.py [--batch-size 64] [--hidden 128] [--json FILE]
 """
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch.nn.utils.rnn import pack_padded_sequence
 
 
 def microseconds(fn: Callable[[], object], repeats: int = 2000) -> float:
@@ -48,6 +50,27 @@ def measure(batch: int, hidden: int) -> dict[str, float]:
     }
 
 
+def layer_ms(batch: int, hidden: int, steps: int = 230) -> dict[str, float]:
+    """Forward + backward of torch's layers on one (batch, steps) batch, padded and packed."""
+    x = torch.randn(batch, steps, 100, requires_grad=True)
+    lengths = torch.randint(steps - 30, steps + 1, (batch,))
+    lengths[0] = steps
+    result = {}
+    for kind in ("RNN", "LSTM", "GRU"):
+        layer = getattr(torch.nn, kind)(100, hidden, batch_first=True)
+
+        def padded(layer: torch.nn.Module = layer) -> None:
+            layer(x)[0].sum().backward()
+
+        def packed(layer: torch.nn.Module = layer) -> None:
+            seq = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            layer(seq)[0].data.sum().backward()
+
+        result[f"{kind.lower()}_padded_ms"] = microseconds(padded, repeats=3) / 1e3
+        result[f"{kind.lower()}_packed_ms"] = microseconds(packed, repeats=3) / 1e3
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -58,7 +81,10 @@ def main() -> None:
     result = {}
     for threads in dict.fromkeys([1, default_threads]):
         torch.set_num_threads(threads)
-        result[f"{threads}_threads"] = measure(args.batch_size, args.hidden)
+        result[f"{threads}_threads"] = {
+            **measure(args.batch_size, args.hidden),
+            **layer_ms(args.batch_size, args.hidden),
+        }
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

@@ -12,7 +12,7 @@ at the same batch size. Each repeat runs the baseline, rnnlab and the ablation o
 sample of steps x batch-size reviews (the same seed for all); we report trained tokens/s (real
 tokens, padding not counted) as the median over repeats and the ratio of the medians.
 
-Usage: python benchmarks/bench_train.py [--models rnn,lstm,gru] [--batch-sizes 64] [--steps 20]
+Usage: python benchmarks/bench_train.py [--models rnn,lstm,gru] [--batch-sizes 64] [--steps 10]
        [--repeats 3] [--max-len 400] [--warmup 2] [--device auto] [--threads N] [--json FILE]
 """
 
@@ -93,7 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", default="rnn,lstm,gru")
     parser.add_argument("--batch-sizes", default=f"64,{TrainConfig().batch_size}")
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-len", type=int, default=400)
     parser.add_argument("--warmup", type=int, default=2, help="untimed batches before each model")
