@@ -5,7 +5,8 @@ handful of elementwise ops on (64, 128) tensors; this times each such op in a ti
 large matmul for comparison, on one thread and on the default thread count. It also times
 torch's RNN / LSTM / GRU layers forward + backward on one (64, 230) batch, padded and packed.
 
-Usage: python benchmarks/bench_step_ops.py [--batch-size 64] [--hidden 128] [--json FILE]
+Usage: python benchmarks/bench_step_ops.py [--batch-size 64] [--hidden 128] [--layer-steps 230]
+       [--json FILE]
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def measure(batch: int, hidden: int) -> dict[str, float]:
 def layer_ms(batch: int, hidden: int, steps: int = 230) -> dict[str, float]:
     """Forward + backward of torch's layers on one (batch, steps) batch, padded and packed."""
     x = torch.randn(batch, steps, 100, requires_grad=True)
-    lengths = torch.randint(steps - 30, steps + 1, (batch,))
+    lengths = torch.randint(max(1, steps - 30), steps + 1, (batch,))
     lengths[0] = steps
     result = {}
     for kind in ("RNN", "LSTM", "GRU"):
@@ -75,6 +76,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument(
+        "--layer-steps", type=int, default=230, help="time steps of the layer batch"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     default_threads = torch.get_num_threads()
@@ -83,7 +87,7 @@ def main() -> None:
         torch.set_num_threads(threads)
         result[f"{threads}_threads"] = {
             **measure(args.batch_size, args.hidden),
-            **layer_ms(args.batch_size, args.hidden),
+            **layer_ms(args.batch_size, args.hidden, args.layer_steps),
         }
     print(json.dumps(result, indent=2))
     if args.json:

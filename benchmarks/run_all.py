@@ -25,6 +25,7 @@ BENCHMARKS = {
         "--max-len",
         "100",
     ],
+    "bench_step_ops.py": ["--layer-steps", "20"],
 }
 
 
