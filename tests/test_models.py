@@ -152,6 +152,24 @@ def test_padded_equals_packed_for_random_lengths(
     torch.testing.assert_close(padded, packed, atol=ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "bigru-max", "bilstm-max"])
+def test_fast_padded_path_gives_the_packed_loss_and_gradients(name: str) -> None:
+    """Speed never changes results: the padded path trains exactly like the packed one."""
+    model = _model(name, dropout=0.0).train()
+    packed = _twin(model, sequence_mode="packed").train()
+    tokens, lengths = _batch([9, 1, 4, 7, 9, 2], seed=3)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    losses = []
+    for net in (model, packed):
+        loss = net.loss(net(tokens, lengths), labels)
+        loss.backward()
+        losses.append(loss.detach())
+    torch.testing.assert_close(losses[0], losses[1], atol=ATOL, rtol=0)
+    for (param_name, fast), slow in zip(model.named_parameters(), packed.parameters(), strict=True):
+        assert fast.grad is not None and slow.grad is not None
+        torch.testing.assert_close(fast.grad, slow.grad, atol=ATOL, rtol=0, msg=param_name)
+
+
 def test_state_dicts_are_interchangeable_between_impls() -> None:
     torch_model = _model("bilstm-max", num_layers=2)
     scratch_model = _model("bilstm-max", num_layers=2, impl="scratch", seed=1)
