@@ -32,7 +32,7 @@ import torch
 from rnnlab.config import DataConfig, TrainConfig
 from rnnlab.data import load_splits
 from rnnlab.models import create_model
-from rnnlab.training.device import resolve_device
+from rnnlab.training.device import keep_freed_memory, resolve_device
 from rnnlab.training.trainer import make_optimizer, predict_logits, train_one_epoch
 
 
@@ -59,6 +59,8 @@ def matmul_gflops(device: torch.device, size: int, repeats: int = 5) -> float:
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """One preset: alternate matmul and training blocks, then inference and peak memory."""
     device = resolve_device(args.device)
+    if device.type == "cpu" and not args.default_malloc:
+        keep_freed_memory()  # as rnnlab's fit does
     splits = load_splits(DataConfig(dataset="imdb", max_len=args.max_len))
     cfg = TrainConfig(batch_size=args.batch_size, device=args.device, progress=False)
     torch.manual_seed(0)
@@ -106,6 +108,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "inference_tokens_per_s": statistics.median(infer),
         "peak_memory_mib": peak_mib,
         "peak_memory_kind": "cuda max_memory_allocated" if device.type == "cuda" else "RSS",
+        "kept_freed_memory": device.type == "cpu" and not args.default_malloc,
     }
 
 
@@ -119,6 +122,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--default-malloc", action="store_true", help="leave glibc malloc as it is (comparison)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: measure one preset
     args = parser.parse_args()
     if args.threads:

@@ -4,6 +4,8 @@ determinism, regression, schedules, callbacks, devices."""
 from __future__ import annotations
 
 import io
+import platform
+import sys
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,7 @@ from rnnlab.training import (
     seed_everything,
     snapshot,
 )
+from rnnlab.training.device import keep_freed_memory
 from rnnlab.training.trainer import train_one_epoch
 
 TIMING_KEYS = {"seconds", "train_seconds", "train_tokens_per_s"}
@@ -404,3 +407,14 @@ def test_evaluate_reports_every_metric_in_split_order() -> None:
     assert set(out["per_class"]) == {"low", "high"}
     assert sum(map(sum, out["confusion"]["matrix"])) == len(splits.test)
     assert sum(b["count"] for b in out["accuracy_by_length"]) == len(splits.test)
+
+
+def test_keep_freed_memory_applies_once_and_can_be_turned_off(monkeypatch: Any) -> None:
+    keep_freed_memory.cache_clear()
+    monkeypatch.setenv("RNNLAB_KEEP_FREED_MEMORY", "0")
+    assert keep_freed_memory() is False
+    keep_freed_memory.cache_clear()
+    monkeypatch.delenv("RNNLAB_KEEP_FREED_MEMORY")
+    expected = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert keep_freed_memory() is expected
+    assert keep_freed_memory() is expected  # cached: mallopt runs once per process

@@ -25,7 +25,13 @@ from rnnlab.errors import RnnlabError
 from rnnlab.training import metrics
 from rnnlab.training.callbacks import Callback, MetricsWriter, StepStats, TrainState
 from rnnlab.training.checkpoint import StateDict, snapshot
-from rnnlab.training.device import describe_device, resolve_device, runtime, use_amp
+from rnnlab.training.device import (
+    describe_device,
+    keep_freed_memory,
+    resolve_device,
+    runtime,
+    use_amp,
+)
 
 MAXIMIZE = {"val_accuracy": True, "val_macro_f1": True, "val_loss": False}
 
@@ -451,6 +457,8 @@ def fit(
         raise RnnlabError("the training split is empty; use more data (raise --limit)")
     device = resolve_device(cfg.device)
     amp = use_amp(cfg.amp, device)
+    if device.type == "cpu":
+        keep_freed_memory()
     callbacks = list(callbacks)
     if run_dir is not None:
         callbacks.insert(0, MetricsWriter(Path(run_dir) / "metrics.jsonl"))
