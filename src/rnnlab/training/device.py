@@ -76,8 +76,9 @@ def keep_freed_memory() -> bool:
     By default glibc hands every block over ~32 MiB back to the OS on free, so each training
     step page-faults its activations in afresh (a quarter of the CPU time went to the kernel).
     Keeping them makes CPU training of the LSTM 1.5-1.75x faster and the GRU up to 1.3x
-    (docs/BENCHMARKS.md); results are unchanged; the cost is that the process keeps its peak memory. Linux/glibc only; set
-    RNNLAB_KEEP_FREED_MEMORY=0 to leave malloc alone. Returns whether the setting was applied.
+    (docs/BENCHMARKS.md) with unchanged results; the process keeps its peak memory.
+    Linux/glibc only; RNNLAB_KEEP_FREED_MEMORY=0 leaves malloc alone. Returns whether the
+    setting was applied.
     """
     if not sys.platform.startswith("linux") or os.environ.get("RNNLAB_KEEP_FREED_MEMORY") == "0":
         return False
