@@ -31,14 +31,10 @@ import torch
 
 from rnnlab.config import DataConfig, TrainConfig
 from rnnlab.data import load_splits
+from rnnlab.diagnostics.common import synchronize
 from rnnlab.models import create_model
 from rnnlab.training.device import keep_freed_memory, resolve_device
 from rnnlab.training.trainer import make_optimizer, predict_logits, train_one_epoch
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def matmul_gflops(device: torch.device, size: int, repeats: int = 5) -> float:
