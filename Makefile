@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export RNNLAB_CACHE_DIR ?= $(CURDIR)/.cache/rnnlab
+export RNNLAB_KERNELS_DIR ?= $(CURDIR)/.cache/kernels
 export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
 export HF_HOME ?= $(CURDIR)/.cache/huggingface
 export HF_HUB_OFFLINE ?= 1

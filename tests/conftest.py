@@ -6,9 +6,21 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Compiled kernels outlive the per-session caches: built once per checkout, not once per test run.
+os.environ.setdefault("RNNLAB_KERNELS_DIR", str(Path(__file__).parents[1] / ".cache" / "kernels"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _built_kernels() -> None:
+    """Compile the fused CPU kernels before any test runs (xdist workers wait on one build)."""
+    from rnnlab.models import kernels
+
+    if kernels.mode() != "off":
+        kernels.applies("gru", torch.zeros(1))
 
 
 @pytest.fixture(scope="session", autouse=True)

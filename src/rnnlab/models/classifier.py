@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.errors import RnnlabError, check
+from rnnlab.models import kernels
 from rnnlab.models.cells import GATES, KINDS, CellRun, ScratchRecurrent, layer_weights, run_cells
 from rnnlab.models.sequence import (
     POOLINGS,
@@ -268,7 +269,7 @@ class RecurrentClassifier(nn.Module):
                 self.rnn(packed)[0], batch_first=True, total_length=x.shape[1]
             )
             return outputs
-        if not spec.bidirectional:
+        if not spec.bidirectional and not kernels.applies(spec.kind, x):
             return self.rnn(x)[0]  # padding comes after the real steps: exact as it is
         return self._layered(x, lengths, scratch=spec.impl == "scratch")[0]
 

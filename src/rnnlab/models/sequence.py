@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import _VF, Tensor
 
+from rnnlab.models import kernels
 from rnnlab.models.cells import Weights
 
 POOLINGS = ("last", "mean", "max")
@@ -65,11 +66,14 @@ def pool(outputs: Tensor, lengths: Tensor, how: str, directions: int) -> Tensor:
 
 
 def fused_direction(kind: str, x: Tensor, weights: Weights, *, training: bool) -> Tensor:
-    """One layer, one direction, run forward in time by torch's fused kernel: (B, T, In) -> (B, T, H).
+    """One layer, one direction, run forward in time by a fused kernel: (B, T, In) -> (B, T, H).
 
     This is the call nn.RNN / nn.LSTM / nn.GRU make, on a subset of their weights, so a
-    bidirectional or stacked encoder can be run layer by layer and direction by direction.
+    bidirectional or stacked encoder can be run layer by layer and direction by direction;
+    on the CPU, GRU and RNN layers run on rnnlab's own kernels (rnnlab.models.kernels).
     """
+    if kernels.applies(kind, x):
+        return kernels.run_direction(kind, x, weights)
     hidden = weights[1].shape[1]
     h0 = x.new_zeros(1, x.shape[0], hidden)  # (1, B, H)
     params = list(weights)

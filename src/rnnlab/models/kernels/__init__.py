@@ -1,0 +1,152 @@
+"""Fused CPU recurrences for GRU and vanilla RNN layers, compiled on first use.
+
+PyTorch's CPU LSTM runs a fused oneDNN kernel, but its GRU and RNN run op by op with
+unvectorised tanh / sigmoid, at a quarter of the machine's matmul speed. `recurrence.cpp`
+runs one layer direction as one GEMM plus one fused pass per time step, with a hand-written
+backward (docs/BENCHMARKS.md has the figures). It is compiled with torch's JIT extension
+builder (needs a C++ compiler and ninja) into $RNNLAB_KERNELS_DIR, else <cache>/kernels.
+
+RNNLAB_CPU_KERNELS: `auto` (default: use them if they build, else say so once and fall back to
+PyTorch's layers), `on` (fail if they cannot be built), `off` (never use them).
+Results agree with PyTorch's layers to float rounding (tanh to a few ulp): tests/test_kernels.py.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnlab.errors import RnnlabError
+from rnnlab.models.cells import Weights
+from rnnlab.paths import cache_dir
+
+SOURCE = Path(__file__).with_name("recurrence.cpp")
+KINDS = ("gru", "rnn")
+MODES = ("auto", "on", "off")
+
+
+def mode() -> str:
+    value = os.environ.get("RNNLAB_CPU_KERNELS", "auto").strip().lower() or "auto"
+    if value not in MODES:
+        raise RnnlabError(
+            f"RNNLAB_CPU_KERNELS must be auto, on or off (got {value!r}); unset it for auto"
+        )
+    return value
+
+
+def kernels_dir() -> Path:
+    """Where compiled kernels live: $RNNLAB_KERNELS_DIR, else <cache>/kernels, per torch."""
+    root = Path(os.environ.get("RNNLAB_KERNELS_DIR", cache_dir() / "kernels"))
+    return root / f"torch-{torch.__version__.replace('+', '-')}"
+
+
+def _flags() -> tuple[str, list[str]]:
+    """Extension name and compiler flags for this CPU (AVX2 code only where torch uses it).
+
+    -fno-trapping-math lets the compiler vectorise the gate loops' clamps (no FP traps are used).
+    """
+    capability = torch.backends.cpu.get_cpu_capability().lower()
+    wide = capability.startswith(("avx2", "avx512"))
+    flags = ["-O3", "-fno-trapping-math"] + (["-mavx2", "-mfma"] if wide else [])
+    return f"rnnlab_recurrence_{'avx2' if wide else 'base'}", flags
+
+
+@functools.cache
+def _extension() -> ModuleType | None:
+    """The compiled module, or None (auto mode) when it cannot be built here."""
+    from torch.utils import cpp_extension
+
+    name, flags = _flags()
+    build = kernels_dir() / name
+    try:
+        build.mkdir(parents=True, exist_ok=True)
+        if not (build / f"{name}.so").exists():
+            print(
+                f"rnnlab: compiling the fused CPU GRU/RNN kernels into {build} "
+                "(once, about a minute)",
+                file=sys.stderr,
+                flush=True,
+            )
+        return cpp_extension.load(
+            name, [str(SOURCE)], extra_cflags=flags, build_directory=str(build), verbose=False
+        )
+    except Exception as exc:  # compiler, ninja or headers missing; a broken toolchain
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
+        if mode() == "on":
+            raise RnnlabError(
+                f"cannot build the fused CPU kernels ({reason}); install a C++ compiler "
+                "(g++) or set RNNLAB_CPU_KERNELS=auto"
+            ) from None
+        print(
+            f"rnnlab: note: fused CPU kernels unavailable ({reason}); using PyTorch's "
+            "GRU/RNN layers (same results, slower). RNNLAB_CPU_KERNELS=off hides this note",
+            file=sys.stderr,
+        )
+        return None
+
+
+def applies(kind: str, x: Tensor) -> bool:
+    """Whether one direction of `kind` over x runs on the fused kernels."""
+    return (
+        kind in KINDS
+        and x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+        and mode() != "off"
+        and _extension() is not None
+    )
+
+
+class _GRURecurrence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, gi: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
+        ext = _extension()
+        assert ext is not None
+        w_hh = w_hh.contiguous()
+        out, saved = ext.gru_forward(gi.contiguous(), w_hh, b_hh.contiguous())
+        ctx.save_for_backward(w_hh, out, saved)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, d_out: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        ext = _extension()
+        assert ext is not None
+        w_hh, out, saved = ctx.saved_tensors
+        d_gi, d_w_hh, d_b_hh = ext.gru_backward(d_out.contiguous(), w_hh, out, saved)
+        return d_gi, d_w_hh, d_b_hh
+
+
+class _RNNRecurrence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, gi: Tensor, w_hh: Tensor) -> Tensor:
+        ext = _extension()
+        assert ext is not None
+        w_hh = w_hh.contiguous()
+        out = ext.rnn_forward(gi.contiguous(), w_hh)
+        ctx.save_for_backward(w_hh, out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, d_out: Tensor) -> tuple[Tensor, Tensor]:
+        ext = _extension()
+        assert ext is not None
+        w_hh, out = ctx.saved_tensors
+        d_gi, d_w_hh = ext.rnn_backward(d_out.contiguous(), w_hh, out)
+        return d_gi, d_w_hh
+
+
+def run_direction(kind: str, x: Tensor, weights: Weights) -> Tensor:
+    """One layer direction forward in time from a zero state: x (B, T, In) -> (B, T, H)."""
+    w_ih, w_hh, b_ih, b_hh = weights
+    if kind == "gru":
+        gi = F.linear(x, w_ih, b_ih)  # (B, T, 3H)
+        return _GRURecurrence.apply(gi, w_hh, b_hh)
+    gi = F.linear(x, w_ih, b_ih + b_hh)  # (B, T, H)
+    return _RNNRecurrence.apply(gi, w_hh)

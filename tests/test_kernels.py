@@ -1,0 +1,182 @@
+"""The fused CPU GRU / RNN kernels: exact against PyTorch's layers, and the fallbacks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import _VF, Tensor
+
+from rnnlab.errors import RnnlabError
+from rnnlab.models import create_model, kernels
+
+GATES = {"gru": 3, "rnn": 1}
+
+
+@pytest.fixture(autouse=True)
+def _built() -> None:
+    if not kernels.applies("gru", torch.zeros(1)):
+        pytest.fail("the fused kernels did not build on this machine (see the note on stderr)")
+
+
+def _weights(kind: str, inputs: int, hidden: int, dtype: torch.dtype, seed: int) -> list[Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    rows = GATES[kind] * hidden
+    shapes = [(rows, inputs), (rows, hidden), (rows,), (rows,)]
+    return [torch.randn(s, generator=gen, dtype=dtype).requires_grad_() for s in shapes]
+
+
+def _torch_layer(kind: str, x: Tensor, weights: list[Tensor]) -> Tensor:
+    """PyTorch's own single-layer, batch-first run from a zero state: (B, T, H)."""
+    h0 = x.new_zeros(1, x.shape[0], weights[1].shape[1])
+    run = _VF.gru if kind == "gru" else _VF.rnn_tanh
+    return run(x, h0, weights, True, 1, 0.0, True, False, True)[0]
+
+
+def _output_and_grads(fn: Callable[[], Tensor], x: Tensor, weights: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
+    out = fn()
+    probe = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)
+    grads = torch.autograd.grad((out * probe).sum(), [x, *weights])
+    return out.detach(), list(grads)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    kind=st.sampled_from(["gru", "rnn"]),
+    batch=st.integers(1, 5),
+    steps=st.integers(1, 9),
+    inputs=st.integers(1, 6),
+    hidden=st.integers(1, 9),
+    seed=st.integers(0, 1000),
+)
+def test_float64_matches_pytorch_exactly(
+    kind: str, batch: int, steps: int, inputs: int, hidden: int, seed: int
+) -> None:
+    weights = _weights(kind, inputs, hidden, torch.float64, seed)
+    x = torch.randn(batch, steps, inputs, dtype=torch.float64, requires_grad=True)
+    ours = _output_and_grads(lambda: kernels.run_direction(kind, x, tuple(weights)), x, weights)
+    theirs = _output_and_grads(lambda: _torch_layer(kind, x, weights), x, weights)
+    torch.testing.assert_close(ours[0], theirs[0], atol=1e-12, rtol=0)
+    for name, mine, ref in zip(["x", "w_ih", "w_hh", "b_ih", "b_hh"], ours[1], theirs[1]):
+        torch.testing.assert_close(mine, ref, atol=1e-11, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize("kind", ["gru", "rnn"])
+def test_gradcheck(kind: str) -> None:
+    weights = _weights(kind, 3, 4, torch.float64, seed=1)
+    x = torch.randn(2, 5, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda x, *w: kernels.run_direction(kind, x, w), (x, *weights)  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("kind", ["gru", "rnn"])
+def test_float32_agrees_with_pytorch_to_rounding(kind: str) -> None:
+    """The float kernels use a rational tanh (a few ulp): outputs and gradients stay at 1e-5.
+
+    Weights at PyTorch's init scale (1/sqrt(H)): a chaotic net would amplify any rounding.
+    """
+    scaled = [0.25 * w.detach().float() for w in _weights(kind, 7, 16, torch.float64, 2)]
+    weights = [w.requires_grad_() for w in scaled]
+    x = torch.randn(6, 40, 7, requires_grad=True)
+    ours = _output_and_grads(lambda: kernels.run_direction(kind, x, tuple(weights)), x, weights)
+    theirs = _output_and_grads(lambda: _torch_layer(kind, x, weights), x, weights)
+    torch.testing.assert_close(ours[0], theirs[0], atol=1e-5, rtol=0)
+    for mine, ref in zip(ours[1], theirs[1]):
+        torch.testing.assert_close(mine, ref, atol=1e-4, rtol=1e-4)
+
+
+def _tanh_through_rnn(values: Tensor) -> Tensor:
+    """tanh(values) as computed by the float RNN kernel (identity input weights, no recurrence)."""
+    x = values.view(-1, 1, 1)  # (B, 1, 1): one step, one unit
+    weights = (torch.ones(1, 1), torch.zeros(1, 1), torch.zeros(1), torch.zeros(1))
+    with torch.no_grad():
+        return kernels.run_direction("rnn", x, weights).view(-1)
+
+
+def test_float_tanh_is_accurate_saturates_and_keeps_nan() -> None:
+    grid = torch.linspace(-30, 30, 600_001)
+    torch.testing.assert_close(_tanh_through_rnn(grid), torch.tanh(grid), atol=5e-7, rtol=0)
+    special = _tanh_through_rnn(torch.tensor([float("nan"), float("inf"), -float("inf"), 0.0]))
+    assert torch.isnan(special[0])
+    assert special[1:].tolist() == [1.0, -1.0, 0.0]
+
+
+@pytest.mark.parametrize("name", ["gru", "rnn", "bigru-max"])
+def test_models_use_the_kernels_and_match_pytorch(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, vocab_size=50, num_classes=2, embed_dim=8, hidden_dim=12).train()
+    model.dropout.p = 0.0
+    tokens = torch.randint(1, 50, (4, 11))
+    lengths = torch.tensor([11, 3, 7, 1])
+    calls: list[str] = []
+    original = kernels.run_direction
+    monkeypatch.setattr(kernels, "run_direction", lambda *a: calls.append(a[0]) or original(*a))
+    fast = model(tokens, lengths)
+    assert calls and set(calls) == {model.spec.kind}
+    monkeypatch.setenv("RNNLAB_CPU_KERNELS", "off")
+    calls.clear()
+    reference = model(tokens, lengths)
+    assert calls == []
+    torch.testing.assert_close(fast, reference, atol=1e-5, rtol=0)
+
+
+def test_lstm_and_other_devices_keep_pytorch() -> None:
+    assert not kernels.applies("lstm", torch.zeros(1))
+    assert not kernels.applies("gru", torch.zeros(1, dtype=torch.bfloat16))
+    assert not kernels.applies("gru", torch.zeros(1, device="meta"))
+
+
+def test_mode_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RNNLAB_CPU_KERNELS", "off")
+    assert not kernels.applies("gru", torch.zeros(1))
+    monkeypatch.setenv("RNNLAB_CPU_KERNELS", "fast")
+    with pytest.raises(RnnlabError, match="RNNLAB_CPU_KERNELS must be auto, on or off"):
+        kernels.mode()
+
+
+@pytest.fixture
+def failing_build(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A machine where the compiler is missing: the build raises, nothing is cached."""
+    from torch.utils import cpp_extension
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("Error building extension\ng++: command not found")
+
+    monkeypatch.setattr(cpp_extension, "load", broken)
+    kernels._extension.cache_clear()
+    yield
+    kernels._extension.cache_clear()
+
+
+def test_auto_falls_back_with_one_note(
+    failing_build: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("RNNLAB_KERNELS_DIR", str(tmp_path))
+    assert not kernels.applies("gru", torch.zeros(1))
+    assert not kernels.applies("rnn", torch.zeros(1))
+    err = capsys.readouterr().err
+    assert err.count("fused CPU kernels unavailable (g++: command not found)") == 1
+    model = create_model("gru", vocab_size=20, num_classes=2, embed_dim=4, hidden_dim=5)
+    assert model(torch.tensor([[1, 2, 3]]), torch.tensor([3])).shape == (1, 2)
+
+
+def test_on_mode_fails_with_one_line(
+    failing_build: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RNNLAB_KERNELS_DIR", str(tmp_path))
+    monkeypatch.setenv("RNNLAB_CPU_KERNELS", "on")
+    with pytest.raises(RnnlabError) as info:
+        kernels.applies("gru", torch.zeros(1))
+    message = str(info.value)
+    assert "\n" not in message
+    assert "cannot build the fused CPU kernels (g++: command not found)" in message
