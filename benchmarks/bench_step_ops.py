@@ -3,7 +3,8 @@
 A padded GRU/LSTM step at the notebook sizes (batch 64, hidden 128) is one small matmul plus a
 handful of elementwise ops on (64, 128) tensors; this times each such op in a tight loop and a
 large matmul for comparison, on one thread and on the default thread count. It also times
-torch's RNN / LSTM / GRU layers forward + backward on one (64, 230) batch, padded and packed.
+torch's RNN / LSTM / GRU layers forward + backward on one (64, 230) batch, padded and packed,
+and rnnlab's fused CPU kernels (rnnlab.models.kernels) on the same batch for the GRU and RNN.
 
 Usage: python benchmarks/bench_step_ops.py [--batch-size 64] [--hidden 128] [--layer-steps 230]
        [--json FILE]
@@ -19,6 +20,9 @@ from pathlib import Path
 
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence
+
+from rnnlab.models import kernels
+from rnnlab.models.cells import layer_weights
 
 
 def microseconds(fn: Callable[[], object], repeats: int = 2000) -> float:
@@ -52,7 +56,8 @@ def measure(batch: int, hidden: int) -> dict[str, float]:
 
 
 def layer_ms(batch: int, hidden: int, steps: int = 230) -> dict[str, float]:
-    """Forward + backward of torch's layers on one (batch, steps) batch, padded and packed."""
+    """Forward + backward of one (batch, steps) batch: torch's layers padded and packed, and
+    rnnlab's fused kernels with the same weights (GRU, RNN)."""
     x = torch.randn(batch, steps, 100, requires_grad=True)
     lengths = torch.randint(max(1, steps - 30), steps + 1, (batch,))
     lengths[0] = steps
@@ -67,8 +72,14 @@ def layer_ms(batch: int, hidden: int, steps: int = 230) -> dict[str, float]:
             seq = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
             layer(seq)[0].data.sum().backward()
 
+        def fused(layer: torch.nn.Module = layer, kind: str = kind.lower()) -> None:
+            weights = layer_weights(layer, 0, reverse=False)
+            kernels.run_direction(kind, x, weights).sum().backward()
+
         result[f"{kind.lower()}_padded_ms"] = microseconds(padded, repeats=3) / 1e3
         result[f"{kind.lower()}_packed_ms"] = microseconds(packed, repeats=3) / 1e3
+        if kernels.applies(kind.lower(), x):
+            result[f"{kind.lower()}_fused_ms"] = microseconds(fused, repeats=3) / 1e3
     return result
 
 

@@ -5,7 +5,9 @@ baseline: benchmarks/notebook_baseline.py (raw text re-tokenized in every batch'
 rnnlab:   its real training loop (`rnnlab.training.train_one_epoch`): ids encoded once (cache),
           length-bucketed padded batches gathered at length-1.
 ablation: rnnlab's loop with `sequence_mode="packed"` (encoded once and bucketed, but packed),
-          to split the gain between the data pipeline and the padded recurrent path.
+          to split the gain between the data pipeline and the padded recurrent path;
+          and on the CPU, rnnlab with PyTorch's GRU / RNN layers instead of its fused kernels
+          (RNNLAB_CPU_KERNELS=off; the LSTM always runs PyTorch's).
 All train the same sizes (embed 100, hidden 128, one layer) with Adam 1e-3 and clipping on
 bundled IMDB training reviews truncated to --max-len, for the same number of optimisation steps
 at the same batch size. Each repeat runs the baseline, rnnlab and the ablation on a fresh random
@@ -20,8 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +66,20 @@ def time_baseline(
         tokens += int(lengths.sum())
     synchronize(device)
     return tokens / (time.perf_counter() - start)
+
+
+@contextmanager
+def kernels_off() -> Iterator[None]:
+    """rnnlab with PyTorch's own GRU / RNN layers (rnnlab.models.kernels reads this per call)."""
+    before = os.environ.get("RNNLAB_CPU_KERNELS")
+    os.environ["RNNLAB_CPU_KERNELS"] = "off"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["RNNLAB_CPU_KERNELS"]
+        else:
+            os.environ["RNNLAB_CPU_KERNELS"] = before
 
 
 def time_rnnlab(
@@ -117,7 +136,8 @@ def main() -> None:
                 warm = np.arange(args.warmup * batch_size)
                 time_baseline(pipeline, name, splits.vocab_size, warm, batch_size, device)
                 time_rnnlab(splits, name, warm, cfg, device)
-            base, ours, packed = [], [], []
+            base, ours, packed, layers = [], [], [], []
+            compare_layers = device.type == "cpu" and name in ("rnn", "gru")
             for repeat in range(args.repeats):
                 rng = np.random.default_rng(repeat)
                 n = args.steps * batch_size
@@ -128,6 +148,9 @@ def main() -> None:
                 )
                 ours.append(time_rnnlab(splits, name, our_rows, cfg, device))
                 packed.append(time_rnnlab(splits, name, our_rows, cfg, device, "packed"))
+                if compare_layers:
+                    with kernels_off():
+                        layers.append(time_rnnlab(splits, name, our_rows, cfg, device))
             row = {
                 "model": name,
                 "batch_size": batch_size,
@@ -136,13 +159,15 @@ def main() -> None:
                 "speedup": statistics.median(ours) / statistics.median(base),
                 "rnnlab_packed_tokens_per_s": statistics.median(packed),
                 "speedups_per_repeat": [o / b for o, b in zip(ours, base, strict=True)],
+                "rnnlab_torch_layers_tokens_per_s": statistics.median(layers) if layers else None,
             }
             results.append(row)
             print(
                 f"{name:5s} batch {batch_size:4d}: baseline {row['baseline_tokens_per_s']:>10,.0f}"
                 f" tok/s  rnnlab {row['rnnlab_tokens_per_s']:>10,.0f} tok/s  "
                 f"speedup {row['speedup']:.1f}x  (rnnlab packed "
-                f"{row['rnnlab_packed_tokens_per_s']:,.0f} tok/s)",
+                f"{row['rnnlab_packed_tokens_per_s']:,.0f} tok/s"
+                + (f", PyTorch layers {statistics.median(layers):,.0f} tok/s)" if layers else ")"),
                 flush=True,
             )
     out = {

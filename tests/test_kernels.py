@@ -37,7 +37,9 @@ def _torch_layer(kind: str, x: Tensor, weights: list[Tensor]) -> Tensor:
     return run(x, h0, weights, True, 1, 0.0, True, False, True)[0]
 
 
-def _output_and_grads(fn: Callable[[], Tensor], x: Tensor, weights: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
+def _output_and_grads(
+    fn: Callable[[], Tensor], x: Tensor, weights: list[Tensor]
+) -> tuple[Tensor, list[Tensor]]:
     out = fn()
     probe = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)
     grads = torch.autograd.grad((out * probe).sum(), [x, *weights])
@@ -61,7 +63,9 @@ def test_float64_matches_pytorch_exactly(
     ours = _output_and_grads(lambda: kernels.run_direction(kind, x, tuple(weights)), x, weights)
     theirs = _output_and_grads(lambda: _torch_layer(kind, x, weights), x, weights)
     torch.testing.assert_close(ours[0], theirs[0], atol=1e-12, rtol=0)
-    for name, mine, ref in zip(["x", "w_ih", "w_hh", "b_ih", "b_hh"], ours[1], theirs[1]):
+    for name, mine, ref in zip(
+        ["x", "w_ih", "w_hh", "b_ih", "b_hh"], ours[1], theirs[1], strict=True
+    ):
         torch.testing.assert_close(mine, ref, atol=1e-11, rtol=0, msg=name)
 
 
@@ -70,7 +74,8 @@ def test_gradcheck(kind: str) -> None:
     weights = _weights(kind, 3, 4, torch.float64, seed=1)
     x = torch.randn(2, 5, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda x, *w: kernels.run_direction(kind, x, w), (x, *weights)  # type: ignore[arg-type]
+        lambda x, *w: kernels.run_direction(kind, x, w),
+        (x, *weights),  # type: ignore[arg-type]
     )
 
 
@@ -86,7 +91,7 @@ def test_float32_agrees_with_pytorch_to_rounding(kind: str) -> None:
     ours = _output_and_grads(lambda: kernels.run_direction(kind, x, tuple(weights)), x, weights)
     theirs = _output_and_grads(lambda: _torch_layer(kind, x, weights), x, weights)
     torch.testing.assert_close(ours[0], theirs[0], atol=1e-5, rtol=0)
-    for mine, ref in zip(ours[1], theirs[1]):
+    for mine, ref in zip(ours[1], theirs[1], strict=True):
         torch.testing.assert_close(mine, ref, atol=1e-4, rtol=1e-4)
 
 

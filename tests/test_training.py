@@ -418,3 +418,26 @@ def test_keep_freed_memory_applies_once_and_can_be_turned_off(monkeypatch: Any) 
     expected = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert keep_freed_memory() is expected
     assert keep_freed_memory() is expected  # cached: mallopt runs once per process
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_multi_tensor_optimizer_matches_the_per_parameter_loop_bit_for_bit(name: str) -> None:
+    from rnnlab.training.trainer import make_optimizer
+
+    torch.manual_seed(0)
+    model = create_model("gru", vocab_size=40, num_classes=2, embed_dim=6, hidden_dim=5)
+    twin = create_model("gru", vocab_size=40, num_classes=2, embed_dim=6, hidden_dim=5)
+    twin.load_state_dict(model.state_dict())
+    cfg = TrainConfig(optimizer=name, weight_decay=0.01)
+    fast = make_optimizer(model, cfg)
+    kind = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
+    loop = kind(twin.parameters(), lr=cfg.lr, weight_decay=0.01, foreach=False)
+    assert fast.defaults["foreach"] is True
+    tokens, lengths = torch.randint(1, 40, (3, 7)), torch.tensor([7, 4, 1])
+    for _ in range(3):
+        for net, opt in ((model, fast), (twin, loop)):
+            opt.zero_grad()
+            net(tokens, lengths).sum().backward()
+            opt.step()
+    for a, b in zip(model.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(a, b)
