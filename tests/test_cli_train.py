@@ -280,3 +280,28 @@ def test_bundled_imdb_train_evaluate_predict(
     print(
         f"imdb e2e: {time.perf_counter() - start:.1f} s, {summary['train_tokens_per_s']:,.0f} tok/s"
     )
+
+
+def test_kernels_that_cannot_build_fail_before_a_run_folder_exists(
+    tmp_path: Path,
+    corpus: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """RNNLAB_CPU_KERNELS=on and no working compiler: one error line, exit 2, no run folder."""
+    from rnnlab.models import kernels
+
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setenv("RNNLAB_KERNELS_DIR", str(tmp_path / "kernels"))
+    monkeypatch.setenv("RNNLAB_CPU_KERNELS", "on")
+    kernels._extension.cache_clear()
+    try:
+        argv = ["train", "--dataset", str(corpus), "--model", "gru", "--epochs", "1", *TINY]
+        assert main([*argv, "--out", str(tmp_path / "runs")]) == 2
+    finally:
+        kernels._extension.cache_clear()
+    progress, error = capsys.readouterr().err.strip().splitlines()  # the build's one note, then
+    assert progress.startswith("rnnlab: compiling the fused CPU GRU/RNN kernels")
+    line = one_error_line(error)
+    assert "cannot build the fused CPU kernels" in line and "no-such-compiler" in line
+    assert not (tmp_path / "runs").exists()

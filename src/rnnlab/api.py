@@ -23,6 +23,7 @@ from rnnlab.config import RunConfig
 from rnnlab.data.encoded import EncodedSplit, EncodedSplits
 from rnnlab.errors import RnnlabError
 from rnnlab.io import write_json_atomic
+from rnnlab.models import kernels
 from rnnlab.runs import LoadedRun, load_run
 from rnnlab.training import metrics
 from rnnlab.training.callbacks import Callback, ConsoleLogger
@@ -109,6 +110,7 @@ def train(
     splits = splits if splits is not None else _load_splits(config)
     with runtime(seed=cfg.seed, deterministic=cfg.deterministic, threads=cfg.threads):
         model = build_model(config, splits)
+        kernels.prepare(model.spec.kind, resolve_device(cfg.device))  # build or fail, no folder yet
         run_dir = runs.new_run_dir(out, name, default=runs.default_run_name(config))
         runs.start_run(run_dir, config, splits, model)
         console = [ConsoleLogger(stream, progress=cfg.progress)] if verbose else []

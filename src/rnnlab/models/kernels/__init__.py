@@ -14,7 +14,10 @@ Results agree with PyTorch's layers to float rounding (tanh to a few ulp): tests
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import re
+import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -59,6 +62,29 @@ def _flags() -> tuple[str, list[str]]:
     return f"rnnlab_recurrence_{'avx2' if wide else 'base'}", flags
 
 
+def _find_ninja() -> None:
+    """Put the `ninja` wheel's binary on PATH when the environment was not activated."""
+    if shutil.which("ninja") is None:
+        try:
+            import ninja
+
+            os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+        except ImportError:  # the build then fails with a clear "ninja is required"
+            pass
+
+
+def _build_failure(exc: Exception) -> str:
+    """The telling line of a failed build ("c++: not found", the first compiler error)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    telling = [
+        line
+        for line in lines
+        if re.search(r"error|not found|no such file|required", line, re.IGNORECASE)
+        and not line.startswith(("Error building extension", "ninja: build stopped"))
+    ]
+    return (telling or lines or [type(exc).__name__])[0][:200]
+
+
 @functools.cache
 def _extension() -> ModuleType | None:
     """The compiled module, or None (auto mode) when it cannot be built here."""
@@ -67,6 +93,7 @@ def _extension() -> ModuleType | None:
     name, flags = _flags()
     build = kernels_dir() / name
     try:
+        _find_ninja()
         build.mkdir(parents=True, exist_ok=True)
         if not (build / f"{name}.so").exists():
             print(
@@ -75,11 +102,17 @@ def _extension() -> ModuleType | None:
                 file=sys.stderr,
                 flush=True,
             )
-        return cpp_extension.load(
-            name, [str(SOURCE)], extra_cflags=flags, build_directory=str(build), verbose=False
-        )
+        quiet = logging.getLogger("torch.utils.cpp_extension")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # torch warns at length about compilers it did not expect
+        try:
+            return cpp_extension.load(
+                name, [str(SOURCE)], extra_cflags=flags, build_directory=str(build), verbose=False
+            )
+        finally:
+            quiet.setLevel(level)
     except Exception as exc:  # compiler, ninja or headers missing; a broken toolchain
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
+        reason = _build_failure(exc)
         if mode() == "on":
             raise RnnlabError(
                 f"cannot build the fused CPU kernels ({reason}); install a C++ compiler "
@@ -87,7 +120,7 @@ def _extension() -> ModuleType | None:
             ) from None
         print(
             f"rnnlab: note: fused CPU kernels unavailable ({reason}); using PyTorch's "
-            "GRU/RNN layers (same results, slower). RNNLAB_CPU_KERNELS=off hides this note",
+            "GRU/RNN layers instead (slower). RNNLAB_CPU_KERNELS=off hides this note",
             file=sys.stderr,
         )
         return None
@@ -102,6 +135,12 @@ def applies(kind: str, x: Tensor) -> bool:
         and mode() != "off"
         and _extension() is not None
     )
+
+
+def prepare(kind: str, device: torch.device) -> None:
+    """Compile (or load) the kernels a `kind` model on `device` will use, before training starts,
+    so a build failure under RNNLAB_CPU_KERNELS=on leaves nothing half-made."""
+    applies(kind, torch.empty(0, device=device))
 
 
 class _GRURecurrence(torch.autograd.Function):
