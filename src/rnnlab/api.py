@@ -23,7 +23,7 @@ from rnnlab.config import RunConfig
 from rnnlab.data.encoded import EncodedSplit, EncodedSplits
 from rnnlab.errors import RnnlabError
 from rnnlab.io import write_json_atomic
-from rnnlab.models import kernels
+from rnnlab.models import RecurrentClassifier, create_model_from_config, kernels
 from rnnlab.runs import LoadedRun, load_run
 from rnnlab.training import metrics
 from rnnlab.training.callbacks import Callback, ConsoleLogger
@@ -64,10 +64,8 @@ class RunResult:
         return self.fit.history
 
 
-def build_model(config: RunConfig, splits: EncodedSplits) -> torch.nn.Module:
+def build_model(config: RunConfig, splits: EncodedSplits) -> RecurrentClassifier:
     """The model the config asks for, sized for the data (vocabulary, classes, inputs)."""
-    from rnnlab.models import create_model_from_config
-
     itos = None
     if config.model.embeddings is not None and splits.encoder is not None:
         itos = list(splits.encoder.itos)
