@@ -421,7 +421,7 @@ def test_keep_freed_memory_applies_once_and_can_be_turned_off(monkeypatch: Any) 
 
 
 @pytest.mark.parametrize("name", ["adam", "adamw"])
-def test_multi_tensor_optimizer_matches_the_per_parameter_loop_bit_for_bit(name: str) -> None:
+def test_fused_optimizer_follows_the_per_parameter_loop(name: str) -> None:
     from rnnlab.training.trainer import make_optimizer
 
     torch.manual_seed(0)
@@ -432,12 +432,34 @@ def test_multi_tensor_optimizer_matches_the_per_parameter_loop_bit_for_bit(name:
     fast = make_optimizer(model, cfg)
     kind = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
     loop = kind(twin.parameters(), lr=cfg.lr, weight_decay=0.01, foreach=False)
-    assert fast.defaults["foreach"] is True
+    assert isinstance(fast, kind) and fast.defaults["fused"] is True
     tokens, lengths = torch.randint(1, 40, (3, 7)), torch.tensor([7, 4, 1])
-    for _ in range(3):
+    start = [p.detach().clone() for p in model.parameters()]
+    for _ in range(5):
         for net, opt in ((model, fast), (twin, loop)):
             opt.zero_grad()
             net(tokens, lengths).sum().backward()
             opt.step()
-    for a, b in zip(model.parameters(), twin.parameters(), strict=True):
-        assert torch.equal(a, b)
+    apart = [
+        (a - b).abs().max() for a, b in zip(model.parameters(), twin.parameters(), strict=True)
+    ]
+    moved = [(a - b).abs().max() for a, b in zip(model.parameters(), start, strict=True)]
+    assert max(moved) > 1e-3  # 5 steps of lr 1e-3 ...
+    assert max(apart) < 1e-6  # ... taken by the same rule, rounding apart
+
+
+def test_optimizer_without_a_fused_kernel_uses_the_multi_tensor_form(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rnnlab.training.trainer import make_optimizer
+
+    real = torch.optim.Adam
+
+    def no_fused(*args: Any, fused: bool | None = None, **kwargs: Any) -> torch.optim.Optimizer:
+        if fused:
+            raise RuntimeError("`fused=True` requires all the params to be on supported devices")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", no_fused)
+    model = create_model("gru", vocab_size=40, num_classes=2, embed_dim=6, hidden_dim=5)
+    assert make_optimizer(model, TrainConfig()).defaults["foreach"] is True

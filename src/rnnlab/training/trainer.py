@@ -203,13 +203,17 @@ class EpochStats:
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam / AdamW over the trainable parameters, multi-tensor (`foreach`) on every device:
-    the same arithmetic as the per-parameter loop (bit for bit), ~2x faster on the CPU."""
+    """Adam / AdamW over the trainable parameters, as PyTorch's fused kernel where the device
+    has one (CPU, CUDA): the same update rule in one pass, ~4x faster than the per-parameter
+    loop on the CPU and within float rounding of it; else the multi-tensor (`foreach`) form."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise RnnlabError("the model has no trainable parameters; unfreeze the embeddings")
     optimizer = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return optimizer(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    try:
+        return optimizer(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    except RuntimeError:  # a device (or torch version) without the fused kernel
+        return optimizer(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
 
 
 SYNC_EVERY_GPU = 50
