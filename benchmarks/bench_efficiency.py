@@ -12,6 +12,8 @@ defaults (max_len 400, the default batch size; both can be changed):
 
 Usage: python benchmarks/bench_efficiency.py [--models lstm,gru,rnn] [--batch-size N] [--max-len N]
        [--steps 20] [--repeats 3] [--device auto] [--threads N] [--json FILE]
+       RNNLAB_CPU_KERNELS=off python benchmarks/bench_efficiency.py --models gru,rnn
+       measures the same with PyTorch's GRU / RNN layers instead of rnnlab's fused kernels.
 """
 
 from __future__ import annotations

@@ -70,6 +70,26 @@ def test_float64_matches_pytorch_exactly(
 
 
 @pytest.mark.parametrize("kind", ["gru", "rnn"])
+def test_any_thread_count_splits_the_batch_into_the_same_result(kind: str) -> None:
+    """Each thread runs its own block of batch rows; the blocks must tile the batch exactly."""
+    weights = _weights(kind, 3, 5, torch.float64, seed=4)
+    x = torch.randn(7, 6, 3, dtype=torch.float64, requires_grad=True)
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            fn = lambda: kernels.run_direction(kind, x, tuple(weights))  # noqa: E731
+            results.append(_output_and_grads(fn, x, weights))
+    finally:
+        torch.set_num_threads(before)
+    for out, grads in results[1:]:
+        torch.testing.assert_close(out, results[0][0], atol=1e-12, rtol=0)
+        for mine, ref in zip(grads, results[0][1], strict=True):
+            torch.testing.assert_close(mine, ref, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["gru", "rnn"])
 def test_gradcheck(kind: str) -> None:
     weights = _weights(kind, 3, 4, torch.float64, seed=1)
     x = torch.randn(2, 5, 3, dtype=torch.float64, requires_grad=True)

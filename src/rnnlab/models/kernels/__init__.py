@@ -51,15 +51,19 @@ def kernels_dir() -> Path:
     return root / f"torch-{torch.__version__.replace('+', '-')}"
 
 
-def _flags() -> tuple[str, list[str]]:
-    """Extension name and compiler flags for this CPU (AVX2 code only where torch uses it).
+def _flags() -> tuple[str, list[str], list[str]]:
+    """Extension name, compiler and linker flags for this CPU and this torch build.
 
-    -fno-trapping-math lets the compiler vectorise the gate loops' clamps (no FP traps are used).
+    AVX2 code only where torch itself uses it; OpenMP where torch's own thread pool is OpenMP
+    (the extension then shares torch's libgomp); -fno-trapping-math lets the compiler vectorise
+    the gate loops' clamps (torch builds with it too).
     """
     capability = torch.backends.cpu.get_cpu_capability().lower()
     wide = capability.startswith(("avx2", "avx512"))
-    flags = ["-O3", "-fno-trapping-math"] + (["-mavx2", "-mfma"] if wide else [])
-    return f"rnnlab_recurrence_{'avx2' if wide else 'base'}", flags
+    openmp = "parallel backend: OpenMP" in torch.__config__.parallel_info()
+    cflags = ["-O3", "-fno-trapping-math"] + (["-mavx2", "-mfma"] if wide else [])
+    name = f"rnnlab_recurrence_{'avx2' if wide else 'base'}"
+    return name, cflags + (["-fopenmp"] if openmp else []), ["-fopenmp"] if openmp else []
 
 
 def _find_ninja() -> None:
@@ -90,7 +94,7 @@ def _extension() -> ModuleType | None:
     """The compiled module, or None (auto mode) when it cannot be built here."""
     from torch.utils import cpp_extension
 
-    name, flags = _flags()
+    name, cflags, ldflags = _flags()
     build = kernels_dir() / name
     try:
         _find_ninja()
@@ -107,7 +111,12 @@ def _extension() -> ModuleType | None:
         quiet.setLevel(logging.ERROR)  # torch warns at length about compilers it did not expect
         try:
             return cpp_extension.load(
-                name, [str(SOURCE)], extra_cflags=flags, build_directory=str(build), verbose=False
+                name,
+                [str(SOURCE)],
+                extra_cflags=cflags,
+                extra_ldflags=ldflags,
+                build_directory=str(build),
+                verbose=False,
             )
         finally:
             quiet.setLevel(level)

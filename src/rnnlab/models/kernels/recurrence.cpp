@@ -3,13 +3,15 @@
 // PyTorch's CPU GRU / RNN run ~10 small ops per time step, each recorded by autograd, and its
 // float tanh / sigmoid are not vectorised. Here each step is one GEMM for the recurrent
 // projection plus one pass over (B, H) for the gates; the backward is the mirror image, and
-// the recurrent weight gradient is a single GEMM over all steps. The input projection
+// the recurrent weight gradient is a single GEMM over all steps. The batch is split into one
+// block of rows per thread, each running its own time loop. The input projection
 // x W_ih^T + b_ih is left to the caller (one big GEMM that autograd differentiates).
 //
 // Layouts (batch first, contiguous): gi (B, T, G*H), out / d_out (B, T, H), w_hh (G*H, H).
 // Gate order is torch's: GRU r, z, n; h' = (1 - z) * n + z * h, n = tanh(x_n + r * (W_hn h + b_hn)).
 #include <torch/extension.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -90,9 +92,16 @@ void tanh_row_backward(const T* __restrict__ o, const T* __restrict__ d_out,
   for (int64_t j = 0; j < hidden; ++j) dx[j] = (d_out[j] + d_later[j]) * (1 - o[j] * o[j]);
 }
 
-// h_prev (B, H) at step t: the output at t-1, or zeros at t = 0.
-at::Tensor previous_state(const at::Tensor& out, const at::Tensor& zeros, int64_t t) {
-  return t == 0 ? zeros : out.select(1, t - 1);
+// Rows of a batch are independent recurrences: split them into one block per thread, each
+// running the whole time loop with single-threaded GEMMs, so no step waits on another thread.
+// Worker threads start with autograd on; the kernels only ever touch plain buffers.
+template <typename F>
+void for_each_row_block(int64_t batch, const F& run) {
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  at::parallel_for(0, batch, (batch + threads - 1) / threads, [&](int64_t first, int64_t last) {
+    at::NoGradGuard no_grad;
+    run(first, last);
+  });
 }
 
 // The state each step read, time major: (T, B, H) = zeros, then outputs (B, T, H) of 0..T-2.
@@ -110,23 +119,27 @@ std::vector<at::Tensor> gru_forward(const at::Tensor& gi, const at::Tensor& w_hh
   const int64_t g3 = 3 * hidden;
   auto out = at::empty({batch, steps, hidden}, gi.options());
   auto saved = at::empty({steps, batch, 4 * hidden}, gi.options());
-  auto gh = at::empty({batch, g3}, gi.options());  // W_hh h + b_hh, one step
-  auto zeros = at::zeros({batch, hidden}, gi.options());
   const auto w_t = w_hh.t();
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "gru_forward", [&] {
-    const scalar_t* gi_p = gi.data_ptr<scalar_t>();
-    scalar_t* out_p = out.data_ptr<scalar_t>();
-    const scalar_t* gh_p = gh.data_ptr<scalar_t>();
-    const scalar_t* zeros_p = zeros.data_ptr<scalar_t>();
-    for (int64_t t = 0; t < steps; ++t) {
-      at::addmm_out(gh, b_hh, previous_state(out, zeros, t), w_t);  // (B, 3H)
-      scalar_t* saved_t = saved.data_ptr<scalar_t>() + t * batch * 4 * hidden;
-      for (int64_t b = 0; b < batch; ++b) {
-        const scalar_t* h = t == 0 ? zeros_p : out_p + (b * steps + t - 1) * hidden;
-        gru_row_forward(gi_p + (b * steps + t) * g3, gh_p + b * g3, h,
-                        saved_t + b * 4 * hidden, out_p + (b * steps + t) * hidden, hidden);
+    for_each_row_block(batch, [&](int64_t first, int64_t last) {
+      const int64_t rows = last - first;
+      auto gh = at::empty({rows, g3}, gi.options());  // W_hh h + b_hh of these rows, one step
+      auto zeros = at::zeros({rows, hidden}, gi.options());
+      const auto block_out = out.narrow(0, first, rows);
+      const scalar_t* gi_p = gi.data_ptr<scalar_t>();
+      const scalar_t* gh_p = gh.data_ptr<scalar_t>();
+      const scalar_t* zeros_p = zeros.data_ptr<scalar_t>();
+      scalar_t* out_p = out.data_ptr<scalar_t>();
+      for (int64_t t = 0; t < steps; ++t) {
+        at::addmm_out(gh, b_hh, t == 0 ? zeros : block_out.select(1, t - 1), w_t);  // (rows, 3H)
+        scalar_t* saved_t = saved.data_ptr<scalar_t>() + t * batch * 4 * hidden;
+        for (int64_t b = first; b < last; ++b) {
+          const scalar_t* h = t == 0 ? zeros_p : out_p + (b * steps + t - 1) * hidden;
+          gru_row_forward(gi_p + (b * steps + t) * g3, gh_p + (b - first) * g3, h,
+                          saved_t + b * 4 * hidden, out_p + (b * steps + t) * hidden, hidden);
+        }
       }
-    }
+    });
   });
   return {out, saved};
 }
@@ -138,27 +151,31 @@ std::vector<at::Tensor> gru_backward(const at::Tensor& d_out, const at::Tensor& 
   const int64_t g3 = 3 * hidden;
   auto d_gi = at::empty({batch, steps, g3}, out.options());
   auto d_gh = at::empty({steps, batch, g3}, out.options());  // d(W_hh h + b_hh), time major
-  auto d_h = at::zeros({batch, hidden}, out.options());       // dL/dh_t from later steps
-  auto d_direct = at::empty({batch, hidden}, out.options());  // the z * dh part
-  auto zeros = at::zeros({batch, hidden}, out.options());
   AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "gru_backward", [&] {
-    const scalar_t* out_p = out.data_ptr<scalar_t>();
-    const scalar_t* d_out_p = d_out.data_ptr<scalar_t>();
-    scalar_t* d_gi_p = d_gi.data_ptr<scalar_t>();
-    scalar_t* d_gh_p = d_gh.data_ptr<scalar_t>();
-    const scalar_t* d_h_p = d_h.data_ptr<scalar_t>();
-    scalar_t* d_direct_p = d_direct.data_ptr<scalar_t>();
-    const scalar_t* zeros_p = zeros.data_ptr<scalar_t>();
-    for (int64_t t = steps - 1; t >= 0; --t) {
-      const scalar_t* saved_t = saved.data_ptr<scalar_t>() + t * batch * 4 * hidden;
-      for (int64_t b = 0; b < batch; ++b) {
-        const scalar_t* h = t == 0 ? zeros_p : out_p + (b * steps + t - 1) * hidden;
-        gru_row_backward(saved_t + b * 4 * hidden, h, d_out_p + (b * steps + t) * hidden,
-                         d_h_p + b * hidden, d_gi_p + (b * steps + t) * g3,
-                         d_gh_p + (t * batch + b) * g3, d_direct_p + b * hidden, hidden);
+    for_each_row_block(batch, [&](int64_t first, int64_t last) {
+      const int64_t rows = last - first;
+      auto d_h = at::zeros({rows, hidden}, out.options());       // dL/dh_t from later steps
+      auto d_direct = at::empty({rows, hidden}, out.options());  // the z * dh part
+      auto zeros = at::zeros({hidden}, out.options());
+      const scalar_t* out_p = out.data_ptr<scalar_t>();
+      const scalar_t* d_out_p = d_out.data_ptr<scalar_t>();
+      const scalar_t* d_h_p = d_h.data_ptr<scalar_t>();
+      const scalar_t* zeros_p = zeros.data_ptr<scalar_t>();
+      scalar_t* d_gi_p = d_gi.data_ptr<scalar_t>();
+      scalar_t* d_gh_p = d_gh.data_ptr<scalar_t>();
+      scalar_t* d_direct_p = d_direct.data_ptr<scalar_t>();
+      for (int64_t t = steps - 1; t >= 0; --t) {
+        const scalar_t* saved_t = saved.data_ptr<scalar_t>() + t * batch * 4 * hidden;
+        for (int64_t b = first; b < last; ++b) {
+          const scalar_t* h = t == 0 ? zeros_p : out_p + (b * steps + t - 1) * hidden;
+          gru_row_backward(saved_t + b * 4 * hidden, h, d_out_p + (b * steps + t) * hidden,
+                           d_h_p + (b - first) * hidden, d_gi_p + (b * steps + t) * g3,
+                           d_gh_p + (t * batch + b) * g3, d_direct_p + (b - first) * hidden,
+                           hidden);
+        }
+        at::addmm_out(d_h, d_direct, d_gh[t].narrow(0, first, rows), w_hh);  // (rows, H)
       }
-      at::addmm_out(d_h, d_direct, d_gh[t], w_hh);  // (B, H)
-    }
+    });
   });
   auto d_gh_flat = d_gh.view({steps * batch, g3});
   auto d_w_hh = at::mm(d_gh_flat.t(), previous_states(out).view({steps * batch, hidden}));
@@ -169,18 +186,24 @@ std::vector<at::Tensor> gru_backward(const at::Tensor& d_out, const at::Tensor& 
 at::Tensor rnn_forward(const at::Tensor& gi, const at::Tensor& w_hh) {
   const int64_t batch = gi.size(0), steps = gi.size(1), hidden = w_hh.size(1);
   auto out = at::empty({batch, steps, hidden}, gi.options());
-  auto pre = at::empty({batch, hidden}, gi.options());
-  auto zeros = at::zeros({batch, hidden}, gi.options());
   const auto w_t = w_hh.t();
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "rnn_forward", [&] {
-    scalar_t* out_p = out.data_ptr<scalar_t>();
-    const scalar_t* pre_p = pre.data_ptr<scalar_t>();
-    for (int64_t t = 0; t < steps; ++t) {
-      at::addmm_out(pre, gi.select(1, t), previous_state(out, zeros, t), w_t);  // (B, H)
-      for (int64_t b = 0; b < batch; ++b) {
-        tanh_row(pre_p + b * hidden, out_p + (b * steps + t) * hidden, hidden);
+    for_each_row_block(batch, [&](int64_t first, int64_t last) {
+      const int64_t rows = last - first;
+      auto pre = at::empty({rows, hidden}, gi.options());
+      auto zeros = at::zeros({rows, hidden}, gi.options());
+      const auto block_gi = gi.narrow(0, first, rows);
+      const auto block_out = out.narrow(0, first, rows);
+      const scalar_t* pre_p = pre.data_ptr<scalar_t>();
+      scalar_t* out_p = out.data_ptr<scalar_t>();
+      for (int64_t t = 0; t < steps; ++t) {
+        const auto h = t == 0 ? zeros : block_out.select(1, t - 1);
+        at::addmm_out(pre, block_gi.select(1, t), h, w_t);  // (rows, H)
+        for (int64_t b = first; b < last; ++b) {
+          tanh_row(pre_p + (b - first) * hidden, out_p + (b * steps + t) * hidden, hidden);
+        }
       }
-    }
+    });
   });
   return out;
 }
@@ -190,19 +213,24 @@ std::vector<at::Tensor> rnn_backward(const at::Tensor& d_out, const at::Tensor& 
                                      const at::Tensor& out) {
   const int64_t batch = out.size(0), steps = out.size(1), hidden = out.size(2);
   auto d_gi = at::empty({batch, steps, hidden}, out.options());
-  auto d_h = at::zeros({batch, hidden}, out.options());
   AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "rnn_backward", [&] {
-    const scalar_t* out_p = out.data_ptr<scalar_t>();
-    const scalar_t* d_out_p = d_out.data_ptr<scalar_t>();
-    scalar_t* d_gi_p = d_gi.data_ptr<scalar_t>();
-    const scalar_t* d_h_p = d_h.data_ptr<scalar_t>();
-    for (int64_t t = steps - 1; t >= 0; --t) {
-      for (int64_t b = 0; b < batch; ++b) {
-        const int64_t row = (b * steps + t) * hidden;
-        tanh_row_backward(out_p + row, d_out_p + row, d_h_p + b * hidden, d_gi_p + row, hidden);
+    for_each_row_block(batch, [&](int64_t first, int64_t last) {
+      const int64_t rows = last - first;
+      auto d_h = at::zeros({rows, hidden}, out.options());  // dL/dh_t from later steps
+      const auto block_d_gi = d_gi.narrow(0, first, rows);
+      const scalar_t* out_p = out.data_ptr<scalar_t>();
+      const scalar_t* d_out_p = d_out.data_ptr<scalar_t>();
+      const scalar_t* d_h_p = d_h.data_ptr<scalar_t>();
+      scalar_t* d_gi_p = d_gi.data_ptr<scalar_t>();
+      for (int64_t t = steps - 1; t >= 0; --t) {
+        for (int64_t b = first; b < last; ++b) {
+          const int64_t row = (b * steps + t) * hidden;
+          tanh_row_backward(out_p + row, d_out_p + row, d_h_p + (b - first) * hidden,
+                            d_gi_p + row, hidden);
+        }
+        at::mm_out(d_h, block_d_gi.select(1, t), w_hh);  // (rows, H)
       }
-      at::mm_out(d_h, d_gi.select(1, t), w_hh);  // (B, H)
-    }
+    });
   });
   auto flat = d_gi.transpose(0, 1).reshape({steps * batch, hidden});  // time major
   auto d_w_hh = at::mm(flat.t(), previous_states(out).view({steps * batch, hidden}));
