@@ -9,7 +9,7 @@ export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
 export HF_HOME ?= $(CURDIR)/.cache/huggingface
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup demo test test-fast test-slow bench lint browser clean
+.PHONY: setup demo test test-fast test-slow bench lint browser compiler clean
 
 setup: $(STAMP)
 
@@ -28,13 +28,20 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing and not root: the browser test will be skipped"; fi; }
 
-demo: $(STAMP)
+# A C++ compiler for rnnlab's CPU kernels (Debian package), installed where missing; without
+# one rnnlab falls back to PyTorch's GRU/RNN layers and the kernel tests are skipped.
+compiler:
+	@command -v c++ >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null; \
+	  else echo "no C++ compiler and not root: rnnlab will use PyTorch's GRU/RNN layers"; fi; }
+
+demo: $(STAMP) compiler
 	$(BIN)/rnnlab study --dataset imdb --quick --out runs/demo
 
-test: $(STAMP) browser
+test: $(STAMP) browser compiler
 	$(BIN)/python -m pytest -n 2 -q
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) compiler
 	$(BIN)/python -m pytest -n 2 -q -m "not slow and not browser"
 
 test-slow: $(STAMP)

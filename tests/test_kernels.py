@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,8 +21,13 @@ GATES = {"gru": 3, "rnn": 1}
 
 @pytest.fixture(autouse=True)
 def _built() -> None:
-    if not kernels.applies("gru", torch.zeros(1)):
-        pytest.fail("the fused kernels did not build on this machine (see the note on stderr)")
+    """Wherever a C++ compiler exists the kernels must build; without one there is nothing to test
+    (rnnlab then runs PyTorch's layers, which the rest of the suite covers)."""
+    if kernels.applies("gru", torch.zeros(1)):
+        return
+    if shutil.which(os.environ.get("CXX", "c++")) is None:
+        pytest.skip("no C++ compiler on this machine: the kernels cannot be built")
+    pytest.fail("the fused kernels did not build on this machine (see the note on stderr)")
 
 
 def _weights(kind: str, inputs: int, hidden: int, dtype: torch.dtype, seed: int) -> list[Tensor]:
