@@ -25,10 +25,9 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import torch
@@ -66,20 +65,6 @@ def time_baseline(
         tokens += int(lengths.sum())
     synchronize(device)
     return tokens / (time.perf_counter() - start)
-
-
-@contextmanager
-def kernels_off() -> Iterator[None]:
-    """rnnlab with PyTorch's own GRU / RNN layers (rnnlab.models.kernels reads this per call)."""
-    before = os.environ.get("RNNLAB_CPU_KERNELS")
-    os.environ["RNNLAB_CPU_KERNELS"] = "off"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["RNNLAB_CPU_KERNELS"]
-        else:
-            os.environ["RNNLAB_CPU_KERNELS"] = before
 
 
 def time_rnnlab(
@@ -148,8 +133,8 @@ def main() -> None:
                 )
                 ours.append(time_rnnlab(splits, name, our_rows, cfg, device))
                 packed.append(time_rnnlab(splits, name, our_rows, cfg, device, "packed"))
-                if compare_layers:
-                    with kernels_off():
+                if compare_layers:  # rnnlab.models.kernels reads the variable on every call
+                    with mock.patch.dict(os.environ, {"RNNLAB_CPU_KERNELS": "off"}):
                         layers.append(time_rnnlab(splits, name, our_rows, cfg, device))
             row = {
                 "model": name,

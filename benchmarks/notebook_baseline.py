@@ -10,7 +10,7 @@ plain shuffled (no bucketing). Nothing here uses rnnlab's model or batching code
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -58,11 +58,6 @@ class NotebookPipeline:
         lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
         labels = torch.tensor(self.labels[indices], dtype=torch.float32)
         return pad_sequence(seqs, batch_first=True), lengths, labels
-
-    def batches(self, batch_size: int, seed: int) -> Iterator[np.ndarray]:
-        order = np.random.default_rng(seed).permutation(len(self.texts))
-        for start in range(0, len(order), batch_size):
-            yield order[start : start + batch_size]
 
 
 def train_step(

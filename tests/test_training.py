@@ -31,7 +31,7 @@ from rnnlab.training import (
     snapshot,
 )
 from rnnlab.training.device import keep_freed_memory
-from rnnlab.training.trainer import train_one_epoch
+from rnnlab.training.trainer import make_optimizer, train_one_epoch
 
 TIMING_KEYS = {"seconds", "train_seconds", "train_tokens_per_s"}
 
@@ -422,8 +422,6 @@ def test_keep_freed_memory_applies_once_and_can_be_turned_off(monkeypatch: Any) 
 
 @pytest.mark.parametrize("name", ["adam", "adamw"])
 def test_fused_optimizer_follows_the_per_parameter_loop(name: str) -> None:
-    from rnnlab.training.trainer import make_optimizer
-
     torch.manual_seed(0)
     model = create_model("gru", vocab_size=40, num_classes=2, embed_dim=6, hidden_dim=5)
     twin = create_model("gru", vocab_size=40, num_classes=2, embed_dim=6, hidden_dim=5)
@@ -451,8 +449,6 @@ def test_fused_optimizer_follows_the_per_parameter_loop(name: str) -> None:
 def test_optimizer_without_a_fused_kernel_uses_the_multi_tensor_form(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from rnnlab.training.trainer import make_optimizer
-
     real = torch.optim.Adam
 
     def no_fused(*args: Any, fused: bool | None = None, **kwargs: Any) -> torch.optim.Optimizer:

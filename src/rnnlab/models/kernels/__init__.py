@@ -152,41 +152,40 @@ def prepare(kind: str, device: torch.device) -> None:
     applies(kind, torch.empty(0, device=device))
 
 
+def _loaded() -> ModuleType:
+    """The compiled module; only called once `applies` has said it exists."""
+    ext = _extension()
+    assert ext is not None
+    return ext
+
+
 class _GRURecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, gi: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
-        ext = _extension()
-        assert ext is not None
         w_hh = w_hh.contiguous()
-        out, saved = ext.gru_forward(gi.contiguous(), w_hh, b_hh.contiguous())
+        out, saved = _loaded().gru_forward(gi.contiguous(), w_hh, b_hh.contiguous())
         ctx.save_for_backward(w_hh, out, saved)
         return out
 
     @staticmethod
     def backward(ctx: Any, d_out: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        ext = _extension()
-        assert ext is not None
         w_hh, out, saved = ctx.saved_tensors
-        d_gi, d_w_hh, d_b_hh = ext.gru_backward(d_out.contiguous(), w_hh, out, saved)
+        d_gi, d_w_hh, d_b_hh = _loaded().gru_backward(d_out.contiguous(), w_hh, out, saved)
         return d_gi, d_w_hh, d_b_hh
 
 
 class _RNNRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, gi: Tensor, w_hh: Tensor) -> Tensor:
-        ext = _extension()
-        assert ext is not None
         w_hh = w_hh.contiguous()
-        out = ext.rnn_forward(gi.contiguous(), w_hh)
+        out = _loaded().rnn_forward(gi.contiguous(), w_hh)
         ctx.save_for_backward(w_hh, out)
         return out
 
     @staticmethod
     def backward(ctx: Any, d_out: Tensor) -> tuple[Tensor, Tensor]:
-        ext = _extension()
-        assert ext is not None
         w_hh, out = ctx.saved_tensors
-        d_gi, d_w_hh = ext.rnn_backward(d_out.contiguous(), w_hh, out)
+        d_gi, d_w_hh = _loaded().rnn_backward(d_out.contiguous(), w_hh, out)
         return d_gi, d_w_hh
 
 
