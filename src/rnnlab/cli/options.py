@@ -111,6 +111,12 @@ def add_data_options(
         "--data-seed", dest="data__seed", type=int, metavar="N", help="seed of the splits"
     )
     group.add_argument(
+        "--encoding",
+        dest="data__encoding",
+        metavar="NAME",
+        help="text encoding of a local file (default utf-8; e.g. latin-1)",
+    )
+    group.add_argument(
         "--length", dest="data__length", type=int, metavar="T", help="synthetic: sequence length"
     )
     group.add_argument(
@@ -226,6 +232,12 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         help="bfloat16 autocast (CUDA only)",
     )
     group.add_argument("--threads", dest="train__threads", type=int, metavar="N")
+    group.add_argument(
+        "--flush-denormal",
+        dest="train__flush_denormal",
+        action=argparse.BooleanOptionalAction,
+        help="flush subnormal floats to zero on the CPU (default on; much faster on Intel)",
+    )
     group.add_argument(
         "--no-progress",
         dest="train__progress",

@@ -27,6 +27,8 @@ from rnnlab.training.callbacks import Callback, MetricsWriter, StepStats, TrainS
 from rnnlab.training.checkpoint import StateDict, snapshot
 from rnnlab.training.device import (
     describe_device,
+    flush_denormal,
+    flush_wanted,
     keep_freed_memory,
     resolve_device,
     runtime,
@@ -124,7 +126,7 @@ def predict_logits(
     """Logits for every example, in split order: (N, C) float32 on the CPU."""
     device = torch.device(device) if device is not None else _model_device(model)
     out: torch.Tensor | None = None
-    with _eval_mode(model), torch.inference_mode():
+    with _eval_mode(model), torch.inference_mode(), flush_denormal(flush_wanted()):
         for cpu_batch in iterate_batches(split, batch_size, shuffle=False, bucket=True):
             batch = cpu_batch.to(device)
             with _autocast(device, amp):
@@ -336,6 +338,8 @@ class FitResult:
     device: str
     amp: bool
     seconds: float
+    flush_denormal: bool = False
+    """Whether subnormal floats were flushed to zero on the CPU (the resolved setting)."""
 
     @property
     def epochs_run(self) -> int:
@@ -369,6 +373,7 @@ class FitResult:
             "fit_seconds": self.seconds,
             "device": self.device,
             "amp": self.amp,
+            "flush_denormal": self.flush_denormal,
         }
 
 
@@ -473,7 +478,10 @@ def fit(
     eval_batch = max(cfg.batch_size, 256)
 
     start = time.perf_counter()
-    with runtime(seed=cfg.seed, deterministic=cfg.deterministic, threads=cfg.threads):
+    with (
+        runtime(seed=cfg.seed, deterministic=cfg.deterministic, threads=cfg.threads),
+        flush_denormal(flush_wanted(cfg.flush_denormal)) as flushed,
+    ):
         model.to(device)
         optimizer = make_optimizer(model, cfg)
         scheduler = _make_scheduler(optimizer, cfg, cfg.epochs * steps_per_epoch, stopper.maximize)
@@ -529,6 +537,7 @@ def fit(
                 device=describe_device(device),
                 amp=amp,
                 seconds=time.perf_counter() - start,
+                flush_denormal=flushed,
             )
             for callback in callbacks:
                 callback.on_fit_end(state, result)
