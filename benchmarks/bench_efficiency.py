@@ -33,9 +33,8 @@ import torch
 
 from rnnlab.config import DataConfig, TrainConfig
 from rnnlab.data import load_splits
-from rnnlab.diagnostics.common import synchronize
 from rnnlab.models import create_model
-from rnnlab.training.device import keep_freed_memory, resolve_device
+from rnnlab.training.device import keep_freed_memory, resolve_device, synchronize
 from rnnlab.training.trainer import make_optimizer, predict_logits, train_one_epoch
 
 

@@ -38,9 +38,8 @@ from rnnlab.data import load_splits
 from rnnlab.data.encoded import EncodedSplits
 from rnnlab.data.pipeline import split_raw
 from rnnlab.data.sources import load_raw
-from rnnlab.diagnostics.common import synchronize
 from rnnlab.models import create_model
-from rnnlab.training.device import keep_freed_memory, resolve_device
+from rnnlab.training.device import keep_freed_memory, resolve_device, synchronize
 from rnnlab.training.trainer import make_optimizer, train_one_epoch
 
 

@@ -66,7 +66,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from rnnlab import api
     from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from rnnlab.data.summary import summarize
-    from rnnlab.diagnostics.common import run_models
+    from rnnlab.diagnostics import run_models
     from rnnlab.diagnostics.gradient_flow import gradient_flow
     from rnnlab.diagnostics.hidden_states import hidden_states
     from rnnlab.io import write_json_atomic

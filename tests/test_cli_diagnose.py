@@ -14,7 +14,7 @@ import torch
 
 from rnnlab.cli import main
 from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from rnnlab.diagnostics import load_result
+from rnnlab.diagnostics import read_result, suite
 
 DATA = ["--dataset", "imdb", "--limit", "60"]
 TINY = ["--embed-dim", "8", "--hidden-dim", "8"]
@@ -61,8 +61,8 @@ def test_gradient_flow_command(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert code == 0
     assert _kind(out) == "gradient_flow"
     assert {"gradient_flow_linear.png", "gradient_flow_log.png"} <= {p.name for p in out.iterdir()}
-    assert "t=2/t=28" in stdout and "severe vanishing" in stdout and f"saved {out}" in stdout
-    result = load_result(out)
+    assert "t=2 / t=28" in stdout and "severe vanishing" in stdout and f"saved {out}" in stdout
+    result = read_result(out)
     assert [m.label for m in result.models] == ["rnn", "lstm", "gru"] and result.seq_len == 30
 
 
@@ -74,7 +74,7 @@ def test_gradient_flow_on_a_run_folder(
             "--batch-size", "2", "--split", "train", "--out", str(out), "--quiet"]  # fmt: skip
     code, stdout, err = _run(args, capsys)
     assert code == 0 and err == ""
-    assert "tiny-gru" in stdout and load_result(out).models[0].source == str(tiny_run)
+    assert "tiny-gru" in stdout and read_result(out).models[0].source == str(tiny_run)
 
 
 def test_embedding_grad_and_hidden_states_commands(
@@ -86,7 +86,7 @@ def test_embedding_grad_and_hidden_states_commands(
          "--out", str(tmp_path / "eg")],
         capsys,
     )  # fmt: skip
-    assert code == 0 and _kind(tmp_path / "eg") == "embedding_grad" and "L=20/L=5" in stdout
+    assert code == 0 and _kind(tmp_path / "eg") == "embedding_grad" and "L=20 / L=5" in stdout
     assert (tmp_path / "eg" / "embedding_grad.png").is_file()
     code, stdout, _ = _run(
         ["diagnose", "hidden-states", *common, "--per-class", "2", "--min-len", "30",
@@ -112,7 +112,7 @@ def test_padding_takes_the_data_settings_of_a_run(
 ) -> None:
     out = tmp_path / "pad-run"
     code, _, _ = _run(["diagnose", "padding", "--run", str(tiny_run), "--out", str(out)], capsys)
-    assert code == 0 and load_result(out).max_len == 40
+    assert code == 0 and read_result(out).max_len == 40
 
 
 def test_bench_timing_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -124,7 +124,7 @@ def test_bench_timing_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         capsys,
     )  # fmt: skip
     assert code == 0 and _kind(out) == "timing" and "scratch" in stdout
-    result = load_result(out)
+    result = read_result(out)
     assert result.modes == ["padded", "scratch"] and result.models[0].spec["vocab_size"] == 50
 
 
@@ -135,16 +135,16 @@ def test_sweep_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
          "--seeds", "2", "--out", str(tmp_path / "seq")],
         capsys,
     )  # fmt: skip
-    assert code == 0 and _kind(tmp_path / "seq") == "length_sweep" and "±" in stdout
-    sweep = load_result(tmp_path / "seq")
+    assert code == 0 and _kind(tmp_path / "seq") == "seq_len" and "±" in stdout
+    sweep = read_result(tmp_path / "seq")
     assert len(sweep.cells) == 4 and sweep.seeds == [0, 1] and sweep.settings["epochs"] == 1
     code, stdout, _ = _run(
         ["sweep", "hidden", *DATA, "--embed-dim", "8", *train, "--max-len", "30", "--sizes",
          "4,8", "--models", "rnn", "--out", str(tmp_path / "hid")],
         capsys,
     )  # fmt: skip
-    assert code == 0 and _kind(tmp_path / "hid") == "capacity"
-    assert [c.hidden_dim for c in load_result(tmp_path / "hid").cells] == [4, 8]
+    assert code == 0 and _kind(tmp_path / "hid") == "hidden_size"
+    assert [c.hidden_dim for c in read_result(tmp_path / "hid").cells] == [4, 8]
 
 
 def test_diagnose_all_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -152,7 +152,7 @@ def test_diagnose_all_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     code, stdout, _ = _run(
         ["diagnose", "all", *DATA, *TINY, "--models", "rnn,lstm", "--split", "train",
          "--seq-len", "20", "--embed-lengths", "5,10", "--min-len", "20", "--per-class", "1",
-         "--timing-lengths", "4,8", "--skip", "seq-len,hidden-size", "--out", str(out),
+         "--timing-lengths", "4,8", "--skip", "seq-len,hidden-size,synthetic", "--out", str(out),
          "--quiet"],
         capsys,
     )  # fmt: skip
@@ -161,8 +161,10 @@ def test_diagnose_all_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert parts == {"parameters", "padding", "gradient-flow", "embedding-grad",
                      "hidden-states", "timing"}  # fmt: skip
     assert all((out / p / "result.json").is_file() for p in parts)
-    top = load_result(out)
-    assert top.kind == "diagnose_all" and top.skipped == ["seq-len", "hidden-size"]
+    top = suite.AllResult.load(out)
+    assert top.kind == "diagnose_all" and top.skipped == ["seq-len", "hidden-size", "synthetic"]
+    assert top.settings["gradient-flow"]["seq_len"] == 20
+    assert top.settings["timing"]["lengths"] == [4, 8]
 
 
 def test_default_out_folder_is_under_runs(
@@ -191,7 +193,7 @@ BAD = [
     (["diagnose", "embedding-grad", *DATA, "--lengths", "50,0"], "--lengths must be positive"),
     (
         ["diagnose", "embedding-grad", *DATA, "--lengths", "50,x"],
-        "--lengths must be positive integers",
+        "argument --lengths: expected integers, got 'x'",
     ),
     (["diagnose", "hidden-states", *DATA, *TINY, "--min-len", "100000"], "only 0 negative texts"),
     (["diagnose", "padding", *DATA, "--batch-size", "-1"], "--batch-size must be positive"),
@@ -201,7 +203,10 @@ BAD = [
     (["sweep", "seq-len", *DATA, "--models", "gpt"], "unknown model 'gpt'"),
     (["sweep", "hidden", *DATA, "--sizes", "0"], "--sizes must be positive"),
     (["bench", "timing", "--lengths", "0,10"], "--lengths must be positive"),
-    (["bench", "timing", "--modes", "fused"], "unknown mode(s) fused"),
+    (["bench", "timing", "--modes", "fused"], "unknown --modes value(s) fused"),
+    (["bench", "timing", "--flush-denormal", "maybe"], "unknown --flush-denormal value(s) maybe"),
+    (["synthetic", "parity", "--lengths", "1"], "at least 2"),
+    (["diagnose", "all", *DATA, "--gradient-flow-seq-len", "0"], "--seq-len must be positive"),
     (["bench", "timing", "--models", "rnn", "--run", "x"], "either --models"),
 ]
 
@@ -247,12 +252,12 @@ def test_a_failing_diagnose_all_removes_its_folder(
     def fail(*args: object, **kwargs: object) -> None:
         raise RnnlabError("the timing part failed")
 
-    monkeypatch.setattr("rnnlab.diagnostics.diagnose_all.bench_timing", fail)
+    monkeypatch.setattr("rnnlab.diagnostics.timing.bench_timing", fail)
     out = tmp_path / "all"
     code, _, err = _run(
         ["diagnose", "all", *DATA, *TINY, "--models", "rnn", "--split", "train", "--seq-len",
          "10", "--embed-lengths", "5", "--min-len", "10", "--per-class", "1", "--out", str(out),
-         "--quiet"],
+         "--skip", "seq-len,hidden-size,synthetic", "--quiet"],
         capsys,
     )  # fmt: skip
     assert code == 2 and err == "rnnlab: error: the timing part failed\n"

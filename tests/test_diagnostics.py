@@ -19,32 +19,27 @@ from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from rnnlab.data.batching import BucketBatchSampler, padding_share
 from rnnlab.data.encoded import EncodedSplits
 from rnnlab.diagnostics import (
-    RESULT_TYPES,
-    AllSettings,
-    bench_timing,
-    embedding_grad,
-    fresh_models,
-    gradient_flow,
-    hidden_states,
-    hidden_sweep,
-    length_sweep,
-    load_result,
-    padding_waste,
-    parameter_counts,
-    run_all,
-    run_models,
-)
-from rnnlab.diagnostics.common import (
+    REGISTRY,
+    Inputs,
     ModelEntry,
-    check_out_dir,
-    load_data,
-    long_texts,
-    parse_names,
-    parse_positive_ints,
+    fresh_models,
+    read_result,
+    run_models,
+    suite,
 )
-from rnnlab.diagnostics.gradient_flow import GradientFlowResult, default_steps
+from rnnlab.diagnostics.embedding_grad import embedding_grad
+from rnnlab.diagnostics.gradient_flow import GradientFlowResult, default_steps, gradient_flow
+from rnnlab.diagnostics.hidden_size import hidden_size_sweep
+from rnnlab.diagnostics.hidden_states import hidden_states
+from rnnlab.diagnostics.inputs import parse_names, whole_texts
+from rnnlab.diagnostics.padding import padding_waste
+from rnnlab.diagnostics.parameters import parameter_counts
+from rnnlab.diagnostics.seq_len import seq_len_sweep
+from rnnlab.diagnostics.texts import long_texts
+from rnnlab.diagnostics.timing import bench_timing
 from rnnlab.errors import RnnlabError
 from rnnlab.models import count_parameters
+from rnnlab.runs import check_out_dir
 
 TINY = ModelConfig(embed_dim=8, hidden_dim=8)
 DATA = DataConfig(dataset="imdb", limit=60)
@@ -60,7 +55,7 @@ def _one_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def splits() -> EncodedSplits:
-    return load_data(DATA)  # 48 / 6 / 6 whole reviews
+    return whole_texts(DATA)  # 48 / 6 / 6 whole reviews
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +84,7 @@ def _round_trip(result: Any, folder: Path) -> Any:
     result.save(folder)
     raw = json.loads((folder / "result.json").read_text())
     assert raw["kind"] == result.kind
-    again = load_result(folder)
+    again = read_result(folder)
     assert type(again) is type(result) and again == result
     return raw
 
@@ -227,8 +222,11 @@ def test_timing_structure_on_tiny_settings(entries: list[ModelEntry], tmp_path: 
     models = [(e.label, e.model, e.source) for e in entries[:2]]
     result = bench_timing(models, lengths=[4, 8, 12], batch_size=2, warmup=0, repeats=2)
     assert result.modes == ["padded", "packed", "scratch"] and len(result.models) == 2
+    assert result.flush_denormal == ["on", "off"] and result.cpu
     for m in result.models:
-        assert [t.mode for t in m.modes] == result.modes
+        assert [(t.mode, t.flush_denormal) for t in m.modes] == [
+            (mode, flush) for mode in result.modes for flush in ("on", "off")
+        ]
         for t in m.modes:
             assert len(t.forward) == len(t.forward_backward) == 3
             assert all(v > 0 for v in t.forward + t.forward_backward)
@@ -237,7 +235,7 @@ def test_timing_structure_on_tiny_settings(entries: list[ModelEntry], tmp_path: 
                 t.forward_backward_fit.slope is not None and t.forward_backward_fit.r2 is not None
             )
     _round_trip(result, tmp_path / "timing")
-    with pytest.raises(RnnlabError, match="unknown mode"):
+    with pytest.raises(RnnlabError, match="unknown --modes"):
         bench_timing(models, lengths=[4], modes=["fused"])
 
 
@@ -254,7 +252,7 @@ SWEEP = RunConfig(
 
 
 def test_length_sweep_with_two_seeds(tmp_path: Path) -> None:
-    result = length_sweep(SWEEP, models=["rnn"], lengths=[20, 10], seeds=[0, 1])
+    result = seq_len_sweep(SWEEP, models=("rnn",), lengths=(20, 10), seeds=2)
     assert result.lengths == [10, 20] and len(result.cells) == 4
     assert {(c.max_len, c.seed) for c in result.cells} == {(10, 0), (10, 1), (20, 0), (20, 1)}
     for cell in result.cells:
@@ -267,7 +265,7 @@ def test_length_sweep_with_two_seeds(tmp_path: Path) -> None:
 
 def test_hidden_sweep_reports_accuracy_by_length(tmp_path: Path) -> None:
     config = dataclasses.replace(SWEEP, data=dataclasses.replace(DATA, max_len=40))
-    result = hidden_sweep(config, models=["gru"], sizes=[8, 4], seeds=[0])
+    result = hidden_size_sweep(config, models=("gru",), sizes=(8, 4))
     assert result.sizes == [4, 8] and result.edges == [0, 5, 10, 20, 40]
     assert [c.hidden_dim for c in result.cells] == [4, 8]
     assert result.cells[0].parameters < result.cells[1].parameters
@@ -279,42 +277,72 @@ def test_hidden_sweep_reports_accuracy_by_length(tmp_path: Path) -> None:
     assert {"accuracy_vs_hidden.png", "accuracy_by_length.png"} <= names
 
 
-def test_run_all_writes_one_folder_per_part(entries: list[ModelEntry], tmp_path: Path) -> None:
-    settings = AllSettings(
-        split="train", seq_len=20, grad_batch=2, embed_lengths=[5, 10], per_class=1, min_len=20,
-        max_steps=20, sweep_models=["rnn"], sweep_lengths=[10], sweep_limit=60, sweep_epochs=1,
-        hidden_models=["rnn"], hidden_sizes=[4], hidden_max_len=20, timing_lengths=[4, 8],
-        timing_batch=2, timing_repeats=1, padding_batch=8,
-    )  # fmt: skip
-    result = run_all(entries[:2], SWEEP, tmp_path / "all", settings=settings, device="cpu")
+def test_run_all_writes_one_folder_per_part(tmp_path: Path) -> None:
+    tiny = {
+        "gradient-flow": dict(split="train", seq_len=20, batch_size=2),
+        "embedding-grad": dict(split="train", lengths=(5, 10), batch_size=2),
+        "hidden-states": dict(split="train", per_class=1, min_len=20, max_steps=20),
+        "seq-len": dict(models=("rnn",), lengths=(10,), limit=60, epochs=1),
+        "hidden-size": dict(models=("rnn",), sizes=(4,), max_len=20, limit=60, epochs=1),
+        "timing": dict(lengths=(4, 8), batch_size=2, repeats=1, modes=("padded",)),
+        "padding": dict(batch_size=8),
+        "synthetic": dict(lengths=(4,), models=("rnn",), num_examples=60, epochs=1, hidden_dim=4),
+    }
+    settings = {
+        name: dataclasses.replace(s, **tiny.get(name, {}))
+        for name, s in suite.presets(quick=True).items()
+    }
+    inputs = Inputs(SWEEP, models=["rnn", "lstm"], device="cpu")
+    result = suite.run_all(inputs, tmp_path / "all", settings=settings)
     kinds = {p.name: p.kind for p in result.parts}
-    assert kinds == {
-        "parameters": "parameters", "padding": "padding", "gradient-flow": "gradient_flow",
-        "embedding-grad": "embedding_grad", "hidden-states": "hidden_states", "timing": "timing",
-        "seq-len": "length_sweep", "hidden-size": "capacity",
-    }  # fmt: skip
+    assert kinds == {entry.name: entry.kind for entry in REGISTRY}
     for name, kind in kinds.items():
-        assert load_result(tmp_path / "all" / name).kind == kind
-    top = load_result(tmp_path / "all")
-    assert top.kind == "diagnose_all" and top.settings == settings and top.seconds > 0
+        assert read_result(tmp_path / "all" / name).kind == kind
+    top = suite.AllResult.load(tmp_path / "all")
+    used = {n: dataclasses.asdict(s) for n, s in settings.items()}
+    assert top.settings == json.loads(json.dumps(used))  # tuples come back as lists
+    assert top.seconds > 0 and top.models == ["rnn", "lstm"]
+
+
+def test_run_all_checks_every_part_before_the_first_starts(tmp_path: Path) -> None:
+    settings = {"gradient-flow": suite.presets(quick=True)["gradient-flow"]}
+    settings["gradient-flow"] = dataclasses.replace(settings["gradient-flow"], seq_len=100_000)
+    inputs = Inputs(SWEEP, models=["rnn"], device="cpu")
+    with pytest.raises(RnnlabError, match="at least 100000 tokens"):
+        suite.run_all(inputs, tmp_path / "all", settings=settings)
+    assert not (tmp_path / "all").exists()
+    with pytest.raises(RnnlabError, match="unknown part"):
+        suite.run_all(inputs, tmp_path / "all", skip=["nope"])
 
 
 # ----- plumbing --------------------------------------------------------------------------------
-def test_every_result_kind_is_registered() -> None:
-    assert set(RESULT_TYPES) == {
-        "gradient_flow", "embedding_grad", "hidden_states", "length_sweep", "capacity",
-        "timing", "padding", "parameters", "diagnose_all",
+def test_every_result_kind_is_registered_once() -> None:
+    kinds = [entry.kind for entry in REGISTRY]
+    assert kinds == [entry.result.kind for entry in REGISTRY] and len(set(kinds)) == len(kinds)
+    assert set(kinds) == {
+        "gradient_flow", "embedding_grad", "hidden_states", "seq_len", "hidden_size",
+        "timing", "padding", "parameters", "synthetic",
     }  # fmt: skip
 
 
-def test_load_result_errors(tmp_path: Path) -> None:
+def test_results_written_by_earlier_versions_still_load(tmp_path: Path) -> None:
+    result = seq_len_sweep(SWEEP, models=("rnn",), lengths=(10,))
+    raw = result.to_dict()
+    (tmp_path / "result.json").write_text(json.dumps({**raw, "kind": "length_sweep"}))
+    assert read_result(tmp_path) == result
+
+
+def test_read_result_errors(tmp_path: Path) -> None:
     with pytest.raises(RnnlabError, match="does not exist"):
-        load_result(tmp_path)
+        read_result(tmp_path)
     (tmp_path / "result.json").write_text('{"kind": "nope"}')
     with pytest.raises(RnnlabError, match="unknown kind 'nope'"):
-        load_result(tmp_path)
-    with pytest.raises(RnnlabError, match="not a gradient_flow result"):
-        GradientFlowResult.from_dict({"kind": "padding"})
+        read_result(tmp_path)
+    (tmp_path / "result.json").write_text('{"kind": "gradient_flow", "dataset": "imdb"}')
+    with pytest.raises(RnnlabError, match="does not hold a gradient_flow result"):
+        read_result(tmp_path)
+    with pytest.raises(RnnlabError, match="unknown field"):
+        GradientFlowResult.from_dict({"kind": "gradient_flow", "renamed_field": 1})
 
 
 def test_a_failed_save_leaves_nothing_behind(
@@ -325,7 +353,7 @@ def test_a_failed_save_leaves_nothing_behind(
     def boom(path: Any, obj: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("rnnlab.diagnostics.common.write_json_atomic", boom)
+    monkeypatch.setattr("rnnlab.diagnostics.result.write_json_atomic", boom)
     with pytest.raises(OSError):
         result.save(tmp_path / "new")
     assert not (tmp_path / "new").exists()
@@ -345,12 +373,14 @@ def test_out_dir_checks(tmp_path: Path) -> None:
         check_out_dir(tmp_path / "full", "x")
 
 
-def test_name_and_length_parsing() -> None:
+def test_names_and_settings_are_checked() -> None:
     assert parse_names("rnn, lstm") == ["rnn", "lstm"]
     with pytest.raises(RnnlabError, match="unknown model 'transformer'"):
         parse_names("rnn,transformer")
-    assert parse_positive_ints("400,50,100", "--lengths", "x") == [50, 100, 400]
-    for bad in ("50,-1", "50,abc", ""):
-        with pytest.raises(RnnlabError, match="--lengths"):
-            parse_positive_ints(bad, "--lengths", "--lengths 50,100")
+    from rnnlab.diagnostics import embedding_grad as module
+
+    assert module.Settings(lengths=(400, 50, 100)).lengths == (50, 100, 400)
+    for bad in ((50, -1), ()):
+        with pytest.raises(RnnlabError, match="--lengths must be positive"):
+            module.Settings(lengths=bad)
     assert np.all(np.diff(default_steps(1000)) > 0)

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import torch
 
-from rnnlab.diagnostics.common import gradient_mode, sum_loss
 from rnnlab.diagnostics.gradient_flow import reading, step_gradients
+from rnnlab.diagnostics.gradients import gradient_mode, sum_loss
 from rnnlab.models import create_model
 from rnnlab.models.cells import layer_weights
 

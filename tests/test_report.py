@@ -10,7 +10,23 @@ from typing import Any
 
 import pytest
 
+from rnnlab import formatting
 from rnnlab.cli import main
+from rnnlab.diagnostics import Result
+from rnnlab.diagnostics.embedding_grad import EmbeddingGradResult, ModelEmbeddingGrad
+from rnnlab.diagnostics.gradient_flow import GradientFlowResult, ModelGradients
+from rnnlab.diagnostics.hidden_size import HiddenSizeResult, HiddenSizeSummary
+from rnnlab.diagnostics.hidden_states import (
+    HiddenStatesResult,
+    LabelStats,
+    ModelStates,
+    NormStats,
+    TextInfo,
+)
+from rnnlab.diagnostics.padding import PaddingResult, Strategy
+from rnnlab.diagnostics.seq_len import LengthSummary, SeqLenResult
+from rnnlab.diagnostics.synthetic import SyntheticResult, SyntheticSummary
+from rnnlab.diagnostics.timing import LinearFit, ModelTiming, ModeTiming, TimingResult
 from rnnlab.errors import RnnlabError
 from rnnlab.report import narrative
 from rnnlab.report.collect import collect
@@ -164,45 +180,34 @@ def make_compare(root: Path, dataset: str = "imdb") -> Path:
     return root
 
 
-def make_gradient_flow(folder: Path) -> Path:
-    """result.json in the documented rnnlab.diagnostics.gradient_flow format."""
+def gradient_models() -> list[ModelGradients]:
     models = []
     for label, ratio, decades in (("rnn", 0.003, 2.5), ("lstm", 0.42, 0.19), ("gru", 0.31, 0.25)):
+        reading = "severe vanishing" if ratio < 0.01 else "well preserved"
         models.append(
-            {
-                "label": label,
-                "kind": label,
-                "source": "fresh",
-                "grad_x": [ratio, 0.5, 1.0],
-                "x_at_steps": [ratio * 1e-3, 5e-4, 1e-3],
-                "ratio_x": ratio,
-                "reading_x": "severe vanishing" if ratio < 0.01 else "well preserved",
-                "decades_x": decades,
-            }
-        )
-    write_json(
-        folder / "result.json",
-        {
-            "kind": "gradient_flow",
-            "dataset": "imdb",
-            "split": "test",
-            "seq_len": 200,
-            "batch_size": 32,
-            "dtype": "float64",
-            "steps": [10, 100, 190],
-            "models": models,
-        },
-    )
-    (folder / "gradient_flow_linear.png").write_bytes(tiny_png())
-    (folder / "gradient_flow_log.png").write_bytes(tiny_png())
-    return folder
+            ModelGradients(
+                label, label, "fresh", [ratio, 0.5, 1.0], [ratio, 0.5, 1.0], None,
+                [ratio * 1e-3, 5e-4, 1e-3], [ratio, 0.5, 1.0], ratio, ratio, reading, reading,
+                decades, decades, 1e-15,
+            )
+        )  # fmt: skip
+    return models
+
+
+def make_gradient_flow(folder: Path) -> Path:
+    """A gradient-flow result with known numbers, saved as rnnlab.diagnostics writes it."""
+    result = GradientFlowResult(
+        "imdb", "test", 200, 32, list(range(32)), [0] * 32, "float64", "cpu", 0, [10, 100, 190],
+        {"severe": 0.01, "vanishing": 0.1, "growing": 10.0}, gradient_models(),
+    )  # fmt: skip
+    return result.save(folder)
 
 
 @pytest.fixture
 def study(tmp_path: Path) -> Path:
     root = tmp_path / "study"
     make_compare(root / "compare")
-    make_gradient_flow(root / "diagnostics" / "gradient_flow")
+    make_gradient_flow(root / "gradient-flow")
     write_json(
         root / "dataset.json",
         {
@@ -265,7 +270,7 @@ def test_collect_single_run_and_duplicates(study: Path) -> None:
 
 def test_runs_inside_a_result_folder_belong_to_it(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    write_json(sweep / "result.json", {"kind": "length_sweep"})
+    seq_len_result().save(sweep)
     make_run(
         sweep / "runs" / "lstm-50", "lstm", accuracy=0.7, macro_f1=0.7, seconds=1, tokens_per_s=1
     )
@@ -349,10 +354,10 @@ def test_parameter_sentences(study: Path) -> None:
 
 
 def test_formatting_helpers() -> None:
-    assert narrative.pct(0.475) == "47.5%"
-    assert narrative.pct(0.00031) == "0.031%"
-    assert narrative.cell(None) == "—" and narrative.cell(0.5) == "0.5000"
-    assert narrative.sig(0.000123) == "0.000123" and narrative.count(9050.4) == "9,050"
+    assert formatting.pct(0.475) == "47.5%"
+    assert formatting.pct(0.00031) == "0.031%"
+    assert formatting.cell(None) == "—" and formatting.cell(0.5) == "0.5000"
+    assert formatting.sig(0.000123) == "0.000123" and formatting.count(9050.4) == "9,050"
     assert narrative.curves("m", [], None) == ["m recorded no finished epoch."]
 
 
@@ -393,7 +398,7 @@ def test_sections_only_when_results_exist(tmp_path: Path) -> None:
     make_run(tmp_path / "one", "lstm", accuracy=0.7, macro_f1=0.7, seconds=1, tokens_per_s=1)
     page = build_page(collect([tmp_path / "one"]))
     ids = [s.id for s in page.sections]
-    assert ids == ["dataset", "models", "training", "length-sweep", "environment"]
+    assert ids == ["dataset", "models", "training", "seq-len", "environment"]
     assert not page.warnings
 
 
@@ -517,160 +522,122 @@ def test_cli_report_bad_input(
     assert not out.exists()
 
 
-# ----- one reader per diagnostic kind: sentences carry the numbers of result.json -----------------
-READER_CASES = {
+# ----- one section per diagnostic kind: sentences carry the numbers of result.json ------------
+def seq_len_result() -> SeqLenResult:
+    return SeqLenResult(
+        "imdb", [50, 400], ["rnn"], [0], {"epochs": 1, "batch_size": 64, "limit": 1000}, {},
+        summary=[LengthSummary("rnn", 50, 1, 0.61, 0.0, 2.0, 0.0),
+                 LengthSummary("rnn", 400, 1, 0.55, 0.0, 9.5, 0.0)],
+    )  # fmt: skip
+
+
+def norm(mean: float, var: float) -> NormStats:
+    return NormStats(var, 0.0, mean, 0.0)
+
+
+CASES: dict[str, tuple[Result, list[str]]] = {
     "embedding_grad": (
-        {
-            "lengths": [50, 400],
-            "batch_size": 8,
-            "dataset": "imdb",
-            "models": [
-                {"label": "rnn", "embedding": [0.02, 0.021]},
-                {"label": "lstm", "embedding": [0.01, 0.035]},
-            ],
-        },
+        EmbeddingGradResult(
+            "imdb", "test", [50, 400], 8, list(range(8)), "float32", "cpu", 0,
+            models=[ModelEmbeddingGrad("rnn", "rnn", "fresh", [0.02, 0.021], [1.0, 1.0], [1.0, 1.0], [1.0, 1.0], [0.7, 0.7]),
+                    ModelEmbeddingGrad("lstm", "lstm", "fresh", [0.01, 0.035], [1.0, 1.0], [1.0, 1.0], [1.0, 1.0], [0.7, 0.7])],
+        ),
         ["rnn 1.05x, lstm 3.50x", "From texts cut to 50 tokens to texts cut to 400"],
     ),
     "hidden_states": (
-        {
-            "dataset": "imdb",
-            "split": "test",
-            "texts": [{"length": 120}, {"length": 300}],
-            "models": [
-                {
-                    "label": "lstm",
-                    "h_stats": {"norm_mean": 0.731, "var_mean": 0.0123},
-                    "c_stats": {"norm_mean": 2.5, "var_mean": 0.4},
-                    "by_label": {
-                        "negative": {"h": {"norm_mean": 0.7}},
-                        "positive": {"h": {"norm_mean": 0.8}},
-                    },
-                }
-            ],
-        },
-        [
-            "2 imdb test texts, 120–300 steps.",
-            "lstm 0.731",
-            "lstm 0.0123",
-            "negative 0.7, positive 0.8",
-            "lstm: mean ||c_t|| 2.5, variance over time 0.4",
-        ],
+        HiddenStatesResult(
+            "imdb", "test", 1, 100, 400, 0, "cpu", ["negative", "positive"],
+            [TextInfo(0, 0, "negative", 120), TextInfo(1, 1, "positive", 300)],
+            [ModelStates("lstm", "lstm", "fresh", [[0.7] * 120, [0.8] * 300], [[2.5] * 120, [2.5] * 300],
+                         norm(0.731, 0.0123), norm(2.5, 0.4),
+                         {"negative": LabelStats(norm(0.7, 0.01), None), "positive": LabelStats(norm(0.8, 0.01), None)})],
+        ),
+        ["2 imdb test texts, 120–300 steps.", "lstm 0.731", "lstm 0.0123",
+         "negative 0.7, positive 0.8", "lstm: mean ||c_t|| 2.5, variance over time 0.4"],
     ),
-    "length_sweep": (
-        {
-            "dataset": "imdb",
-            "settings": {"epochs": 1, "limit": 1000},
-            "seeds": [0],
-            "summary": [
-                {"model": "rnn", "max_len": 50, "accuracy_mean": 0.61, "train_seconds_mean": 2.0},
-                {"model": "rnn", "max_len": 400, "accuracy_mean": 0.55, "train_seconds_mean": 9.5},
-            ],
-        },
-        [
-            "rnn 61.0% at max_len=50 and 55.0% at max_len=400 (best 61.0% at 50)",
-            "rnn 2.0 s to 9.5 s",
-        ],
+    "seq_len": (
+        seq_len_result(),
+        ["rnn 61.0% at max_len=50 and 55.0% at max_len=400 (best 61.0% at 50)",
+         "rnn 2.0 s to 9.5 s"],
     ),
-    "capacity": (
-        {
-            "dataset": "imdb",
-            "edges": [0, 100, 200],
-            "summary": [
-                {
-                    "model": "lstm",
-                    "hidden_dim": 16,
-                    "accuracy_mean": 0.7,
-                    "bucket_accuracy": [0.8, 0.65],
-                },
-                {
-                    "model": "lstm",
-                    "hidden_dim": 128,
-                    "accuracy_mean": 0.8,
-                    "bucket_accuracy": [0.85, 0.77],
-                },
-            ],
-        },
+    "hidden_size": (
+        HiddenSizeResult(
+            "imdb", [16, 128], ["lstm"], [0], 200, [0, 100, 200], {"epochs": 1, "limit": 100}, {},
+            summary=[HiddenSizeSummary("lstm", 16, 1, 1000, 0.7, 0.0, 1.0, [0.8, 0.7, 0.65]),
+                     HiddenSizeSummary("lstm", 128, 1, 9000, 0.8, 0.0, 1.0, [0.85, 0.8, 0.77])],
+        ),
         ["lstm 70.0% at H=16 and 80.0% at H=128", "lstm H=16 65.0%, lstm H=128 77.0%"],
     ),
     "timing": (
-        {
-            "lengths": [100, 800],
-            "batch_size": 64,
-            "repeats": 5,
-            "device": "cpu",
-            "models": [
-                {
-                    "label": "lstm",
-                    "modes": [
-                        {
-                            "mode": "padded",
-                            "forward_backward": [0.01, 0.082],
-                            "forward_backward_fit": {"slope": 0.0001, "r2": 0.998},
-                        }
-                    ],
-                }
-            ],
-        },
-        [
-            "multiplies the padded forward+backward time by: lstm 8.20x",
-            "lstm 0.100 ms per step, R² 1.00",
-        ],
+        TimingResult(
+            "cpu", 2, 64, [100, 800], ["padded"], 1, 5, 0,
+            [ModelTiming("lstm", "lstm", "fresh", {}, [
+                ModeTiming("padded", [0.004, 0.03], [0.01, 0.082], [[0.004], [0.03]], [[0.01], [0.082]],
+                           LinearFit(None, None, None), LinearFit(0.0001, 0.0, 0.998), "on"),
+                ModeTiming("padded", [0.004, 0.03], [0.02, 0.22], [[0.004], [0.03]], [[0.02], [0.22]],
+                           LinearFit(None, None, None), LinearFit(0.0003, 0.0, 0.998), "off"),
+            ])],
+            ["on", "off"], "Test CPU, AVX512",
+        ),
+        ["multiplies the padded forward+backward time by: lstm 8.20x",
+         "lstm 0.100 ms per step, R² 1.00",
+         "flushing subnormal floats to zero cut the padded backward time at T=800 by lstm 72.6%"],
     ),
     "padding": (
-        {
-            "texts": 1000,
-            "split": "train",
-            "batch_size": 64,
-            "max_len": 400,
-            "packed_tail_share": 0.25,
-            "strategies": [
-                {"strategy": "plain", "padding_share": 0.423},
-                {"strategy": "bucketed", "padding_share": 0.012},
-            ],
-        },
-        [
-            "Random batches are 42.3% padding; length-bucketed batches 1.2%.",
-            "in 25.0% of their serial steps",
-        ],
+        PaddingResult(
+            "imdb", "train", 64, 400, 0, 1000, 100_000,
+            [Strategy("plain", 16, 173_000, 73_000, 0.423, 4000, 43.0),
+             Strategy("bucketed", 16, 101_000, 1_000, 0.012, 4000, 25.0)],
+            packed_tail_share=0.25,
+        ),
+        ["Random batches are 42.3% padding; length-bucketed batches 1.2%.",
+         "in 25.0% of their serial steps"],
     ),
     "synthetic": (
-        {
-            "task": "remember-first",
-            "metric": "accuracy",
-            "chance": 0.5,
-            "reading": ["rnn at chance from T=100"],
-            "summary": [
-                {"model": "rnn", "length": 10, "mean": 0.99, "first_step_grad_mean": 0.1},
-                {"model": "rnn", "length": 100, "mean": 0.501, "first_step_grad_mean": 1.5e-9},
-            ],
-        },
-        [
-            "rnn 99.0% at T=10, 50.1% at T=100",
-            "Guessing scores 50.0%.",
-            "In short: rnn at chance from T=100.",
-            "At T=100: rnn 1.50e-09.",
-        ],
+        SyntheticResult(
+            "remember-first", "accuracy", 0.5, [10, 100], ["rnn"], [0],
+            {"epochs": 1, "num_examples": 100, "hidden_dim": 8, "batch_size": 8, "lr": 0.01},
+            summary=[SyntheticSummary("rnn", 10, 1, 0.99, 0.0, 0.1, 0.0, 0.1, 1.0),
+                     SyntheticSummary("rnn", 100, 1, 0.501, 0.0, 1.5e-9, 0.0, 1e-9, 1.0)],
+            reading=["rnn at chance from T=100"],
+        ),
+        ["rnn 99.0% at T=10, 50.1% at T=100", "Guessing scores 50.0%.",
+         "In short: rnn at chance from T=100.", "At T=100: rnn 1.50e-09."],
     ),
-}
+}  # fmt: skip
 
 
-@pytest.mark.parametrize("kind", sorted(READER_CASES))
+@pytest.mark.parametrize("kind", sorted(CASES))
 def test_each_result_kind_is_read_into_sentences(kind: str, tmp_path: Path) -> None:
-    data, expected = READER_CASES[kind]
-    folder = tmp_path / kind
-    write_json(folder / "result.json", {"kind": kind, **data})
-    for name in ("a_vs_length.png", "b_grad.png", "hidden_norms.png", "cell_norms.png"):
-        (folder / name).write_bytes(tiny_png())
+    result, expected = CASES[kind]
+    assert result.kind == kind
+    folder = result.save(tmp_path / kind)
     page = build_page(collect([folder]))
     text = " ".join(
         " ".join(s.lead)
         + " ".join(" ".join(f.sentences) for f in s.figures)
-        + " ".join(" ".join(t.sentences) for t in s.tables)
+        + " ".join(" ".join(t.notes) for t in s.tables)
         for s in page.sections
     )
     for sentence in expected:
         assert sentence in text, f"{kind}: {sentence!r} not in {text!r}"
-    assert page.sections[0].tables, f"{kind}: no table"
+    section = page.sections[0]
+    assert section.tables, f"{kind}: no table"
+    assert [f.title for f in section.figures] == [spec.title for spec in result.figures()]
+
+
+def test_a_result_json_missing_a_field_is_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "gf"
+    write_json(folder / "result.json", {"kind": "gradient_flow", "dataset": "imdb"})
+    with pytest.raises(RnnlabError, match="does not hold a gradient_flow result"):
+        render([folder], tmp_path / "r.html")
+
+
+def test_results_of_earlier_versions_get_their_section(tmp_path: Path) -> None:
+    raw = seq_len_result().to_dict()
+    write_json(tmp_path / "old" / "result.json", {**raw, "kind": "length_sweep"})
+    page = build_page(collect([tmp_path / "old"]))
+    assert page.sections[0].id == "seq-len"
 
 
 def test_length_histogram_sentence_names_the_lost_part() -> None:

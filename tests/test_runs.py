@@ -15,7 +15,7 @@ from rnnlab import api, runs
 from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from rnnlab.data import load_splits
 from rnnlab.errors import RnnlabError
-from rnnlab.training import Callback, StepStats, TrainState, predict_logits
+from rnnlab.training import Callback, StepStats, TrainState, predict_logits, save_state_dict
 
 POSITIVE = ["good", "great", "fun", "wonderful", "brilliant", "moving"]
 NEGATIVE = ["bad", "awful", "boring", "dull", "terrible", "weak"]
@@ -203,7 +203,7 @@ def test_damaged_files_and_missing_folders(tmp_path: Path, corpus: Path) -> None
         api.load_run(result.run_dir)
     spec = json.loads((result.run_dir / "model_spec.json").read_text())
     (result.run_dir / "model_spec.json").write_text(json.dumps({**spec, "hidden_dim": 7}))
-    runs.save_state_dict(result.run_dir / "model.pt", result.model)
+    save_state_dict(result.run_dir / "model.pt", result.model)
     with pytest.raises(RnnlabError, match="does not match"):
         api.load_run(result.run_dir)
 

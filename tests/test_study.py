@@ -8,40 +8,20 @@ from pathlib import Path
 import pytest
 
 from rnnlab.cli import main
+from rnnlab.diagnostics import REGISTRY
 from rnnlab.errors import RnnlabError
-from rnnlab.report import study as study_module
-from rnnlab.report.study import Context, Step, build_steps, run_study, study_settings
+from rnnlab.study import Context, Step, build_steps, default_out, run_study, study_settings
 
-TINY = dict(
-    limit=300,
-    max_len=32,
-    epochs=1,
-    batch_size=32,
-    embed_dim=8,
-    hidden_dim=8,
-    grad_seq_len=16,
-    grad_batch=4,
-    embed_lengths=(8, 16),
-    embed_batch=4,
-    states_per_class=1,
-    states_min_len=16,
-    states_max_steps=24,
-    timing_lengths=(8, 16),
-    timing_modes=("padded",),
-    timing_batch=4,
-    timing_repeats=1,
-    sweep_models=("rnn",),
-    sweep_lengths=(16, 32),
-    sweep_limit=300,
-    sweep_epochs=1,
-    capacity_sizes=(4, 8),
-    capacity_limit=300,
-    capacity_epochs=1,
-    synthetic_lengths=(5, 10),
-    synthetic_examples=200,
-    synthetic_epochs=1,
-    synthetic_hidden=8,
-)
+TINY = dict(limit=300, max_len=32, epochs=1, batch_size=32, embed_dim=8, hidden_dim=8)
+TINY_DIAGNOSTICS = {
+    "gradient-flow": dict(seq_len=16, batch_size=4),
+    "embedding-grad": dict(lengths=(8, 16), batch_size=4),
+    "hidden-states": dict(per_class=1, min_len=16, max_steps=24),
+    "timing": dict(lengths=(8, 16), modes=("padded",), batch_size=4, repeats=1),
+    "seq-len": dict(models=("rnn",), lengths=(16, 32), limit=300, epochs=1),
+    "hidden-size": dict(sizes=(4, 8), limit=300, epochs=1),
+    "synthetic": dict(lengths=(5, 10), num_examples=200, epochs=1, hidden_dim=8),
+}
 
 
 def fake_steps(
@@ -123,16 +103,22 @@ def test_other_settings_or_foreign_folder_refused(tmp_path: Path) -> None:
         run_study(study_settings("imdb", quick=True), other, steps=fake_steps([]))
     with pytest.raises(RnnlabError, match="unknown study setting"):
         study_settings("imdb", warp_speed=True)
+    with pytest.raises(RnnlabError, match="unknown gradient-flow setting"):
+        study_settings("imdb", diagnostics={"gradient-flow": {"warp": 1}})
+    with pytest.raises(RnnlabError, match="unknown diagnostic 'nope'"):
+        study_settings("imdb", diagnostics={"nope": {}})
 
 
 def test_step_list_and_presets() -> None:
     quick, full = study_settings("imdb", quick=True), study_settings("imdb")
     names = [s.name for s in build_steps(quick)]
     assert names[:5] == ["dataset", "train-rnn", "train-lstm", "train-gru", "compare"]
-    assert {"gradient_flow", "hidden_states", "length_sweep", "synthetic"} <= set(names)
+    assert names[5:] == [entry.name for entry in REGISTRY]  # every diagnostic, registry order
     assert quick.max_len <= 256 and quick.epochs <= 3 and quick.truncate == "tail"
-    assert full.limit is None and "hour" in full.expected
-    assert study_module.default_out("imdb", quick=True).name == "study-imdb-quick"
+    assert quick.diagnostics == {e.name: e.quick for e in REGISTRY}
+    assert full.diagnostics == {e.name: e.settings() for e in REGISTRY}
+    assert full.limit is None and "minutes" in full.expected
+    assert default_out("imdb", quick=True).name == "study-imdb-quick"
 
 
 def test_cli_study_bad_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -145,15 +131,16 @@ def test_cli_study_bad_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 @pytest.mark.slow
 def test_tiny_real_study_end_to_end(tmp_path: Path) -> None:
-    settings = study_settings("imdb", quick=True, **TINY)
+    settings = study_settings("imdb", quick=True, diagnostics=TINY_DIAGNOSTICS, **TINY)
     out = tmp_path / "study"
     result = run_study(settings, out)
     done = {name for name, s in result.states.items() if s["state"] == "done"}
     expected = {s.name for s in build_steps(settings)}
     assert done == expected, result.states
     html = result.report.read_text()
-    sections = ("dataset", "models", "training", "gradient-flow", "hidden-states", "timing",
-                "length-sweep", "capacity", "padding", "synthetic", "environment")  # fmt: skip
+    sections = ("dataset", "models", "training", "gradient-flow", "embedding-grad",
+                "hidden-states", "timing", "seq-len", "hidden-size", "padding", "synthetic",
+                "environment")  # fmt: skip
     for section in sections:
         assert f'id="{section}"' in html
     assert (out / "compare" / "compare.json").is_file()

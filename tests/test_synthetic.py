@@ -1,4 +1,4 @@
-"""Synthetic tasks (rnnlab.data.synthetic) and the sweep (rnnlab.diagnostics.synthetic_sweep)."""
+"""Synthetic tasks (rnnlab.data.synthetic) and the sweep (rnnlab.diagnostics.synthetic)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,12 @@ from rnnlab.data.synthetic import (
     make_examples,
     split_sizes,
 )
-from rnnlab.diagnostics.synthetic_sweep import (
+from rnnlab.diagnostics.synthetic import (
     SweepProgress,
     SyntheticCell,
-    SyntheticSweepResult,
+    SyntheticResult,
     first_step_gradient,
-    plot_synthetic,
-    run_synthetic_sweep,
+    synthetic_sweep,
 )
 from rnnlab.errors import RnnlabError
 
@@ -272,7 +271,7 @@ def test_first_step_gradient_matches_a_direct_computation(task: str) -> None:
 
 
 # ----- the result object -----------------------------------------------------------------------
-def fake_result(seeds: int = 1, metric: str = "accuracy") -> SyntheticSweepResult:
+def fake_result(seeds: int = 1, metric: str = "accuracy") -> SyntheticResult:
     """rnn falls to chance from T=100; lstm holds (made-up numbers, no training)."""
     lengths, cells = [10, 50, 100, 200], []
     table = {"rnn": [0.95, 0.8, 0.5, 0.49], "lstm": [0.99, 0.97, 0.9, 0.8]}
@@ -297,7 +296,7 @@ def fake_result(seeds: int = 1, metric: str = "accuracy") -> SyntheticSweepResul
                         status="completed",
                     )
                 )
-    result = SyntheticSweepResult(
+    result = SyntheticResult(
         "remember-first", metric, 0.5, lengths, ["rnn", "lstm"], list(range(seeds)),
         {"epochs": 3, "num_examples": 1000, "hidden_dim": 16, "batch_size": 32, "lr": 0.003,
          "test_examples": 400}, cells,
@@ -318,13 +317,13 @@ def test_summary_and_plain_words_reading() -> None:
 
 def test_json_round_trip() -> None:
     result = fake_result(seeds=2)
-    raw = result.to_json()
+    raw = result.to_dict()
     assert raw["kind"] == "synthetic" and raw["metric"] == "accuracy" and raw["chance"] == 0.5
     cell = raw["cells"][0]
     keys = {"model", "length", "seed", "value", "accuracy", "first_step_grad", "train_seconds"}
     assert keys <= set(cell)
     assert {"model", "length", "mean", "std"} <= set(raw["summary"][0])
-    again = SyntheticSweepResult.from_json(raw)
+    again = SyntheticResult.from_dict(raw)
     assert again == result
 
 
@@ -335,7 +334,7 @@ def test_save_writes_result_and_figures(tmp_path) -> None:
         for name in ("result.json", "accuracy_vs_length.png", "first_step_grad.png"):
             assert (folder / name).stat().st_size > 0
         assert (folder / "first_step_grad.png").read_bytes()[:4] == b"\x89PNG"
-        assert SyntheticSweepResult.load(folder) == result
+        assert SyntheticResult.load(folder) == result
 
 
 def test_figures_survive_missing_and_zero_values(tmp_path) -> None:
@@ -344,17 +343,20 @@ def test_figures_survive_missing_and_zero_values(tmp_path) -> None:
     result.cells[1].first_step_grad = 0.0
     result.cells[2].first_step_grad_init = None
     result.summarize()
-    paths = plot_synthetic(result, tmp_path)
-    assert [p.name for p in paths] == ["accuracy_vs_length.png", "first_step_grad.png"]
+    folder = result.save(tmp_path / "figures")
+    assert sorted(p.name for p in folder.glob("*.png")) == [
+        "accuracy_vs_length.png",
+        "first_step_grad.png",
+    ]
 
 
 # ----- the sweep (tiny) ------------------------------------------------------------------------
-def test_run_synthetic_sweep_tiny() -> None:
+def test_synthetic_sweep_tiny() -> None:
     events: list[SweepProgress] = []
     threads = torch.get_num_threads()
-    result = run_synthetic_sweep(
-        "adding", [3, 4], ["rnn", "gru"], seeds=2, epochs=1, num_examples=40, hidden_dim=4,
-        batch_size=16, progress=events.append,
+    result = synthetic_sweep(
+        task="adding", lengths=(3, 4), models=("rnn", "gru"), seeds=2, epochs=1, num_examples=40,
+        hidden_dim=4, batch_size=16, progress=events.append,
     )  # fmt: skip
     assert result.metric == "mse" and result.chance == pytest.approx(1 / 6)
     assert len(result.cells) == 2 * 2 * 2 and result.status == "completed"
@@ -383,7 +385,7 @@ def test_run_synthetic_sweep_tiny() -> None:
         ({"epochs": 0}, "epochs"),
     ],
 )
-def test_run_synthetic_sweep_checks_everything_first(kwargs: dict, match: str) -> None:
+def test_synthetic_sweep_checks_everything_first(kwargs: dict, match: str) -> None:
     args = {"task": "parity", "lengths": [5], "models": ["rnn"], **kwargs}
     with pytest.raises(RnnlabError, match=match):
-        run_synthetic_sweep(args.pop("task"), args.pop("lengths"), args.pop("models"), **args)
+        synthetic_sweep(**args)

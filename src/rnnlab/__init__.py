@@ -34,6 +34,9 @@ _EXPORTS = {
     "evaluate": "rnnlab.training",
     "train": "rnnlab.api",
     "compare": "rnnlab.api",
+    "diagnose": "rnnlab.api",
+    "run_study": "rnnlab.study",
+    "study_settings": "rnnlab.study",
     "evaluate_run": "rnnlab.api",
     "predict": "rnnlab.api",
     "load_run": "rnnlab.runs",
@@ -53,6 +56,7 @@ __all__ = [
     "compare",
     "count_parameters",
     "create_model",
+    "diagnose",
     "evaluate",
     "evaluate_run",
     "fit",
@@ -61,11 +65,13 @@ __all__ = [
     "load_run",
     "load_splits",
     "predict",
+    "run_study",
+    "study_settings",
     "train",
 ]
 
 if TYPE_CHECKING:
-    from rnnlab.api import compare, evaluate_run, predict, train
+    from rnnlab.api import compare, diagnose, evaluate_run, predict, train
     from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from rnnlab.data import (
         EncodedSplit,
@@ -78,6 +84,7 @@ if TYPE_CHECKING:
     from rnnlab.errors import RnnlabError
     from rnnlab.models import RecurrentClassifier, count_parameters, create_model, list_models
     from rnnlab.runs import load_run
+    from rnnlab.study import run_study, study_settings
     from rnnlab.training import evaluate, fit
 
 

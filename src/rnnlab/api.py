@@ -4,6 +4,7 @@ result = rnnlab.api.train(RunConfig(...), out="runs", name="lstm-imdb")
 table = rnnlab.api.compare(config, ["rnn", "lstm", "gru"])
 metrics = rnnlab.api.evaluate_run("runs/lstm-imdb", split="test")
 rnnlab.api.predict("runs/lstm-imdb", ["a wonderful film", "dull and far too long"])
+flow = rnnlab.api.diagnose("gradient-flow", models=["rnn", "lstm"], seq_len=100)
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import torch
 
 from rnnlab import runs
 from rnnlab.config import RunConfig
+from rnnlab.data import load_splits
 from rnnlab.data.encoded import EncodedSplit, EncodedSplits
+from rnnlab.diagnostics import Inputs, Result, registry, suite
 from rnnlab.errors import RnnlabError
-from rnnlab.io import write_json_atomic
-from rnnlab.models import RecurrentClassifier, create_model_from_config, kernels
-from rnnlab.runs import LoadedRun, load_run
+from rnnlab.models import build_model, get_preset, kernels
+from rnnlab.runs import LoadedRun, check_out_dir, load_run
 from rnnlab.training import metrics
 from rnnlab.training.callbacks import Callback, ConsoleLogger
 from rnnlab.training.device import resolve_device, runtime
@@ -35,8 +37,8 @@ __all__ = [
     "LoadedRun",
     "Prediction",
     "RunResult",
-    "build_model",
     "compare",
+    "diagnose",
     "evaluate_run",
     "load_run",
     "predict",
@@ -64,27 +66,6 @@ class RunResult:
         return self.fit.history
 
 
-def build_model(config: RunConfig, splits: EncodedSplits) -> RecurrentClassifier:
-    """The model the config asks for, sized for the data (vocabulary, classes, inputs)."""
-    itos = None
-    if config.model.embeddings is not None and splits.encoder is not None:
-        itos = list(splits.encoder.itos)
-    return create_model_from_config(
-        config.model,
-        vocab_size=splits.vocab_size,
-        num_classes=splits.num_classes,
-        input_dim=splits.input_dim,
-        task=splits.task,
-        itos=itos,
-    )
-
-
-def _load_splits(config: RunConfig) -> EncodedSplits:
-    from rnnlab.data import load_splits
-
-    return load_splits(config.data)
-
-
 def train(
     config: RunConfig,
     *,
@@ -105,9 +86,9 @@ def train(
     cfg = config.train
     resolve_device(cfg.device)  # fail before loading data or making a folder
     runs.check_name_free(out, name)
-    splits = splits if splits is not None else _load_splits(config)
+    splits = splits if splits is not None else load_splits(config.data)
     with runtime(seed=cfg.seed, deterministic=cfg.deterministic, threads=cfg.threads):
-        model = build_model(config, splits)
+        model = build_model(config.model, splits)
         kernels.prepare(model.spec.kind, resolve_device(cfg.device))  # build or fail, no folder yet
         run_dir = runs.new_run_dir(out, name, default=runs.default_run_name(config))
         runs.start_run(run_dir, config, splits, model)
@@ -156,24 +137,6 @@ class CompareResult:
     """One table row per model (compare.json's `rows`)."""
 
 
-def compare_row(model_name: str, result: RunResult) -> dict[str, Any]:
-    summary = result.summary
-    test = summary.get("test") or {}
-    return {
-        "model": model_name,
-        "status": summary["status"],
-        "parameters": summary["model"]["parameters"]["total"],
-        "test_accuracy": test.get("accuracy"),
-        "test_macro_f1": test.get("macro_f1"),
-        "test_mse": test.get("mse"),
-        "best_epoch": summary.get("best_epoch"),
-        "epochs_run": summary.get("epochs_run"),
-        "seconds_per_epoch": summary.get("seconds_per_epoch"),
-        "train_tokens_per_s": summary.get("train_tokens_per_s"),
-        "run_dir": result.run_dir.name,
-    }
-
-
 def compare(
     config: RunConfig,
     models: Sequence[str],
@@ -189,9 +152,6 @@ def compare(
     Writes `out/name/<model>/` per run plus compare.json and compare_curves.png. Ctrl-C stops
     after saving the interrupted run; the table holds the runs done so far.
     """
-    from rnnlab.models import get_preset
-    from rnnlab.report.curves import plot_compare_curves
-
     models = [m.strip() for m in models if m.strip()]
     if not models:
         raise RnnlabError("no models to compare; pass e.g. --models rnn,lstm,gru")
@@ -201,7 +161,7 @@ def compare(
         get_preset(model_name)  # fail before any training on an unknown name
     resolve_device(config.train.device)
     runs.check_name_free(out, name)
-    splits = _load_splits(config)
+    splits = load_splits(config.data)
     compare_dir = runs.new_run_dir(out, name, default=f"compare-{runs.dataset_slug(config)}")
     result = CompareResult(compare_dir)
     for model_name in models:
@@ -214,22 +174,10 @@ def compare(
             verbose=verbose, stream=stream,
         )  # fmt: skip
         result.runs[model_name] = run
-        result.rows.append(compare_row(model_name, run))
         if run.status == "interrupted":
             break
-    histories = {m: r.history for m, r in result.runs.items()}
-    write_json_atomic(
-        compare_dir / "compare.json",
-        {
-            "dataset": splits.info.get("dataset", config.data.dataset),
-            "models": models,
-            "rows": result.rows,
-            "config": config.to_dict(),
-            "histories": histories,
-        },
-    )
-    if any(histories.values()):
-        plot_compare_curves(histories, compare_dir / "compare_curves.png", title=compare_dir.name)
+    dataset = str(splits.info.get("dataset", config.data.dataset))
+    result.rows = runs.write_compare(compare_dir, models, list(result.runs), dataset, config)
     return result
 
 
@@ -256,81 +204,14 @@ def evaluate_run(
     """
     loaded = _loaded(run)
     data = loaded.config.data
-    if dataset is None or _same_dataset(dataset, data.dataset):
-        encoded = _own_split(loaded, split)
+    if dataset is None or runs.same_dataset(dataset, data.dataset):
+        encoded = runs.own_splits(loaded).split(split)
     else:
-        encoded = encode_foreign_split(loaded, dataset, text_column, label_column, data.source)
+        encoded = runs.foreign_split(loaded, dataset, text_column, label_column)
     target = resolve_device(device)
     loaded.model.to(target)
     edges = metrics.length_edges(data.max_len)
     return evaluate(loaded.model, encoded, batch_size=batch_size, device=target, length_edges=edges)
-
-
-def _same_dataset(a: str, b: str) -> bool:
-    """The same name, or two paths to the same file."""
-    if a == b:
-        return True
-    try:
-        return Path(a).is_file() and Path(b).is_file() and Path(a).samefile(b)
-    except OSError:
-        return False
-
-
-def _own_split(loaded: LoadedRun, split: str) -> EncodedSplit:
-    splits = _load_splits(loaded.config)
-    saved, rebuilt = loaded.encoder, splits.encoder
-    if saved is not None and rebuilt is not None and list(saved.itos) != list(rebuilt.itos):
-        raise RnnlabError(
-            f"the data rebuilt for {loaded.run_dir} has a different vocabulary than the run; "
-            "evaluate on a file instead (--dataset FILE) or train again"
-        )
-    if splits.label_names != loaded.label_names:
-        raise RnnlabError(
-            f"the data rebuilt for {loaded.run_dir} has labels {splits.label_names}, "
-            f"the run {loaded.label_names}; train the run again"
-        )
-    return splits.split(split)
-
-
-def encode_foreign_split(
-    loaded: LoadedRun,
-    dataset: str,
-    text_column: str | None,
-    label_column: str | None,
-    source: str,
-    *,
-    whole_texts: bool = False,
-) -> EncodedSplit:
-    """Another dataset's test (or only) split, encoded with the run's own encoder and labels
-    mapped onto the run's. `whole_texts` skips truncation (empty texts stay empty)."""
-    from rnnlab.data import load_raw
-
-    if loaded.encoder is None:
-        raise RnnlabError(
-            f"{loaded.run_dir} has no text encoder (synthetic inputs); evaluate it on its own splits"
-        )
-    raw = load_raw(dataset, source, text_column, label_column)
-    part = (
-        "test" if "test" in raw.splits else "all" if "all" in raw.splits else next(iter(raw.splits))
-    )
-    texts, labels = raw.splits[part]
-    mapping = _label_mapping(raw.label_names, loaded.label_names, dataset)
-    encoder = loaded.encoder
-    ids = encoder.encode_full(texts) if whole_texts else encoder.encode_many(texts)
-    return EncodedSplit.from_sequences(ids, mapping[np.asarray(labels, dtype=np.int64)])
-
-
-def _label_mapping(theirs: Sequence[str], ours: Sequence[str], dataset: str) -> np.ndarray:
-    """Map the dataset's label ids onto the run's: by name, else by integer value."""
-    position = {name.lower(): i for i, name in enumerate(ours)}
-    if all(str(name).lower() in position for name in theirs):
-        return np.asarray([position[str(name).lower()] for name in theirs], dtype=np.int64)
-    if all(str(name).isdigit() and int(name) < len(ours) for name in theirs):
-        return np.asarray([int(name) for name in theirs], dtype=np.int64)
-    raise RnnlabError(
-        f"{dataset} has labels {list(theirs)} but the run knows {list(ours)}; "
-        "relabel the file with the run's label names (or their ids)"
-    )
 
 
 @dataclass
@@ -388,3 +269,35 @@ def predict(
             )
         )
     return out
+
+
+# ----- diagnostics -----------------------------------------------------------------------------
+def diagnose(
+    name: str,
+    *,
+    models: Sequence[str] | None = None,
+    runs: Sequence[Path | str] | None = None,
+    config: RunConfig | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    out: Path | str | None = None,
+    **settings: Any,
+) -> Result:
+    """Run one registered diagnostic (rnnlab.diagnostics.registry) on fresh presets (`models`)
+    or trained `runs`, with its full preset and `settings` changed; saved to `out` if given.
+
+    `config` gives the data (default: bundled IMDB) and the sweeps' training settings.
+    """
+    entry = registry.get(name)
+    try:
+        chosen = entry.settings(**settings)
+    except TypeError as exc:
+        raise RnnlabError(f"unknown {entry.name} setting ({exc})") from None
+    inputs = Inputs(
+        config or RunConfig(), models=models, runs=runs, seed=seed, device=device,
+        dataset_given=config is not None,
+    )  # fmt: skip
+    result = suite.run_one(entry, chosen, inputs)
+    if out is not None:
+        result.save(check_out_dir(out, entry.name))
+    return result

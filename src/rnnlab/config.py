@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
+import inspect
+import itertools
+import textwrap
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -10,6 +15,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from rnnlab.errors import RnnlabError, check
+from rnnlab.io import write_text_atomic
 
 SourceName = Literal["auto", "bundled", "hub"]
 Truncation = Literal["head", "tail"]
@@ -97,6 +103,25 @@ class DataConfig:
         check(self.length >= 2, f"synthetic length must be at least 2 (got {self.length})")
         check(self.num_examples > 0, f"num_examples must be positive (got {self.num_examples})")
         check(self.vocab_size >= 2, f"vocab_size must be at least 2 (got {self.vocab_size})")
+        check(_is_text_encoding(self.encoding), _unknown_encoding(self.encoding))
+
+
+def _is_text_encoding(name: object) -> bool:
+    """A codec that decodes bytes to text (not rot13, base64 and the like)."""
+    import codecs
+
+    try:
+        info = codecs.lookup(name)  # type: ignore[arg-type]
+    except (LookupError, TypeError, ValueError):
+        return False
+    return bool(getattr(info, "_is_text_encoding", True))
+
+
+def _unknown_encoding(name: object) -> str:
+    return (
+        f"unknown text encoding {name!r}; give one such as utf-8, latin-1, cp1252 or utf-16 "
+        "(--encoding)"
+    )
 
 
 @dataclass(frozen=True)
@@ -255,8 +280,6 @@ class RunConfig:
         )
 
     def save_yaml(self, path: Path) -> None:
-        from rnnlab.io import write_text_atomic
-
         write_text_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
@@ -286,3 +309,55 @@ def _build(cls: type[T], values: dict[str, Any]) -> T:
 def replace(config: T, **changes: Any) -> T:
     """dataclasses.replace that keeps None values out (CLI flags left unset change nothing)."""
     return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[type-var]
+
+
+# ----- settings dataclasses ------------------------------------------------------------------------
+def flag_name(field_name: str) -> str:
+    """The CLI flag of a settings field: seq_len -> --seq-len."""
+    return "--" + field_name.replace("_", "-")
+
+
+def check_positive(settings: Any, *names: str) -> None:
+    """Each named field (a number, or a tuple of numbers) must be positive; the message names
+    the field's CLI flag and its default as an example."""
+    defaults = {f.name: f.default for f in fields(settings)}
+    for name in names:
+        value = getattr(settings, name)
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        example = defaults.get(name)
+        if isinstance(example, tuple):
+            example = ",".join(str(v) for v in example)
+        check(
+            bool(values)
+            and all(v is None or (isinstance(v, (int, float)) and v > 0) for v in values),
+            f"{flag_name(name)} must be positive (got {_show(value)}); e.g. "
+            f"{flag_name(name)} {example}",
+        )
+
+
+def _show(value: Any) -> str:
+    return ",".join(str(v) for v in value) if isinstance(value, (tuple, list)) else str(value)
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of a dataclass (the project's way of documenting
+    fields), read from its source: {field: first paragraph}. {} when no source is available."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for node, after in itertools.pairwise(body):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
+                text = inspect.cleandoc(after.value.value).split("\n\n")[0]
+                docs[node.target.id] = " ".join(text.split())
+    return docs

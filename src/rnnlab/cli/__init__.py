@@ -1,7 +1,8 @@
 """The `rnnlab` command: thin argparse layer over the library.
 
-Each area has its own module with `register(subparsers)`; every handler returns an exit code.
-An RnnlabError becomes one line on stderr and exit code 2, never a traceback.
+Each verb group has its own module with `register(subparsers)`, listed in COMMANDS; every
+handler returns an exit code. An RnnlabError becomes one line on stderr and exit code 2, never
+a traceback.
 """
 
 from __future__ import annotations
@@ -9,41 +10,37 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from typing import NoReturn
 
+from rnnlab.cli import (
+    data_cmds,
+    diagnose_cmds,
+    models_cmds,
+    report_cmds,
+    study_cmds,
+    train_cmds,
+)
 from rnnlab.errors import RnnlabError
 from rnnlab.paths import configure_cache_env
 
-COMMAND_MODULES = (
-    "data_cmds",
-    "models_cmds",
-    "train_cmds",
-    "diagnose_cmds",
-    "synthetic_cmds",
-    "report_cmds",
-)
+COMMANDS = (data_cmds, models_cmds, train_cmds, diagnose_cmds, report_cmds, study_cmds)
+"""`rnnlab datasets`, `models`, `train/compare/evaluate/predict`, `diagnose/sweep/bench/synthetic`,
+`report`, `study`."""
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line and exit 2, without the usage block
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"rnnlab: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import importlib
-
     parser = _Parser(
         prog="rnnlab", description="Train, compare and diagnose recurrent text classifiers."
     )
     parser.add_argument("--version", action="version", version=f"rnnlab {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"rnnlab.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"rnnlab.cli.{name}":
-                raise
-            continue
+    for module in COMMANDS:
         module.register(subparsers)
     return parser
 
@@ -51,7 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     configure_cache_env()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a flag argparse refused (one line)
+        return int(exc.code or 0)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
@@ -66,8 +66,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("rnnlab")
     except PackageNotFoundError:

@@ -6,7 +6,13 @@ import argparse
 import json
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 from rnnlab.cli.options import add_data_options, data_config_from_args
+from rnnlab.data.sources import DATASETS
+from rnnlab.data.summary import summarize
+from rnnlab.data.synthetic import TASKS
 
 
 def register(subparsers: Any) -> None:
@@ -25,11 +31,6 @@ def register(subparsers: Any) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from rnnlab.data.sources import DATASETS
-
     rows: list[dict[str, Any]] = [
         {
             "name": d.name,
@@ -68,20 +69,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _synthetic_line() -> str:
-    try:
-        from rnnlab.data.synthetic import TASKS
-
-        return "generated long-memory tasks: " + ", ".join(f"synthetic:{t}" for t in TASKS)
-    except ImportError:
-        return "generated long-memory tasks"
+    return "generated long-memory tasks: " + ", ".join(f"synthetic:{t}" for t in TASKS)
 
 
 def _show(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from rnnlab.data.summary import summarize
-
     cfg = data_config_from_args(args)
     summary = summarize(cfg)
     if args.json:

@@ -1,5 +1,6 @@
-"""`rnnlab diagnose ...`, `rnnlab sweep ...` and `rnnlab bench timing`: parse, call
-rnnlab.diagnostics, write result.json + PNGs into the --out folder, print a table.
+"""`rnnlab diagnose ...`, `rnnlab sweep ...`, `rnnlab bench timing` and `rnnlab synthetic`:
+one command per registered diagnostic, its flags derived from its Settings; parse, run,
+write result.json + PNGs into the --out folder, print the tables.
 
 Every command validates its input and computes before it creates its folder; result.json is
 written last and atomically, so a failed command leaves nothing behind.
@@ -11,7 +12,6 @@ import argparse
 import dataclasses
 import shutil
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,438 +22,235 @@ from rnnlab.cli.options import (
     add_run_options,
     run_config_from_args,
 )
-from rnnlab.errors import check
+from rnnlab.cli.settings_flags import add_settings_flags, parse_field, settings_from_args
+from rnnlab.config import RunConfig, flag_name
+from rnnlab.diagnostics import REGISTRY, Diagnostic, Inputs, suite
+from rnnlab.diagnostics.inputs import DEFAULT_MODELS, log_to_stderr
+from rnnlab.errors import RnnlabError
+from rnnlab.runs import check_out_dir, check_run_dir, dataset_slug
+from rnnlab.tables import print_tables
 
-MODEL_HELP = "comma-separated model presets, freshly initialised (default rnn,lstm,gru)"
-RUN_HELP = "a trained run folder instead of fresh models (repeat for several)"
+INTERRUPTED = 130
+GROUPS = {
+    "diagnose": "why vanilla RNNs struggle: gradient flow, state dynamics, padding, all",
+    "sweep": "train across a setting: max sequence length or hidden size",
+    "bench": "measurements: time per batch vs sequence length (serial bottleneck)",
+}
+ALL_ALIASES: dict[str, tuple[tuple[str, str], ...]] = {
+    "--seq-len": (("gradient-flow", "seq_len"),),
+    "--split": (
+        ("gradient-flow", "split"),
+        ("embedding-grad", "split"),
+        ("hidden-states", "split"),
+    ),
+    "--embed-lengths": (("embedding-grad", "lengths"),),
+    "--min-len": (("hidden-states", "min_len"),),
+    "--per-class": (("hidden-states", "per_class"),),
+    "--sweep-limit": (("seq-len", "limit"), ("hidden-size", "limit")),
+    "--sweep-epochs": (("seq-len", "epochs"), ("hidden-size", "epochs")),
+}
+"""Short flags of `diagnose all` (kept from earlier versions) -> the fields they set."""
 
 
 def register(subparsers: Any) -> None:
-    diagnose = subparsers.add_parser(
-        "diagnose",
-        help="why vanilla RNNs struggle: gradient flow, state dynamics, padding, all",
-        description="Diagnostics measured on real text; each writes result.json and PNGs.",
-    )
-    diagnose.set_defaults(handler=lambda args: _usage(diagnose))
-    sub = diagnose.add_subparsers(dest="diagnostic", metavar="DIAGNOSTIC")
-
-    p = sub.add_parser("gradient-flow", help="||dL/dx_t|| and ||dL/dh_t|| at every time step")
-    _model_inputs(p)
-    p.add_argument("--seq-len", type=int, default=200, metavar="T", help="steps (default 200)")
-    p.add_argument("--batch-size", type=int, default=32, metavar="N", help="texts (default 32)")
-    p.add_argument("--split", choices=("train", "val", "test"), default="test")
-    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
-                   help="float64 (default) keeps gradients below 1e-45 visible")  # fmt: skip
-    _common(p, "gradient-flow")
-    p.set_defaults(handler=cmd_gradient_flow)
-
-    p = sub.add_parser("embedding-grad", help="embedding-gradient norm vs sequence length")
-    _model_inputs(p)
-    p.add_argument("--lengths", default="50,100,200,400", metavar="L,L,...",
-                   help="truncation lengths (default 50,100,200,400)")  # fmt: skip
-    p.add_argument("--batch-size", type=int, default=32, metavar="N", help="texts (default 32)")
-    p.add_argument("--split", choices=("train", "val", "test"), default="test")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    _common(p, "embedding-grad")
-    p.set_defaults(handler=cmd_embedding_grad)
-
-    p = sub.add_parser("hidden-states", help="||h_t|| (and ||c_t||) over time, per label")
-    _model_inputs(p)
-    p.add_argument("--per-class", type=int, default=5, metavar="N", help="texts per label (5)")
-    p.add_argument("--min-len", type=int, default=150, metavar="N", help="min tokens (150)")
-    p.add_argument("--max-steps", type=int, default=400, metavar="N", help="steps kept (400)")
-    p.add_argument("--split", choices=("train", "val", "test"), default="test")
-    _common(p, "hidden-states")
-    p.set_defaults(handler=cmd_hidden_states)
-
-    p = sub.add_parser("padding", help="padded share: plain vs bucketed batches vs packing")
-    add_config_option(p)
-    add_data_options(p)
-    p.add_argument("--run", metavar="RUN_DIR", help="take the data settings from this run")
-    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="default 64")
-    p.add_argument("--split", choices=("train", "val", "test"), default="train")
-    _common(p, "padding")
-    p.set_defaults(handler=cmd_padding)
-
-    p = sub.add_parser("all", help="every diagnostic with modest defaults (~15 min on 2 cores)")
-    _model_inputs(p)
-    p.add_argument("--seq-len", type=int, metavar="T", help="gradient-flow steps (default 200)")
-    p.add_argument("--split", choices=("train", "val", "test"), help="texts to read (test)")
-    p.add_argument("--embed-lengths", metavar="L,L,...",
-                   help="embedding-grad lengths (default 50,100,200,400)")  # fmt: skip
-    p.add_argument("--min-len", type=int, metavar="N", help="hidden-states min tokens (150)")
-    p.add_argument("--per-class", type=int, metavar="N", help="hidden-states texts per label (5)")
-    p.add_argument("--timing-lengths", metavar="T,T,...",
-                   help="timing lengths (default 25,50,100,200)")  # fmt: skip
-    p.add_argument("--sweep-limit", type=int, metavar="N",
-                   help="examples for the training sweeps (default 2000)")  # fmt: skip
-    p.add_argument("--sweep-epochs", type=int, metavar="N", help="sweep epochs (default 2)")
-    p.add_argument("--threads", type=int, metavar="N",
-                   help="CPU threads for torch (default: torch's); 1 can help on busy cores")  # fmt: skip
-    p.add_argument("--skip", default="", metavar="PART,...",
-                   help="parts to leave out, e.g. seq-len,hidden-size")  # fmt: skip
-    _common(p, "diagnose-all")
-    p.set_defaults(handler=cmd_all)
-
-    sweep = subparsers.add_parser(
-        "sweep",
-        help="train across a setting: max sequence length or hidden size",
-        description="Training sweeps; accept every training flag (--epochs, --limit, ...).",
-    )
-    sweep.set_defaults(handler=lambda args: _usage(sweep))
-    sub = sweep.add_subparsers(dest="sweep", metavar="SWEEP")
-    p = sub.add_parser("seq-len", help="test accuracy and training time vs max sequence length")
-    p.add_argument("--lengths", default="50,100,200,400", metavar="L,L,...")
-    p.add_argument("--models", default="rnn,lstm", metavar="A,B,...", help="default rnn,lstm")
-    _sweep_common(p, "sweep-seq-len")
-    p.set_defaults(handler=cmd_sweep_seq_len)
-    p = sub.add_parser("hidden", help="accuracy (overall and per length bucket) vs hidden size")
-    p.add_argument("--sizes", default="16,32,64,128,256", metavar="H,H,...")
-    p.add_argument("--models", default="lstm", metavar="A,B,...", help="default lstm")
-    _sweep_common(p, "sweep-hidden")
-    p.set_defaults(handler=cmd_sweep_hidden)
-
-    bench = subparsers.add_parser(
-        "bench", help="measurements: time per batch vs sequence length (serial bottleneck)"
-    )
-    bench.set_defaults(handler=lambda args: _usage(bench))
-    sub = bench.add_subparsers(dest="bench", metavar="BENCH")
-    p = sub.add_parser("timing", help="forward and forward+backward time vs sequence length")
-    _model_inputs(p)
-    p.add_argument("--lengths", default="100,200,400,800", metavar="T,T,...")
-    p.add_argument("--modes", default="padded,packed,scratch", metavar="M,M,...",
-                   help="padded (fused layer), packed (PackedSequence), scratch (hand-written)")  # fmt: skip
-    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="default 64")
-    p.add_argument("--repeats", type=int, default=5, metavar="N", help="timed calls (median)")
-    p.add_argument("--warmup", type=int, default=1, metavar="N", help="untimed calls first")
-    p.add_argument("--vocab-size", type=int, default=20_000, metavar="N",
-                   help="embedding rows of fresh models without --dataset")  # fmt: skip
-    _common(p, "bench-timing")
-    p.set_defaults(handler=cmd_timing)
+    groups: dict[str, Any] = {}
+    for entry in REGISTRY:
+        group, command = entry.command
+        if command is None:  # a verb of its own: rnnlab synthetic TASK
+            parser = subparsers.add_parser(group, help=entry.help, description=_description(entry))
+        else:
+            if group not in groups:
+                top = subparsers.add_parser(group, help=GROUPS[group], description=GROUPS[group])
+                top.set_defaults(handler=lambda args, top=top: _usage(top))
+                groups[group] = top.add_subparsers(dest=f"{group}_command", metavar=group.upper())
+            parser = groups[group].add_parser(
+                command,
+                aliases=list(entry.aliases),
+                help=entry.help,
+                description=_description(entry),
+            )
+        _add_inputs(parser, entry)
+        add_settings_flags(parser, entry.settings(), title="settings", positional=entry.positional)
+        _add_output(parser, entry)
+        parser.set_defaults(handler=cmd_diagnostic, entry=entry)
+    _register_all(groups["diagnose"])
 
 
-# ----- shared flags ----------------------------------------------------------------------------
+def _description(entry: Diagnostic) -> str:
+    return f"{entry.title}: {entry.help}. Writes result.json and PNG figures into --out."
+
+
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return 2
 
 
-def _model_inputs(parser: argparse.ArgumentParser) -> None:
-    """--models or --run, plus the data and model flag groups."""
-    group = parser.add_argument_group("models")
-    group.add_argument("--models", metavar="A,B,...", help=MODEL_HELP)
-    group.add_argument("--run", action="append", metavar="RUN_DIR", help=RUN_HELP)
-    add_config_option(parser)
-    add_data_options(parser)
-    add_model_options(parser, model=False)
+# ----- flags -----------------------------------------------------------------------------------
+def _add_inputs(parser: argparse.ArgumentParser, entry: Diagnostic) -> None:
+    if entry.reads == "models":
+        group = parser.add_argument_group("models")
+        group.add_argument("--models", metavar="A,B,...",
+                           help="comma-separated model presets, freshly initialised (default rnn,lstm,gru)")  # fmt: skip
+        group.add_argument("--run", action="append", metavar="RUN_DIR",
+                           help="a trained run folder instead of fresh models (repeat for several)")  # fmt: skip
+        add_config_option(parser)
+        add_data_options(parser)
+        add_model_options(parser, model=False)
+    elif entry.reads == "training":
+        parser.add_argument("--run", metavar="RUN_DIR", help="start from this run's config.yaml")
+        add_run_options(parser, model=False)
+    elif entry.reads == "data":
+        add_config_option(parser)
+        add_data_options(parser)
+        parser.add_argument("--run", metavar="RUN_DIR", help="take the data settings from this run")
 
 
-def _common(parser: argparse.ArgumentParser, name: str) -> None:
+def _add_output(parser: argparse.ArgumentParser, entry: Diagnostic | None) -> None:
     group = parser.add_argument_group("output")
     group.add_argument(
-        "--out", metavar="DIR", help=f"result folder (default runs/<time>-{name}-...)"
+        "--out", metavar="DIR", help="result folder (default runs/<time>-<command>-...)"
     )
-    group.add_argument("--seed", type=int, default=0, metavar="N", help="seed (default 0)")
-    group.add_argument("--device", default="auto", metavar="DEV", help="auto, cpu, cuda, cuda:N")
-    group.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    parser.set_defaults(command_name=name)
-
-
-def _sweep_common(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--seeds", type=int, default=1, metavar="N",
-                        help="repeat every cell with N seeds (--seed, --seed+1, ...): mean ± std")  # fmt: skip
-    parser.add_argument("--run", metavar="RUN_DIR", help="start from this run's config.yaml")
-    add_run_options(parser, model=False)
-    group = parser.add_argument_group("output")
-    group.add_argument(
-        "--out", metavar="DIR", help=f"result folder (default runs/<time>-{name}-...)"
+    if entry is None or entry.reads != "training":  # training flags have their own
+        group.add_argument("--seed", type=int, default=0, metavar="N", help="seed (default 0)")
+        group.add_argument("--device", default="auto", metavar="DEV",
+                           help="auto, cpu, cuda, cuda:N or mps")  # fmt: skip
+    flags = (
+        ["--quiet"]
+        if entry is not None and entry.reads == "training"
+        else ["--quiet", "--no-progress"]
     )
-    group.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    parser.set_defaults(command_name=name)
+    group.add_argument(*flags, action="store_true", help="no progress lines on stderr")
 
 
-def _logger(args: argparse.Namespace) -> Any:
-    from rnnlab.diagnostics.common import log
-
-    return None if args.quiet else log
-
-
-def _positive(value: int, flag: str, example: str) -> int:
-    check(value > 0, f"{flag} must be positive (got {value}); e.g. {flag} {example}")
-    return value
+# ----- inputs ----------------------------------------------------------------------------------
+def _base_config(args: argparse.Namespace) -> RunConfig:
+    run = getattr(args, "run", None)
+    if isinstance(run, str):  # one run whose settings are the base (sweeps, padding)
+        return run_config_from_args(args, RunConfig.load_yaml(check_run_dir(run) / "config.yaml"))
+    return run_config_from_args(args) if hasattr(args, "data__dataset") else RunConfig()
 
 
-def _slug(args: argparse.Namespace, config: Any) -> str:
-    runs = getattr(args, "run", None)
-    if runs:
-        first = runs[0] if isinstance(runs, list) else runs
-        return Path(first).name or "run"
-    from rnnlab.runs import dataset_slug
-
-    return dataset_slug(config)
-
-
-def _out(args: argparse.Namespace, config: Any) -> Path:
-    from rnnlab.diagnostics.common import check_out_dir
-
-    return check_out_dir(args.out, f"{args.command_name}-{_slug(args, config)}")
-
-
-def _entries(args: argparse.Namespace) -> tuple[Any, list[Any]]:
-    """The RunConfig from the flags and the models to diagnose (validated, data loaded)."""
-    from rnnlab.diagnostics.common import parse_names, resolve_entries
-
-    config = run_config_from_args(args)
-    if not args.run:
-        parse_names(args.models)  # an unknown preset fails before any data is read
-    entries = resolve_entries(
-        models=args.models, runs=args.run, data=config.data, model=config.model,
-        seed=args.seed, dataset_given=args.data__dataset is not None,
-    )  # fmt: skip
-    return config, entries
+def inputs_from_args(args: argparse.Namespace, entry: Diagnostic | None) -> Inputs:
+    """The models and the base configuration the flags describe (validated, not loaded yet)."""
+    config = _base_config(args)
+    reads_models = entry is None or entry.reads == "models"
+    seed = args.seed if hasattr(args, "seed") else config.train.seed
+    device = args.device if hasattr(args, "device") else config.train.device
+    return Inputs(
+        config,
+        models=args.models.split(",") if reads_models and args.models else None,
+        runs=args.run if reads_models else None,
+        dataset_given=getattr(args, "data__dataset", None) is not None,
+        seed=seed,
+        device=device,
+        threads=getattr(args, "threads", None),
+        log=None if args.quiet else log_to_stderr,
+    )
 
 
-def _finish(result: Any, out: Path) -> int:
+def _out(args: argparse.Namespace, name: str, inputs: Inputs) -> Path:
+    runs = inputs.runs or ([args.run] if isinstance(getattr(args, "run", None), str) else [])
+    slug = Path(runs[0]).name if runs else dataset_slug(inputs.config)
+    return check_out_dir(args.out, f"{name}-{slug}")
+
+
+def _name(entry: Diagnostic, settings: Any) -> str:
+    group, command = entry.command
+    if command is None:
+        return f"{group}-{getattr(settings, 'task', entry.name)}"
+    return command if group == "diagnose" else f"{group}-{command}"
+
+
+# ----- one diagnostic --------------------------------------------------------------------------
+def cmd_diagnostic(args: argparse.Namespace) -> int:
+    entry: Diagnostic = args.entry
+    settings = settings_from_args(args, entry.settings())
+    inputs = inputs_from_args(args, entry)
+    if entry.command[1] is None:  # synthetic tasks read no dataset: the folder names the task
+        out = check_out_dir(args.out, _name(entry, settings))
+    else:
+        out = _out(args, _name(entry, settings), inputs)
+    if entry.check is not None:
+        entry.check(settings, inputs)
+    result = suite.run_one(entry, settings, inputs)
     result.save(out)
     print_tables(result.tables())
     print(f"saved {out}")
+    if getattr(result, "status", "completed") == "interrupted":
+        print("rnnlab: interrupted; the cells finished so far are saved", file=sys.stderr)
+        return INTERRUPTED
     return 0
 
 
-def print_tables(tables: Sequence[Any]) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    console = Console()
-    for t in tables:
-        table = Table(title=escape(t.title))
-        for i, column in enumerate(t.columns):
-            table.add_column(escape(column), justify="left" if i == 0 else "right")
-        for row in t.rows:
-            table.add_row(*(escape(cell) for cell in row))
-        console.print(table)
-        for note in t.notes:
-            console.print(f"[dim]{escape(note)}[/dim]")
-
-
-# ----- diagnose --------------------------------------------------------------------------------
-def cmd_gradient_flow(args: argparse.Namespace) -> int:
-    from rnnlab.diagnostics.gradient_flow import gradient_flow
-
-    _positive(args.seq_len, "--seq-len", "200")
-    _positive(args.batch_size, "--batch-size", "32")
-    config, entries = _entries(args)
-    out = _out(args, config)
-    result = gradient_flow(
-        entries, seq_len=args.seq_len, batch_size=args.batch_size, split=args.split,
-        seed=args.seed, device=args.device, dtype=args.dtype, log=_logger(args),
-    )  # fmt: skip
-    return _finish(result, out)
+# ----- diagnose all ----------------------------------------------------------------------------
+def _register_all(diagnose: Any) -> None:
+    parser = diagnose.add_parser(
+        "all",
+        help="every diagnostic, one sub-folder each (quick presets; --full for the full ones)",
+        description="Every registered diagnostic into one folder, one sub-folder each. "
+        "Per-diagnostic flags are --<diagnostic>-<setting>, e.g. --gradient-flow-seq-len 100.",
+    )
+    _add_inputs(parser, REGISTRY[1])  # models, data and model flags, as gradient-flow has
+    parser.add_argument("--full", action="store_true",
+                        help="the full presets (the single commands' defaults) instead of the quick ones")  # fmt: skip
+    parser.add_argument("--skip", default="", metavar="NAME,...",
+                        help=f"diagnostics to leave out ({', '.join(e.name for e in REGISTRY)})")  # fmt: skip
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="CPU threads for torch (default: torch's); 1 can help on busy cores")  # fmt: skip
+    add_preset_flags(parser)
+    _add_output(parser, None)
+    parser.set_defaults(handler=cmd_all)
 
 
-def cmd_embedding_grad(args: argparse.Namespace) -> int:
-    from rnnlab.diagnostics.common import parse_positive_ints
-    from rnnlab.diagnostics.embedding_grad import embedding_grad
-
-    lengths = parse_positive_ints(args.lengths, "--lengths", "--lengths 50,100,200,400")
-    _positive(args.batch_size, "--batch-size", "32")
-    config, entries = _entries(args)
-    out = _out(args, config)
-    result = embedding_grad(
-        entries, lengths=lengths, batch_size=args.batch_size, split=args.split,
-        seed=args.seed, device=args.device, dtype=args.dtype, log=_logger(args),
-    )  # fmt: skip
-    return _finish(result, out)
+def add_preset_flags(parser: argparse.ArgumentParser) -> None:
+    """--<diagnostic>-<field> for every registered diagnostic, plus the short ALL_ALIASES."""
+    for flag, targets in ALL_ALIASES.items():
+        longer = ", ".join(flag_name(f"{name}-{field}") for name, field in targets)
+        parser.add_argument(flag, dest=_alias_dest(flag), metavar="V", help=f"short for {longer}")
+    for entry in REGISTRY:
+        add_settings_flags(
+            parser, entry.settings(), prefix=entry.name, title=f"{entry.name} settings"
+        )
 
 
-def cmd_hidden_states(args: argparse.Namespace) -> int:
-    from rnnlab.diagnostics.hidden_states import hidden_states
-
-    _positive(args.per_class, "--per-class", "5")
-    _positive(args.min_len, "--min-len", "150")
-    _positive(args.max_steps, "--max-steps", "400")
-    config, entries = _entries(args)
-    out = _out(args, config)
-    result = hidden_states(
-        entries, per_class=args.per_class, min_len=args.min_len, max_steps=args.max_steps,
-        split=args.split, seed=args.seed, device=args.device, log=_logger(args),
-    )  # fmt: skip
-    return _finish(result, out)
+def _alias_dest(flag: str) -> str:
+    return "alias__" + flag[2:].replace("-", "_")
 
 
-def cmd_padding(args: argparse.Namespace) -> int:
-    from rnnlab.data import load_splits
-    from rnnlab.diagnostics.padding import padding_waste
-
-    _positive(args.batch_size, "--batch-size", "64")
-    base = None
-    if args.run:
-        base = _run_config(args.run)
-    config = run_config_from_args(args, base)
-    out = _out(args, config)
-    splits = load_splits(config.data)
-    result = padding_waste(
-        splits.split(args.split), batch_size=args.batch_size, max_len=config.data.max_len,
-        seed=args.seed, dataset=str(splits.info.get("dataset", config.data.dataset)),
-        split_name=args.split,
-    )  # fmt: skip
-    return _finish(result, out)
+def presets_from_args(args: argparse.Namespace, *, quick: bool) -> dict[str, Any]:
+    """name -> Settings: the preset, then the short flags, then the --<name>-<field> flags."""
+    chosen = suite.presets(quick=quick)
+    for flag, targets in ALL_ALIASES.items():
+        text = getattr(args, _alias_dest(flag), None)
+        if text is None:
+            continue
+        for name, field in targets:
+            try:
+                value = parse_field(chosen[name], field, text)
+            except argparse.ArgumentTypeError as exc:
+                raise RnnlabError(f"{flag}: {exc}") from None
+            chosen[name] = dataclasses.replace(chosen[name], **{field: value})
+    return {name: settings_from_args(args, s, prefix=name) for name, s in chosen.items()}
 
 
 def cmd_all(args: argparse.Namespace) -> int:
-    from rnnlab.diagnostics.common import parse_positive_ints
-    from rnnlab.diagnostics.diagnose_all import (
-        AllSettings,
-        check_skip,
-        estimate_seconds,
-        preflight,
-        run_all,
-    )
-
-    settings = AllSettings()
-    if args.seq_len is not None:
-        settings.seq_len = _positive(args.seq_len, "--seq-len", "200")
-    if args.sweep_limit is not None:
-        settings.sweep_limit = _positive(args.sweep_limit, "--sweep-limit", "2000")
-    if args.sweep_epochs is not None:
-        settings.sweep_epochs = _positive(args.sweep_epochs, "--sweep-epochs", "2")
-    if args.split is not None:
-        settings.split = args.split
-    if args.embed_lengths is not None:
-        settings.embed_lengths = parse_positive_ints(
-            args.embed_lengths, "--embed-lengths", "--embed-lengths 50,100,200,400"
-        )
-    if args.timing_lengths is not None:
-        settings.timing_lengths = parse_positive_ints(
-            args.timing_lengths, "--timing-lengths", "--timing-lengths 50,100,200,400"
-        )
-    if args.min_len is not None:
-        settings.min_len = _positive(args.min_len, "--min-len", "150")
-    if args.per_class is not None:
-        settings.per_class = _positive(args.per_class, "--per-class", "5")
-    if args.threads is not None:
-        _positive(args.threads, "--threads", "1")
-    skip = check_skip([s.strip() for s in args.skip.split(",") if s.strip()])
-    config, entries = _entries(args)
-    if args.run:
-        config = run_config_from_args(args, _run_config(args.run[0]))
-    out = _out(args, config)
-    preflight(entries, settings)
-    minutes = estimate_seconds(settings, len(entries), skip=skip) / 60
-    print(f"diagnose all: expected duration about {minutes:.0f} min on 2 idle CPU cores "
-          f"(several times longer when other jobs keep them busy); "
-          f"writing {out}", flush=True)  # fmt: skip
+    settings = presets_from_args(args, quick=not args.full)
+    skip = suite.check_skip([p.strip() for p in args.skip.split(",") if p.strip()])
+    inputs = inputs_from_args(args, None)
+    out = _out(args, "diagnose-all", inputs)
+    models = len(inputs.runs or inputs.models or DEFAULT_MODELS)
+    expected = suite.describe_seconds(suite.estimate_seconds(settings, models, skip))
+    print(f"diagnose all into {out}: expected duration {expected}", flush=True)
     created = not out.exists()
     try:
-        result = run_all(
-            entries, config, out, settings=settings, seed=args.seed, device=args.device,
-            source="runs" if args.run else "fresh", skip=skip, threads=args.threads,
-            log=_logger(args),
+        result = suite.run_all(
+            inputs, out, settings=settings, skip=skip,
+            on_part=lambda name, part: print_tables(part.tables()),
         )  # fmt: skip
     except BaseException:
         if created:
             shutil.rmtree(out, ignore_errors=True)
         raise
-    for part in result.parts:
-        from rnnlab.diagnostics import load_result
-
-        print_tables(load_result(out / part.name).tables())
     print_tables(result.tables())
     print(f"saved {out}")
     return 0
-
-
-def _run_config(run_dir: str) -> Any:
-    from rnnlab.config import RunConfig
-    from rnnlab.runs import check_run_dir
-
-    return RunConfig.load_yaml(check_run_dir(run_dir) / "config.yaml")
-
-
-# ----- sweeps ----------------------------------------------------------------------------------
-def _sweep_config(args: argparse.Namespace) -> tuple[Any, list[str], list[int]]:
-    from rnnlab.diagnostics.common import parse_names
-
-    base = _run_config(args.run) if args.run else None
-    config = run_config_from_args(args, base)
-    config = dataclasses.replace(config, train=dataclasses.replace(config.train, progress=False))
-    models = parse_names(args.models)
-    _positive(args.seeds, "--seeds", "3")
-    seeds = [config.train.seed + i for i in range(args.seeds)]
-    return config, models, seeds
-
-
-def cmd_sweep_seq_len(args: argparse.Namespace) -> int:
-    from rnnlab.diagnostics.common import parse_positive_ints
-    from rnnlab.diagnostics.length_sweep import length_sweep
-
-    lengths = parse_positive_ints(args.lengths, "--lengths", "--lengths 50,100,200,400")
-    config, models, seeds = _sweep_config(args)
-    out = _out(args, config)
-    result = length_sweep(config, models=models, lengths=lengths, seeds=seeds, log=_logger(args))
-    return _finish(result, out)
-
-
-def cmd_sweep_hidden(args: argparse.Namespace) -> int:
-    from rnnlab.diagnostics.capacity import hidden_sweep
-    from rnnlab.diagnostics.common import parse_positive_ints
-
-    sizes = parse_positive_ints(args.sizes, "--sizes", "--sizes 16,32,64,128,256")
-    config, models, seeds = _sweep_config(args)
-    out = _out(args, config)
-    result = hidden_sweep(config, models=models, sizes=sizes, seeds=seeds, log=_logger(args))
-    return _finish(result, out)
-
-
-# ----- bench -----------------------------------------------------------------------------------
-def cmd_timing(args: argparse.Namespace) -> int:
-    from rnnlab.diagnostics.common import parse_names, parse_positive_ints, run_models
-    from rnnlab.diagnostics.timing import MODES, bench_timing
-
-    lengths = parse_positive_ints(args.lengths, "--lengths", "--lengths 100,200,400,800")
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = [m for m in modes if m not in MODES]
-    check(bool(modes) and not unknown,
-          f"unknown mode(s) {', '.join(unknown) or '(none)'}; use {','.join(MODES)}")  # fmt: skip
-    _positive(args.batch_size, "--batch-size", "64")
-    _positive(args.repeats, "--repeats", "5")
-    check(args.warmup >= 0, f"--warmup must not be negative (got {args.warmup})")
-    _positive(args.vocab_size, "--vocab-size", "20000")
-    config = run_config_from_args(args)
-    if args.run:
-        check(args.models is None, "give either --models (fresh models) or --run, not both")
-        models = [(e.label, e.model, e.source) for e in run_models(args.run, None)]
-    else:
-        names = parse_names(args.models)
-        models = _fresh_for_timing(names, config, args)
-    out = _out(args, config)
-    result = bench_timing(
-        models, lengths=lengths, modes=modes, batch_size=args.batch_size, warmup=args.warmup,
-        repeats=args.repeats, seed=args.seed, device=args.device, log=_logger(args),
-    )  # fmt: skip
-    return _finish(result, out)
-
-
-def _fresh_for_timing(names: list[str], config: Any, args: argparse.Namespace) -> list[Any]:
-    """Fresh presets sized for the dataset if one is given, else for --vocab-size, 2 classes."""
-    import torch
-
-    from rnnlab.models import create_model_from_config
-
-    vocab, classes, input_dim, task = args.vocab_size, 2, None, "classification"
-    if args.data__dataset is not None:
-        from rnnlab.diagnostics.common import load_data
-
-        splits = load_data(config.data)
-        vocab, classes = splits.vocab_size, max(splits.num_classes, 2)
-        input_dim, task = splits.input_dim, splits.task
-    models = []
-    for name in names:
-        torch.manual_seed(args.seed)
-        model_cfg = dataclasses.replace(config.model, name=name, kind=None, embeddings=None)
-        model = create_model_from_config(
-            model_cfg, vocab_size=vocab, num_classes=classes, input_dim=input_dim, task=task
-        )
-        models.append((name, model, "fresh"))
-    return models

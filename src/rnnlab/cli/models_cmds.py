@@ -6,6 +6,12 @@ import argparse
 import json
 from typing import Any
 
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from rnnlab.models import count_parameters, create_model, get_preset, list_models
+
 PARTS = ("embedding", "recurrent", "head", "total")
 
 
@@ -31,10 +37,6 @@ def describe_presets(
     hidden_dim: int | None = None,
 ) -> list[dict[str, Any]]:
     """One row per preset: name, description, spec settings and parameter counts."""
-    import torch
-
-    from rnnlab.models import count_parameters, create_model, get_preset, list_models
-
     rows = []
     for name in list_models():
         with torch.device("meta"):  # shapes only: no memory, no initialisation cost
@@ -69,9 +71,6 @@ def run_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(
         title=f"Model presets (vocab {args.vocab_size:,}, {args.num_classes} classes)",
         title_justify="left",

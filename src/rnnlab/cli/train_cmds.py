@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from rnnlab import api
 from rnnlab.cli.options import add_run_options, run_config_from_args
 from rnnlab.errors import RnnlabError
 from rnnlab.io import dumps_json
@@ -88,8 +89,6 @@ def _fmt(value: Any, spec: str = ".4f") -> str:
 
 # ----- train -----------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from rnnlab import api
-
     config = run_config_from_args(args)
     log = sys.stderr if args.json else sys.stdout
     result = api.train(config, out=args.out, name=args.name, stream=log)
@@ -127,8 +126,6 @@ def _exit_code(status: str, run_dir: Path) -> int:
 
 # ----- compare ---------------------------------------------------------------------------------
 def cmd_compare(args: argparse.Namespace) -> int:
-    from rnnlab import api
-
     config = run_config_from_args(args)
     models = [m.strip() for m in args.models.split(",")]
     log = sys.stderr if args.json else sys.stdout
@@ -176,8 +173,6 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
 # ----- evaluate --------------------------------------------------------------------------------
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from rnnlab import api
-
     if args.batch_size <= 0:
         raise RnnlabError(f"batch size must be positive (got {args.batch_size})")
     loaded = api.load_run(args.run_dir)
@@ -253,8 +248,6 @@ def read_texts(args: argparse.Namespace, stdin: TextIO | None = None) -> list[st
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from rnnlab import api
-
     texts = read_texts(args)
     loaded = api.load_run(args.run_dir)
     predictions = api.predict(loaded, texts)

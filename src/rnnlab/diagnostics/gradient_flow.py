@@ -13,10 +13,11 @@ Norms are L2 over the feature dimension, then averaged over the batch. L is the 
 per-example losses, so each row's gradient is that example's own loss gradient, independent of
 the batch size. Gradients run in train mode with every dropout off (cuDNN refuses RNN backward
 in eval mode) and, by default, in float64: a vanilla RNN's gradient at early steps easily falls
-below float32's smallest number (~1e-45) and would read as exactly 0.
+below float32's smallest number (~1e-45) and would read as exactly 0. float64 also keeps the
+measurement independent of the CPU's flush-to-zero mode: its smallest normal number is 2e-308.
 
 The early/late ratio compares the value at an early step with the one at a late step (by
-default t = 10 and 190 of T = 200, 0-based, scaled to T): READINGS gives the plain words.
+default t = 10 and 190 of T = 200, 0-based, scaled to T); `reading` gives the plain words.
 
 result.json (`"kind": "gradient_flow"`):
   dataset, split, seq_len (T), batch_size (texts used), rows (their indices in the split),
@@ -39,30 +40,26 @@ result.json (`"kind": "gradient_flow"`):
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rnnlab.diagnostics.common import (
-    Logger,
-    ModelEntry,
-    Result,
-    Table,
-    dataset_name,
-    finite,
-    finite_list,
-    gradient_mode,
-    long_texts,
-    make_batch,
-    prepare,
-    resolve_device,
-    sum_loss,
-)
+from rnnlab.config import check_positive
+from rnnlab.diagnostics.entry import Diagnostic
+from rnnlab.diagnostics.gradients import gradient_mode, private_copy, sum_loss
+from rnnlab.diagnostics.inputs import Inputs, Logger, ModelEntry
+from rnnlab.diagnostics.result import FigureSpec, Result
+from rnnlab.diagnostics.texts import long_texts, make_batch
 from rnnlab.errors import check
+from rnnlab.formatting import finite, finite_list, fixed, sci, share, sig
+from rnnlab.plotting import colors, nan_for_none, new_figure
+from rnnlab.tables import Table
 
 THRESHOLDS = {"severe": 0.01, "vanishing": 0.1, "growing": 10.0}
 """early/late ratio < severe: "severe vanishing"; < vanishing: "vanishing"; > growing:
@@ -70,6 +67,26 @@ THRESHOLDS = {"severe": 0.01, "vanishing": 0.1, "growing": 10.0}
 REFERENCE_STEPS = (10, 100, 190)
 REFERENCE_T = 200
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+Split = Literal["test", "val", "train"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    seq_len: int = 200
+    """Time steps T: texts with at least T tokens, cut to their first T."""
+    batch_size: int = 32
+    """Texts to read (fewer when fewer are that long)."""
+    split: Split = "test"
+    """The split the texts come from."""
+    dtype: Literal["float64", "float32"] = "float64"
+    """float64 keeps gradients below float32's smallest number (1e-45) visible."""
+
+    def __post_init__(self) -> None:
+        check_positive(self, "seq_len", "batch_size")
+        check(self.dtype in DTYPES, f"--dtype must be float64 or float32, not {self.dtype!r}")
+
+
+QUICK = Settings(seq_len=100, batch_size=16)
 
 
 def reading(ratio: float | None) -> str:
@@ -200,79 +217,134 @@ class GradientFlowResult(Result):
 
     def tables(self) -> list[Table]:
         s = self.steps
-        columns = ["model", *(f"t={t}" for t in s), f"t={s[0]}/t={s[-1]}", "reading"]
-        title = (
-            f"||dL/dx_t|| on {self.batch_size} {self.dataset} {self.split} texts cut to "
-            f"T={self.seq_len} ({self.dtype})"
-        )
-        x_rows, h_rows = [], []
-        for m in self.models:
-            x_rows.append([m.label, *map(_sci, m.x_at_steps), _sci(m.ratio_x), m.reading_x])
-            h_rows.append([m.label, *map(_sci, m.h_at_steps), _sci(m.ratio_h), m.reading_h])
+        columns = ["model", *(f"t={t}" for t in s), f"t={s[0]} / t={s[-1]}", "reading"]
+        numeric = [False, *([True] * (len(s) + 1)), False]
+        x_rows = [
+            [m.label, *map(sci, m.x_at_steps), sci(m.ratio_x), m.reading_x, fixed(m.decades_x)]
+            for m in self.models
+        ]
+        h_rows = [
+            [m.label, *map(sci, m.h_at_steps), sci(m.ratio_h), m.reading_h] for m in self.models
+        ]
         notes = [
             "reading: early/late ratio < 0.01 severe vanishing, < 0.1 vanishing, > 10 growing, "
-            "else well preserved",
-            "decades lost per 100 steps back in time (dL/dx): "
-            + ", ".join(f"{m.label} {_fixed(m.decades_x)}" for m in self.models),
+            "else well preserved"
         ]
         return [
-            Table(title, columns, x_rows, notes),
-            Table("||dL/dh_t|| through the hand-written cells (model.trace)", columns, h_rows),
+            Table(
+                f"||dL/dx_t|| at chosen steps ({self.dataset} {self.split}, {self.batch_size} "
+                f"texts cut to T={self.seq_len}, {self.dtype})",
+                [*columns, "decades / 100 steps"], x_rows, notes, [*numeric, True],
+                row_ids=[f"grad-{m.label}" for m in self.models],
+            ),
+            Table(
+                "||dL/dh_t|| through the hand-written cells (model.trace)", columns, h_rows,
+                numeric=numeric,
+            ),
+        ]  # fmt: skip
+
+    def figures(self) -> list[FigureSpec]:
+        early, late = self.steps[0], self.steps[-1]
+        keeps = [
+            f"{m.label} keeps {share(m.ratio_x)}" for m in self.models if m.ratio_x is not None
+        ]
+        caption = []
+        if keeps:
+            caption.append(
+                f"Gradient at step t={early} as a share of the gradient at t={late} "
+                f"(||dL/dx_t||, {self.batch_size} texts cut to T={self.seq_len}): "
+                + "; ".join(keeps) + "."
+            )  # fmt: skip
+        caption.append(
+            f"In words (share below {share(self.thresholds['severe'])}: severe vanishing, "
+            f"below {share(self.thresholds['vanishing'])}: vanishing): "
+            + ", ".join(f"{m.label} {m.reading_x}" for m in self.models) + "."
+        )  # fmt: skip
+        decades = [
+            f"{m.label} {sig(m.decades_x, 2)}" for m in self.models if m.decades_x is not None
+        ]
+        log_caption = list(caption)
+        if decades:
+            log_caption = [
+                "The same norms on a log scale: a straight line means the gradient shrinks by "
+                "the same factor at every step back in time.",
+                "Slope of log10 of the norm per 100 steps, from a straight-line fit (2 means the "
+                "gradient 100 steps earlier is about 100 times smaller): "
+                + ", ".join(decades) + ".",
+            ]  # fmt: skip
+        return [
+            FigureSpec(
+                f"gradient_flow_{scale}.png",
+                f"Gradient norm at every time step ({scale} scale)",
+                text,
+                functools.partial(self._draw, scale),
+            )
+            for scale, text in (("linear", caption), ("log", log_caption))
         ]
 
-    def figures(self, folder: Path) -> list[Path]:
-        from rnnlab.diagnostics import plots
-
-        return plots.plot_gradient_flow(self, folder)
-
-
-def _sci(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2e}"
-
-
-def _fixed(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
+    def _draw(self, scale: str) -> Any:
+        palette = colors([m.label for m in self.models], [m.kind for m in self.models])
+        title = (
+            f"gradient flow through time: {self.dataset} {self.split}, "
+            f"{self.batch_size} texts, T={self.seq_len} ({scale} scale)"
+        )
+        fig, axes = new_figure(1, 2, title)
+        for ax, key, name in (
+            (axes[0][0], "grad_x", "||dL/dx_t|| (embedded input)"),
+            (axes[0][1], "grad_h", "||dL/dh_t|| (hidden state, hand-written cells)"),
+        ):
+            for m in self.models:
+                ax.plot(
+                    nan_for_none(getattr(m, key)), label=m.label, color=palette[m.label], lw=1.4
+                )
+            ax.set_yscale(scale)
+            ax.set_xlabel("time step t")
+            ax.set_title(name, fontsize=10)
+            for t in self.steps:
+                ax.axvline(t, color="0.8", lw=0.8, ls=":")
+            ax.legend(fontsize=8)
+        return fig
 
 
 def gradient_flow(
     entries: Sequence[ModelEntry],
+    settings: Settings | None = None,
     *,
-    seq_len: int = 200,
-    batch_size: int = 32,
-    split: str = "test",
     seed: int = 0,
     device: str | torch.device = "cpu",
-    dtype: str = "float64",
     log: Logger | None = None,
+    **changes: Any,
 ) -> GradientFlowResult:
-    """Per-step gradient norms for every model on the same texts (at least `seq_len` tokens)."""
-    check(seq_len > 0, f"seq_len must be positive (got {seq_len}); e.g. --seq-len 200")
-    check(batch_size > 0, f"batch_size must be positive (got {batch_size})")
-    check(dtype in DTYPES, f"dtype must be float32 or float64, not {dtype!r}")
+    """Per-step gradient norms for every model on the same texts (at least `seq_len` tokens);
+    `changes` replace single settings (gradient_flow(entries, seq_len=100))."""
+    s = dataclasses.replace(settings or Settings(), **changes)
     check(bool(entries), "no models to diagnose")
-    target = resolve_device(device) if isinstance(device, str) else device
-    dataset = dataset_name(entries)
-    steps = default_steps(seq_len)
+    target = torch.device(device) if isinstance(device, str) else device
+    dataset = entries[0].dataset
+    steps = default_steps(s.seq_len)
     result: GradientFlowResult | None = None
     for entry in entries:
-        data = entry.splits.split(split)
-        rows = long_texts(data, seq_len, batch_size, seed=seed, what=f"the {dataset} {split} split")
-        batch = make_batch(data, rows, seq_len).to(target)
+        data = entry.splits.split(s.split)
+        rows = long_texts(
+            data, s.seq_len, s.batch_size, seed=seed, what=f"the {dataset} {s.split} split"
+        )
+        batch = make_batch(data, rows, s.seq_len).to(target)
         if result is None:
             result = GradientFlowResult(
-                dataset, split, seq_len, len(rows), rows.tolist(), batch.labels.tolist(),
-                dtype, str(target), seed, steps, dict(THRESHOLDS),
+                dataset, s.split, s.seq_len, len(rows), rows.tolist(), batch.labels.tolist(),
+                s.dtype, str(target), seed, steps, dict(THRESHOLDS),
             )  # fmt: skip
         if log:
-            log(f"gradient flow: {entry.label} on {len(rows)} texts, T={seq_len}")
-        model = prepare(entry.model, target, DTYPES[dtype])
+            log(f"gradient flow: {entry.label} on {len(rows)} texts, T={s.seq_len}")
+        model = private_copy(entry.model, target, DTYPES[s.dtype])
         tokens = batch.tokens
         if tokens.is_floating_point():  # continuous inputs follow the model's dtype
-            tokens = tokens.to(DTYPES[dtype])
+            tokens = tokens.to(DTYPES[s.dtype])
         grads = step_gradients(model, tokens, batch.lengths, batch.labels)
         norms = {k: finite_list(v) for k, v in grads.norms().items()}
         scale = float(grads.x.abs().max())
         diff = float((grads.x - grads.x_trace).abs().max())
+        rx, rh = ratio(norms["x"], steps[0], steps[-1]), ratio(norms["h"], steps[0], steps[-1])
         result.models.append(
             ModelGradients(
                 label=entry.label,
@@ -283,8 +355,8 @@ def gradient_flow(
                 grad_c=norms.get("c"),
                 x_at_steps=[norms["x"][t] for t in steps],
                 h_at_steps=[norms["h"][t] for t in steps],
-                ratio_x=(rx := ratio(norms["x"], steps[0], steps[-1])),
-                ratio_h=(rh := ratio(norms["h"], steps[0], steps[-1])),
+                ratio_x=rx,
+                ratio_h=rh,
                 reading_x=reading(rx),
                 reading_h=reading(rh),
                 decades_x=decades_per_100_steps(norms["x"]),
@@ -294,3 +366,39 @@ def gradient_flow(
         )
     assert result is not None
     return result
+
+
+def run(settings: Settings, inputs: Inputs) -> GradientFlowResult:
+    return gradient_flow(
+        inputs.entries(), settings, seed=inputs.seed, device=inputs.target, log=inputs.log
+    )
+
+
+def check_texts(settings: Settings, inputs: Inputs) -> None:
+    for entry in inputs.entries():
+        data = entry.splits.split(settings.split)
+        long_texts(data, settings.seq_len, 1, what=f"the {entry.dataset} {settings.split} split")
+
+
+def estimate(settings: Settings, models: int) -> float:
+    return models * settings.batch_size * settings.seq_len * 2.5e-4
+
+
+DIAGNOSTIC = Diagnostic(
+    name="gradient-flow",
+    command=("diagnose", "gradient-flow"),
+    help="||dL/dx_t|| and ||dL/dh_t|| at every time step",
+    title="Gradient flow through time",
+    how_to_read=(
+        "How large the loss gradient is at each input time step: the signal a step gets "
+        "from the loss at the end of the text.",
+        "A curve that drops towards the early steps means those steps learn little "
+        "(vanishing gradients); the log-scale view shows how many orders of magnitude are lost.",
+    ),
+    settings=Settings,
+    quick=QUICK,
+    result=GradientFlowResult,
+    run=run,
+    estimate=estimate,
+    check=check_texts,
+)

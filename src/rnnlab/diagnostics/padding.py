@@ -24,18 +24,40 @@ result.json (`"kind": "padding"`):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
+from rnnlab.config import check_positive
+from rnnlab.data import load_splits
 from rnnlab.data.batching import BucketBatchSampler, padding_share
 from rnnlab.data.encoded import EncodedSplit
-from rnnlab.diagnostics.common import Result, Table, finite
+from rnnlab.diagnostics.entry import Diagnostic
+from rnnlab.diagnostics.inputs import Inputs
+from rnnlab.diagnostics.result import FigureSpec, Result
 from rnnlab.errors import check
+from rnnlab.formatting import MISSING, count, finite, pct
+from rnnlab.plotting import new_figure
+from rnnlab.tables import Table
 
 TAIL = 0.25
 """A packed step is in the tail when fewer than this share of the batch is still running."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    batch_size: int = 64
+    """Texts per batch."""
+    split: Literal["train", "val", "test"] = "train"
+    """The split whose batches are counted (cut to the data settings' --max-len)."""
+
+    def __post_init__(self) -> None:
+        check_positive(self, "batch_size")
+
+
+QUICK = Settings()
 
 
 @dataclass
@@ -68,26 +90,62 @@ class PaddingResult(Result):
 
     def tables(self) -> list[Table]:
         rows = [
-            [s.strategy, f"{s.positions:,}", f"{s.padded:,}", f"{s.padding_share:.1%}",
-             f"{s.serial_steps:,}", "-" if s.mean_batch_per_step is None else f"{s.mean_batch_per_step:.1f}"]
+            [s.strategy, count(s.batches), count(s.positions), count(s.padded), pct(s.padding_share),
+             count(s.serial_steps), MISSING if s.mean_batch_per_step is None else f"{s.mean_batch_per_step:.1f}"]
             for s in self.strategies
         ]  # fmt: skip
-        title = (
-            f"padding on {self.dataset} {self.split} ({self.texts:,} texts, "
-            f"{self.real_tokens:,} tokens, batch {self.batch_size}, max_len {self.max_len})"
+        tail = MISSING if self.packed_tail_share is None else pct(self.packed_tail_share)
+        return [
+            Table(
+                f"Computed positions per epoch ({count(self.texts)} {self.split} texts, "
+                f"{count(self.real_tokens)} tokens, batch {self.batch_size}, max_len {self.max_len})",
+                ["strategy", "batches", "positions", "padding", "padding share", "serial steps",
+                 "batch per step"],
+                rows,
+                ["packed: positions = real tokens, but the same serial steps as plain batches; "
+                 f"{tail} of its steps run with fewer than a quarter of the batch"],
+                [False, True, True, True, True, True, True],
+                row_ids=[f"padding-{s.strategy}" for s in self.strategies],
+            )
+        ]  # fmt: skip
+
+    def figures(self) -> list[FigureSpec]:
+        by = {s.strategy: s for s in self.strategies}
+        caption = []
+        if "plain" in by and "bucketed" in by:
+            caption.append(
+                f"Random batches are {pct(by['plain'].padding_share)} padding; length-bucketed "
+                f"batches {pct(by['bucketed'].padding_share)}."
+            )
+        if self.packed_tail_share is not None:
+            caption.append(
+                f"Packed sequences compute no padding, but in {pct(self.packed_tail_share)} of "
+                "their serial steps fewer than a quarter of the batch is still running, so the "
+                "hardware idles there."
+            )
+        return [FigureSpec("padding.png", "Padding per batching strategy", caption, self._draw)]
+
+    def _draw(self) -> Any:
+        fig, axes = new_figure(
+            1, 2, f"padding waste: {self.dataset} {self.split}, batch {self.batch_size}"
         )
-        columns = ["strategy", "positions", "padding", "share", "serial steps", "batch per step"]
-        tail = "-" if self.packed_tail_share is None else f"{self.packed_tail_share:.1%}"
-        notes = [
-            "packed: positions = real tokens, but the same serial steps as plain batches; "
-            f"{tail} of its steps run with fewer than a quarter of the batch"
-        ]
-        return [Table(title, columns, rows, notes)]
-
-    def figures(self, folder: Path) -> list[Path]:
-        from rnnlab.diagnostics import plots
-
-        return plots.plot_padding(self, folder)
+        ax = axes[0][0]
+        names = [s.strategy for s in self.strategies]
+        shares = [100 * s.padding_share for s in self.strategies]
+        bars = ax.bar(names, shares, color=["tab:red", "tab:blue", "tab:green"][: len(names)])
+        ax.bar_label(bars, [f"{v:.1f}%" for v in shares], fontsize=8)
+        ax.set_ylabel("padded positions (%)")
+        ax.set_title("share of computed positions that are padding", fontsize=10)
+        ax = axes[0][1]
+        ax.plot(self.step_batch_size, color="tab:green", label="mean sequences still running")
+        ax.axhline(self.batch_size, color="0.6", ls="--", lw=0.8, label="batch size")
+        if self.example_batch_sizes:
+            ax.plot(self.example_batch_sizes, color="0.4", lw=0.8, label="first batch")
+        ax.set_xlabel("time step t")
+        ax.set_ylabel("packed batch size at step t")
+        ax.set_title("packed: per-step batch sizes (the tail)", fontsize=10)
+        ax.legend(fontsize=8)
+        return fig
 
 
 def _strategy(name: str, lengths: np.ndarray, batches: list[np.ndarray], packed: bool) -> Strategy:
@@ -109,30 +167,33 @@ def packed_batch_sizes(batch_lengths: np.ndarray) -> np.ndarray:
 
 def padding_waste(
     split: EncodedSplit,
+    settings: Settings | None = None,
     *,
-    batch_size: int = 64,
     max_len: int | None = None,
     seed: int = 0,
     dataset: str = "",
     split_name: str = "train",
+    **changes: Any,
 ) -> PaddingResult:
     """Padding of plain, bucketed and packed batches over one epoch of `split`.
 
     `max_len` is recorded only; pass a split already cut to it (as load_splits gives)."""
-    check(batch_size > 0, f"batch_size must be positive (got {batch_size}); e.g. --batch-size 64")
+    s = dataclasses.replace(settings or Settings(), **changes)
     check(len(split) > 0, f"the {split_name} split is empty; use more data")
     lengths = split.lengths
-    plain = BucketBatchSampler(lengths, batch_size, shuffle=True, bucket=False, seed=seed).batches()
+    plain = BucketBatchSampler(
+        lengths, s.batch_size, shuffle=True, bucket=False, seed=seed
+    ).batches()
     bucketed = BucketBatchSampler(
-        lengths, batch_size, shuffle=True, bucket=True, seed=seed
+        lengths, s.batch_size, shuffle=True, bucket=True, seed=seed
     ).batches()
     result = PaddingResult(
-        dataset, split_name, batch_size, max_len, seed, len(split), int(lengths.sum()),
+        dataset, split_name, s.batch_size, max_len, seed, len(split), int(lengths.sum()),
         [_strategy("plain", lengths, plain, False), _strategy("bucketed", lengths, bucketed, False),
          _strategy("packed", lengths, plain, True)],
     )  # fmt: skip
     sizes = [packed_batch_sizes(lengths[b]) for b in plain]
-    width = max(len(s) for s in sizes)
+    width = max(len(size) for size in sizes)
     total = np.zeros(width)
     reach = np.zeros(width, dtype=np.int64)
     tail = steps = 0
@@ -146,3 +207,33 @@ def padding_waste(
     result.packed_tail_share = finite(tail / steps) if steps else None
     result.example_batch_sizes = sizes[0].tolist()
     return result
+
+
+def run(settings: Settings, inputs: Inputs) -> PaddingResult:
+    """The split of the data settings (cut to their max_len), as training batches it."""
+    data = inputs.config.data
+    splits = load_splits(data)
+    return padding_waste(
+        splits.split(settings.split), settings, max_len=data.max_len, seed=inputs.seed,
+        dataset=str(splits.info.get("dataset", data.dataset)), split_name=settings.split,
+    )  # fmt: skip
+
+
+DIAGNOSTIC = Diagnostic(
+    name="padding",
+    command=("diagnose", "padding"),
+    help="padded share: plain vs bucketed batches vs packing",
+    title="Padding waste",
+    how_to_read=(
+        "How much of each batch is padding under random batching and under length "
+        "bucketing, and what packing costs.",
+        "Padding is computation spent on nothing; bucketing texts of similar length removes "
+        "most of it without the slowness of packed sequences.",
+    ),
+    settings=Settings,
+    quick=QUICK,
+    result=PaddingResult,
+    run=run,
+    reads="data",
+    estimate=lambda settings, models: 5.0,
+)

@@ -1,6 +1,6 @@
 """One cell of a training sweep: build a preset, `fit` it, `evaluate` it on the test split.
 
-Shared by the sequence-length sweep (length_sweep) and the hidden-size sweep (capacity); both
+Shared by the sequence-length sweep (seq_len) and the hidden-size sweep (hidden_size); both
 reuse rnnlab.training.fit / evaluate unchanged, so a cell trains exactly as `rnnlab train`.
 """
 
@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from rnnlab.config import RunConfig
 from rnnlab.data.encoded import EncodedSplits
-from rnnlab.diagnostics.common import finite
 from rnnlab.errors import RnnlabError
+from rnnlab.formatting import finite, pct
+from rnnlab.models import build_model, count_parameters
+from rnnlab.training import evaluate, fit, seed_everything
 
 
 @dataclass
@@ -40,6 +40,15 @@ class TrainedCell:
     status: str
 
 
+def sweep_config(config: RunConfig, *, epochs: int | None, limit: int | None) -> RunConfig:
+    """The base config with a sweep's own training budget (None keeps the config's)."""
+    data = config.data if limit is None else dataclasses.replace(config.data, limit=limit)
+    train = dataclasses.replace(config.train, progress=False)
+    if epochs is not None:
+        train = dataclasses.replace(train, epochs=epochs)
+    return RunConfig(data, config.model, train)
+
+
 def train_and_test(
     config: RunConfig,
     model_name: str,
@@ -51,23 +60,11 @@ def train_and_test(
 ) -> TrainedCell:
     """Train preset `model_name` (config.model fields and `model_overrides` on top) with
     config.train and `seed`; test it. Nothing is written to disk."""
-    from rnnlab.models import count_parameters, create_model_from_config
-    from rnnlab.training import evaluate, fit, seed_everything
-
     if len(splits.test) == 0:
         raise RnnlabError("the test split is empty; use more data (raise --limit)")
-    model_cfg = dataclasses.replace(config.model, name=model_name, kind=None, **model_overrides)
     train_cfg = dataclasses.replace(config.train, seed=seed, progress=False)
     seed_everything(seed)
-    itos = list(splits.encoder.itos) if model_cfg.embeddings and splits.encoder else None
-    model = create_model_from_config(
-        model_cfg,
-        vocab_size=splits.vocab_size,
-        num_classes=splits.num_classes,
-        input_dim=splits.input_dim,
-        task=splits.task,
-        itos=itos,
-    )
+    model = build_model(config.model, splits, name=model_name, **model_overrides)
     fitted = fit(model, splits, train_cfg)
     test = evaluate(
         model,
@@ -93,14 +90,6 @@ def train_and_test(
     )
 
 
-def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
-    """Mean and population std of the values that are not None."""
-    present = np.asarray([v for v in values if v is not None], dtype=np.float64)
-    if not len(present):
-        return None, None
-    return finite(present.mean()), finite(present.std())
-
-
 def sweep_settings(config: RunConfig) -> dict[str, Any]:
     """The settings every cell shares, for the result and its table."""
     return {
@@ -114,7 +103,15 @@ def sweep_settings(config: RunConfig) -> dict[str, Any]:
     }
 
 
-def pm(mean: float | None, std: float | None, spec: str = ".3f") -> str:
-    if mean is None:
-        return "-"
-    return format(mean, spec) if not std else f"{mean:{spec}} ± {std:{spec}}"
+def trend(series: dict[str, list[tuple[int, float]]], name: str) -> list[str]:
+    """'Mean test accuracy: rnn 61.0% at max_len=50 and 55.0% at max_len=400 (best ...)'."""
+    parts = []
+    for model, points in series.items():
+        if len(points) >= 2:
+            (v0, a0), (v1, a1) = points[0], points[-1]
+            best_v, best_a = max(points, key=lambda p: p[1])
+            parts.append(
+                f"{model} {pct(a0)} at {name}={v0} and {pct(a1)} at {name}={v1} "
+                f"(best {pct(best_a)} at {best_v})"
+            )
+    return ["Mean test accuracy: " + "; ".join(parts) + "."] if parts else []

@@ -11,40 +11,91 @@ model and mode summarises the growth.
 Modes: `padded` (fused torch.nn layer on the padded batch), `packed` (fused layer on a
 PackedSequence), `scratch` (the hand-written cells, one Python step per token).
 
+Flush: `on` times with subnormal floats flushed to zero on the CPU (rnnlab's default), `off`
+without. Measuring both shows, on the machine that ran it, how much of the backward pass was
+arithmetic on subnormals: gradients vanishing through many steps underflow below float32's
+smallest normal number, and Intel cores compute on such numbers many times slower.
+
 This is a measurement tool, not a test: numbers depend on the machine and its load.
 
 result.json (`"kind": "timing"`):
-  device, threads (CPU threads), batch_size, lengths, modes, warmup, repeats, seed,
+  device, threads (CPU threads), batch_size, lengths, modes, flush_denormal (the settings
+  measured, "on"/"off"), warmup, repeats, seed, cpu (model name and ISA),
   models: one object per model with label, kind, source, spec (hidden_dim, embed_dim, ...),
-    modes: one object per mode with mode, forward, forward_backward (median seconds per batch,
-      aligned with `lengths`), forward_runs, forward_backward_runs (every repeat, seconds),
-      forward_fit, forward_backward_fit: {slope (seconds per step), intercept (seconds),
-      r2 (null with fewer than 3 lengths or no spread)}.
+    modes: one object per (mode, flush) with mode, flush_denormal, forward, forward_backward
+      (median seconds per batch, aligned with `lengths`), forward_runs, forward_backward_runs
+      (every repeat, seconds), forward_fit, forward_backward_fit: {slope (seconds per step),
+      intercept (seconds), r2 (null with fewer than 3 lengths or no spread)}.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from rnnlab.diagnostics.common import Logger, Result, Table, finite, gradient_mode, synchronize
+from rnnlab.config import check_positive
+from rnnlab.diagnostics.entry import Diagnostic
+from rnnlab.diagnostics.gradients import gradient_mode
+from rnnlab.diagnostics.inputs import Inputs, Logger, parse_names
+from rnnlab.diagnostics.result import FigureSpec, Result
 from rnnlab.errors import check
+from rnnlab.formatting import MISSING, factor, finite, pct
+from rnnlab.models import RecurrentClassifier, create_model_from_config
+from rnnlab.plotting import new_figure
+from rnnlab.tables import Table
+from rnnlab.training.device import flush_denormal, synchronize
 
 MODES: dict[str, dict[str, str]] = {
     "padded": {"impl": "torch", "sequence_mode": "padded"},
     "packed": {"impl": "torch", "sequence_mode": "packed"},
     "scratch": {"impl": "scratch", "sequence_mode": "padded"},
 }
+FLUSH = ("on", "off")
+
+
+@dataclass(frozen=True)
+class Settings:
+    lengths: tuple[int, ...] = (100, 200, 400, 800)
+    """Sequence lengths T to time."""
+    modes: tuple[str, ...] = ("padded", "packed", "scratch")
+    """padded (fused layer), packed (PackedSequence), scratch (hand-written cells)."""
+    flush_denormal: tuple[str, ...] = ("on", "off")
+    """Time with subnormal floats flushed to zero (on), without (off), or both (CPU only)."""
+    batch_size: int = 64
+    """Rows per batch."""
+    repeats: int = 5
+    """Timed calls per point (the median is kept)."""
+    warmup: int = 1
+    """Untimed calls first."""
+    vocab_size: int = 20_000
+    """Embedding rows of fresh models when no dataset is given."""
+
+    def __post_init__(self) -> None:
+        check_positive(self, "lengths", "batch_size", "repeats", "vocab_size")
+        check(self.warmup >= 0, f"--warmup must not be negative (got {self.warmup})")
+        object.__setattr__(self, "lengths", tuple(sorted(set(self.lengths))))
+        for name, values, known in (
+            ("--modes", self.modes, MODES),
+            ("--flush-denormal", self.flush_denormal, FLUSH),
+        ):
+            unknown = [v for v in values if v not in known]
+            check(
+                bool(values) and not unknown,
+                f"unknown {name} value(s) {', '.join(unknown) or '(none)'}; use {','.join(known)}",
+            )
+
+
+QUICK = Settings(lengths=(25, 50, 100, 200), modes=("padded", "packed"), batch_size=32, repeats=3)
 
 
 @dataclass
@@ -94,6 +145,13 @@ class ModeTiming:
     forward_backward_runs: list[list[float]]
     forward_fit: LinearFit
     forward_backward_fit: LinearFit
+    flush_denormal: str = "off"
+    """`on` or `off` (results written before the flush comparison: off)."""
+
+    @property
+    def backward(self) -> list[float]:
+        """Median forward+backward minus median forward per length: the backward's share."""
+        return [max(b - f, 0.0) for f, b in zip(self.forward, self.forward_backward, strict=True)]
 
 
 @dataclass
@@ -103,6 +161,26 @@ class ModelTiming:
     source: str
     spec: dict[str, Any]
     modes: list[ModeTiming] = field(default_factory=list)
+
+    def timing(self, mode: str, flush: str) -> ModeTiming | None:
+        return next((t for t in self.modes if t.mode == mode and t.flush_denormal == flush), None)
+
+
+def cpu_description() -> str:
+    """`Intel(R) Xeon(R) Processor, AVX512` (model name and the ISA PyTorch dispatches to)."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            name = next(
+                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
+            )
+    except (OSError, StopIteration):
+        pass
+    return f"{name}, {torch.backends.cpu.get_cpu_capability()}"
+
+
+def _ms(seconds: float | None) -> str:
+    return MISSING if seconds is None else f"{1e3 * seconds:.3f}"
 
 
 @dataclass
@@ -118,48 +196,114 @@ class TimingResult(Result):
     repeats: int
     seed: int
     models: list[ModelTiming] = field(default_factory=list)
+    flush_denormal: list[str] = field(default_factory=lambda: ["off"])
+    cpu: str = ""
+
+    def subnormal_shares(self) -> list[tuple[str, float]]:
+        """(model, share of the padded backward time at the longest T that the flush saved),
+        where both settings were measured."""
+        shares = []
+        for m in self.models:
+            on, off = m.timing("padded", "on"), m.timing("padded", "off")
+            if on is None or off is None or not off.backward[-1]:
+                continue
+            shares.append((m.label, max(0.0, 1.0 - on.backward[-1] / off.backward[-1])))
+        return shares
 
     def tables(self) -> list[Table]:
+        several = len(self.flush_denormal) > 1
         rows = []
         for m in self.models:
             for t in m.modes:
                 rows.append(
-                    [m.label, t.mode, *(f"{1e3 * v:.1f}" for v in t.forward_backward),
+                    [m.label, t.mode, *([t.flush_denormal] if several else []),
+                     *(f"{1e3 * v:.1f}" for v in t.forward_backward),
                      _ms(t.forward_fit.slope), _ms(t.forward_backward_fit.slope),
-                     _r2(t.forward_backward_fit.r2)]
+                     MISSING if t.forward_backward_fit.r2 is None else f"{t.forward_backward_fit.r2:.3f}"]
                 )  # fmt: skip
-        columns = [
-            "model", "mode", *(f"T={n} ms" for n in self.lengths),
-            "fwd ms/step", "fwd+bwd ms/step", "R^2",
-        ]  # fmt: skip
+        columns = ["model", "mode", *(["flush"] if several else []),
+                   *(f"T={n} ms" for n in self.lengths), "fwd ms/step", "fwd+bwd ms/step", "R²"]  # fmt: skip
+        notes = ["ms/step: slope of a least-squares line of time against T; R² of the fwd+bwd line"]
+        shares = self.subnormal_shares()
+        if shares:
+            notes.append(self.subnormal_sentence(shares))
         title = (
-            f"forward+backward time per batch of {self.batch_size} on {self.device} "
-            f"(median of {self.repeats})"
+            f"Forward + backward time per batch of {self.batch_size} (median of {self.repeats}, "
+            f"ms) on {self.device}{f' ({self.cpu})' if self.cpu else ''}"
         )
-        notes = [
-            "ms/step: slope of a least-squares line of time against T; R^2 of the fwd+bwd line"
-        ]
-        return [Table(title, columns, rows, notes)]
+        left = 3 if several else 2
+        return [Table(title, columns, rows, notes, [False] * left + [True] * (len(columns) - left))]
 
-    def figures(self, folder: Path) -> list[Path]:
-        from rnnlab.diagnostics import plots
+    def subnormal_sentence(self, shares: list[tuple[str, float]]) -> str:
+        parts = ", ".join(f"{label} {pct(s)}" for label, s in shares)
+        return (
+            f"Subnormal arithmetic on this machine ({self.cpu or self.device}): flushing subnormal "
+            f"floats to zero cut the padded backward time at T={self.lengths[-1]} by {parts}."
+        )
 
-        return plots.plot_timing(self, folder)
+    def figures(self) -> list[FigureSpec]:
+        growth, slopes = [], []
+        flush = "on" if "on" in self.flush_denormal else self.flush_denormal[0]
+        for m in self.models:
+            t = m.timing("padded", flush)
+            if t is None:
+                continue
+            fit = t.forward_backward_fit
+            if fit.slope is not None:
+                r2 = f", R² {fit.r2:.2f}" if fit.r2 is not None else ""
+                slopes.append(f"{m.label} {1e3 * fit.slope:.3f} ms per step{r2}")
+            fb = t.forward_backward
+            if len(fb) >= 2 and fb[0]:
+                growth.append(f"{m.label} {factor(fb[-1] / fb[0])}")
+        caption = []
+        if growth:
+            caption.append(
+                f"Going from T={self.lengths[0]} to T={self.lengths[-1]} "
+                f"({self.lengths[-1] / self.lengths[0]:.0f}x the steps) multiplies the padded "
+                "forward+backward time by: " + ", ".join(growth) + "."
+            )
+        if slopes:
+            caption.append(
+                "Slope of a straight line through time vs T (padded): " + ", ".join(slopes)
+                + "; an R² near 1 means the time is linear in the length, the serial bottleneck."
+            )  # fmt: skip
+        shares = self.subnormal_shares()
+        if shares:
+            caption.append(self.subnormal_sentence(shares))
+        return [FigureSpec("timing.png", "Time per batch vs sequence length", caption, self._draw)]
 
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{1e3 * seconds:.3f}"
-
-
-def _r2(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+    def _draw(self) -> Any:
+        palette = {"padded": "tab:blue", "packed": "tab:orange", "scratch": "tab:red"}
+        title = f"time per batch of {self.batch_size} vs sequence length ({self.device})"
+        fig, axes = new_figure(1, len(self.models), title, width=4.6)
+        for ax, m in zip(axes[0], self.models, strict=True):
+            for t in m.modes:
+                color = palette.get(t.mode, "0.3")
+                name = (
+                    t.mode
+                    if len(self.flush_denormal) == 1
+                    else f"{t.mode}, flush {t.flush_denormal}"
+                )
+                dim = t.flush_denormal == "off" and len(self.flush_denormal) > 1
+                alpha = 0.5 if dim else 1.0
+                ax.plot(self.lengths, [1e3 * v for v in t.forward_backward], marker="o",
+                        color=color, alpha=alpha, label=f"{name} fwd+bwd")  # fmt: skip
+                ax.plot(self.lengths, [1e3 * v for v in t.forward], marker=".", ls="--",
+                        color=color, alpha=alpha, label=f"{name} fwd")  # fmt: skip
+                fit = t.forward_backward_fit
+                if fit.slope is not None and fit.intercept is not None:
+                    line = [1e3 * (fit.intercept + fit.slope * n) for n in self.lengths]
+                    ax.plot(self.lengths, line, ls=":", color=color, lw=0.8, alpha=alpha)
+            ax.set_title(m.label, fontsize=10)
+            ax.set_xlabel("sequence length T")
+            ax.set_ylabel("ms per batch")
+            ax.legend(fontsize=7)
+        return fig
 
 
 def model_variant(model: nn.Module, mode: str) -> nn.Module:
     """The same architecture (and weights) as `model`, run in `mode` (padded/packed/scratch)."""
-    from rnnlab.models import RecurrentClassifier
-
-    spec = dataclasses.replace(_spec(model), **MODES[mode])
+    spec = dataclasses.replace(getattr(model, "spec"), **MODES[mode])  # noqa: B009
     twin = RecurrentClassifier.from_spec(spec)
     twin.load_state_dict(model.state_dict())
     return twin
@@ -177,7 +321,7 @@ def time_model(
 ) -> tuple[list[list[float]], list[list[float]]]:
     """Forward and forward+backward seconds (every repeat) per length, random token batches."""
     model = model.to(device)
-    spec = _spec(model)
+    spec = getattr(model, "spec")  # noqa: B009
     gen = torch.Generator().manual_seed(seed)
     forward, both = [], []
     with gradient_mode(model):
@@ -191,7 +335,6 @@ def time_model(
             labels = torch.zeros(batch_size, dtype=torch.int64, device=device)
             if spec.task == "regression":
                 labels = labels.float()
-
             args = (model, tokens, lengths_t, labels)
             forward.append(
                 time_call(partial(_forward, *args), device, warmup=warmup, repeats=repeats)
@@ -216,67 +359,83 @@ def _both(
 
 def bench_timing(
     models: Sequence[tuple[str, nn.Module, str]],
+    settings: Settings | None = None,
     *,
-    lengths: Sequence[int] = (100, 200, 400, 800),
-    modes: Sequence[str] = ("padded", "packed", "scratch"),
-    batch_size: int = 64,
-    warmup: int = 1,
-    repeats: int = 5,
     seed: int = 0,
     device: str | torch.device = "cpu",
     log: Logger | None = None,
+    **changes: Any,
 ) -> TimingResult:
-    """Time every (label, model, source) in every mode at every length."""
-    from rnnlab.diagnostics.common import resolve_device
-
-    lengths = sorted(set(int(n) for n in lengths))
-    check(bool(lengths) and lengths[0] > 0, f"lengths must be positive (got {lengths})")
-    check(batch_size > 0, f"batch_size must be positive (got {batch_size})")
-    check(repeats > 0, f"repeats must be positive (got {repeats})")
-    check(warmup >= 0, f"warmup must not be negative (got {warmup})")
-    unknown = [m for m in modes if m not in MODES]
-    check(not unknown, f"unknown mode(s) {unknown}; use {', '.join(MODES)}")
+    """Time every (label, model, source) in every mode, flush setting and length."""
+    s = dataclasses.replace(settings or Settings(), **changes)
     check(bool(models), "no models to time")
-    target = resolve_device(device) if isinstance(device, str) else device
+    target = torch.device(device) if isinstance(device, str) else device
+    flushes = list(s.flush_denormal) if target.type == "cpu" else ["on"]  # a CPU register
     result = TimingResult(
-        str(target), torch.get_num_threads(), batch_size, lengths, list(modes), warmup, repeats,
-        seed,
+        str(target), torch.get_num_threads(), s.batch_size, list(s.lengths), list(s.modes),
+        s.warmup, s.repeats, seed, flush_denormal=flushes, cpu=cpu_description(),
     )  # fmt: skip
     for label, model, source in models:
-        spec = _spec(model)
-        entry = ModelTiming(label, spec.kind, source, _spec_summary(spec))
-        for mode in modes:
-            if log:
-                log(f"timing: {label}, {mode}, T={','.join(map(str, lengths))}")
-            fwd, both = time_model(
-                model_variant(model, mode), lengths=lengths, batch_size=batch_size,
-                device=target, warmup=warmup, repeats=repeats, seed=seed,
-            )  # fmt: skip
-            fwd_med = [statistics.median(r) for r in fwd]
-            both_med = [statistics.median(r) for r in both]
-            entry.modes.append(
-                ModeTiming(
-                    mode, fwd_med, both_med, fwd, both,
-                    linear_fit(lengths, fwd_med), linear_fit(lengths, both_med),
-                )
-            )  # fmt: skip
+        spec = getattr(model, "spec")  # noqa: B009
+        summary = {k: getattr(spec, k) for k in ("kind", "vocab_size", "embed_dim", "hidden_dim",
+                                                 "num_layers", "bidirectional", "pooling")}  # fmt: skip
+        entry = ModelTiming(label, spec.kind, source, summary)
+        for mode in s.modes:
+            for flush in flushes:
+                if log:
+                    log(
+                        f"timing: {label}, {mode}, flush {flush}, T={','.join(map(str, s.lengths))}"
+                    )
+                with flush_denormal(flush == "on"):
+                    fwd, both = time_model(
+                        model_variant(model, mode), lengths=s.lengths, batch_size=s.batch_size,
+                        device=target, warmup=s.warmup, repeats=s.repeats, seed=seed,
+                    )  # fmt: skip
+                fwd_med = [statistics.median(r) for r in fwd]
+                both_med = [statistics.median(r) for r in both]
+                entry.modes.append(
+                    ModeTiming(
+                        mode, fwd_med, both_med, fwd, both, linear_fit(s.lengths, fwd_med),
+                        linear_fit(s.lengths, both_med), flush,
+                    )
+                )  # fmt: skip
         result.models.append(entry)
     return result
 
 
-def _spec(model: nn.Module) -> Any:
-    """The model's ModelSpec (typed loosely: nn.Module attributes read as Tensor | Module)."""
-    return getattr(model, "spec")  # noqa: B009
+def run(settings: Settings, inputs: Inputs) -> TimingResult:
+    """Trained runs, or fresh presets sized for the dataset when one is named, else for
+    `vocab_size` and two classes (random token ids need no data)."""
+    if inputs.runs or inputs.dataset_given:
+        models = [(e.label, e.model, e.source) for e in inputs.entries()]
+    else:
+        models = []
+        for name in parse_names(inputs.models):
+            torch.manual_seed(inputs.seed)
+            cfg = dataclasses.replace(inputs.config.model, name=name, kind=None, embeddings=None)
+            model = create_model_from_config(cfg, vocab_size=settings.vocab_size, num_classes=2)
+            models.append((name, model, "fresh"))
+    return bench_timing(models, settings, seed=inputs.seed, device=inputs.target, log=inputs.log)
 
 
-def _spec_summary(spec: Any) -> dict[str, Any]:
-    keys = (
-        "kind",
-        "vocab_size",
-        "embed_dim",
-        "hidden_dim",
-        "num_layers",
-        "bidirectional",
-        "pooling",
-    )
-    return {k: getattr(spec, k) for k in keys}
+def estimate(settings: Settings, models: int) -> float:
+    calls = (1 + settings.repeats) * len(settings.modes) * len(settings.flush_denormal)
+    return models * sum(settings.lengths) * calls * settings.batch_size / 64 * 1e-3
+
+
+DIAGNOSTIC = Diagnostic(
+    name="timing",
+    command=("bench", "timing"),
+    help="forward and forward+backward time vs sequence length (serial bottleneck)",
+    title="Serial bottleneck: time vs sequence length",
+    how_to_read=(
+        "Time for a forward and backward pass against the sequence length.",
+        "A recurrent layer must finish step t before step t+1, so time grows linearly with "
+        "length however many cores there are.",
+    ),
+    settings=Settings,
+    quick=QUICK,
+    result=TimingResult,
+    run=run,
+    estimate=estimate,
+)

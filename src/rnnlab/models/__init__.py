@@ -7,6 +7,7 @@ from rnnlab.models.classifier import (
     count_parameters,
 )
 from rnnlab.models.registry import (
+    build_model,
     create_model,
     create_model_from_config,
     get_preset,
@@ -17,6 +18,7 @@ __all__ = [
     "ModelSpec",
     "RecurrentClassifier",
     "StateTrace",
+    "build_model",
     "count_parameters",
     "create_model",
     "create_model_from_config",

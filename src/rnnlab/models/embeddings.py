@@ -84,7 +84,7 @@ def _glove_vectors() -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def _glove_index() -> dict[str, int]:
     """word -> row of the bundled GloVe vectors (400k words, loaded once per process)."""
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # only for the bundled GloVe vectors' word list
 
     words = pq.read_table(_glove_files()[1], columns=["index"]).column("index").to_pylist()
     index: dict[str, int] = {}

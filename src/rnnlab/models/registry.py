@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from rnnlab.config import ModelConfig
+from rnnlab.data.encoded import EncodedSplits
 from rnnlab.errors import RnnlabError
 from rnnlab.models.classifier import ModelSpec, RecurrentClassifier
 from rnnlab.models.embeddings import load_pretrained
@@ -154,4 +156,29 @@ def create_model_from_config(
         task=task,
         itos=itos,
         **cfg.overrides(),
+    )
+
+
+def build_model(
+    cfg: ModelConfig, splits: EncodedSplits, *, name: str | None = None, **overrides: Any
+) -> RecurrentClassifier:
+    """The model `cfg` asks for, sized for `splits` (vocabulary, classes, inputs, task).
+
+    `name` switches to another preset (and drops cfg.kind, which belonged to the old one);
+    `overrides` replace ModelConfig fields, e.g. hidden_dim=64 for a sweep cell.
+    """
+    if name is not None:
+        cfg = dataclasses.replace(cfg, name=name, kind=None)
+    if overrides:
+        cfg = dataclasses.replace(cfg, **overrides)
+    itos = None
+    if cfg.embeddings is not None and splits.encoder is not None:
+        itos = list(splits.encoder.itos)
+    return create_model_from_config(
+        cfg,
+        vocab_size=splits.vocab_size,
+        num_classes=splits.num_classes,
+        input_dim=splits.input_dim,
+        task=splits.task,
+        itos=itos,
     )

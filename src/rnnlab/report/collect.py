@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from rnnlab.diagnostics import Diagnostic, Result, registry
 from rnnlab.errors import RnnlabError
 
 SUMMARY = "summary.json"
@@ -106,6 +109,10 @@ class ResultFolder:
     kind: str
     data: dict[str, Any]
     figures: list[Path]
+    entry: Diagnostic | None = None
+    """The registered diagnostic that wrote it (None: a kind this version does not know)."""
+    result: Result | None = None
+    """The typed result (None for unknown kinds, whose figures are still shown)."""
 
 
 @dataclass
@@ -129,10 +136,6 @@ class Collection:
     @property
     def failed_runs(self) -> list[TrainingRun]:
         return [r for r in self.runs if r.status == "failed"]
-
-    def results_of(self, *kinds: str) -> list[ResultFolder]:
-        wanted = {normalize_kind(k) for k in kinds}
-        return [r for r in self.results if normalize_kind(r.kind) in wanted]
 
     def runs_under(self, folder: Path) -> list[TrainingRun]:
         return [r for r in self.runs if r.owner == folder]
@@ -160,11 +163,6 @@ class Collection:
     @property
     def empty(self) -> bool:
         return not (self.runs or self.compares or self.results or self.datasets)
-
-
-def normalize_kind(kind: str) -> str:
-    """`gradient-flow`, `Gradient_Flow` -> `gradient_flow`."""
-    return kind.strip().lower().replace("-", "_").replace(" ", "_")
 
 
 # ----- reading -----------------------------------------------------------------------------------
@@ -205,8 +203,6 @@ def read_config(path: Path) -> tuple[dict[str, Any], str]:
     file = path / CONFIG
     if not file.is_file():
         return {}, ""
-    import yaml
-
     text = file.read_text(encoding="utf-8")
     try:
         data = yaml.safe_load(text)
@@ -233,12 +229,15 @@ def read_run(path: Path) -> TrainingRun:
 
 
 def read_result(path: Path) -> ResultFolder:
+    """result.json, typed through the registry when its kind is a registered diagnostic's."""
     data = read_json_object(path / RESULT)
     kind = data.get("kind")
     if not isinstance(kind, str) or not kind:
         raise RnnlabError(f"{path / RESULT} has no 'kind'; run the diagnostic again")
     figures = sorted(p for p in path.glob("*.png") if p.is_file())
-    return ResultFolder(path=path, kind=kind, data=data, figures=figures)
+    entry = registry.for_kind(kind)
+    result = entry.result.from_dict(data, where=str(path / RESULT)) if entry else None
+    return ResultFolder(path, kind, data, figures, entry, result)
 
 
 def _png(path: Path) -> Path | None:

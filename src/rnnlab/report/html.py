@@ -7,15 +7,18 @@ Content-Security-Policy forbids scripts, so text from reviews or configs can nev
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
 from rnnlab.errors import RnnlabError
+from rnnlab.formatting import mapping
 from rnnlab.io import atomic_path
 from rnnlab.report import narrative as say
 from rnnlab.report.collect import Collection, collect
-from rnnlab.report.narrative import mapping
 from rnnlab.report.page import Page, Section
 from rnnlab.report.results import result_sections
 from rnnlab.report.sections import (
@@ -81,8 +84,6 @@ def _default_title(collection: Collection, datasets: list[str]) -> str:
 
 
 def render_page(page: Page) -> str:
-    from jinja2 import Environment, PackageLoader, StrictUndefined
-
     env = Environment(
         loader=PackageLoader("rnnlab.report", "templates"),
         autoescape=True,
@@ -105,8 +106,6 @@ def check_output(out_path: Path) -> None:
         existing = existing.parent
     if not existing.is_dir():
         raise RnnlabError(f"cannot write {out_path}: {existing} is not a folder; choose another -o")
-    import os
-
     if not os.access(existing, os.W_OK | os.X_OK):
         raise RnnlabError(
             f"cannot write {out_path}: no permission in {existing}; choose another -o"

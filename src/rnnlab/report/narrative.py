@@ -1,97 +1,17 @@
 """Sentences computed from the saved numbers: every number in them comes from a result file.
 
 Each function takes plain values (already read from JSON) and returns a list of sentences; the
-formatting helpers are shared with the tables so that a number reads the same everywhere.
+numbers are formatted by rnnlab.formatting, as in the tables, so they read the same everywhere.
+The diagnostics' own sentences live with their results (`Result.figures()` captions).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any
 
-
-# ----- formatting --------------------------------------------------------------------------------
-def is_num(x: Any) -> TypeGuard[float]:
-    """A finite int or float (not a bool, not None, not NaN)."""
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def mapping(x: Any) -> dict[str, Any]:
-    """`x` when it is a JSON object, else an empty one."""
-    return x if isinstance(x, dict) else {}
-
-
-def num(x: Any) -> float | None:
-    """`x` as a float when it is a finite number, else None."""
-    return float(x) if is_num(x) else None
-
-
-def pct(x: float, digits: int = 1) -> str:
-    """0.475 -> '47.5%'; small shares keep two significant digits (0.00031 -> '0.031%')."""
-    value = 100.0 * x
-    if value != 0 and abs(value) < 10 ** (-digits):
-        return f"{value:.2g}%"
-    return f"{value:.{digits}f}%"
-
-
-def share(x: float) -> str:
-    """A ratio as a percentage, or in scientific notation when it is below 0.01%."""
-    return pct(x) if abs(x) >= 1e-4 or x == 0 else f"{x:.1e} of it"
-
-
-def factor(x: float) -> str:
-    """A growth factor: 1.23 -> '1.23x', 12.3 -> '12.3x'."""
-    return f"{x:.2f}x" if abs(x) < 10 else f"{x:.1f}x"
-
-
-def frac(x: float) -> str:
-    """Table format of an accuracy or F1: 0.4750."""
-    return f"{x:.4f}"
-
-
-def count(n: float) -> str:
-    return f"{round(n):,}"
-
-
-def seconds(x: float) -> str:
-    return f"{x:.2f} s" if x < 10 else f"{x:.1f} s"
-
-
-def sig(x: float, digits: int = 3) -> str:
-    """A plain number with `digits` significant digits: 0.000123 -> '0.000123', 1234.5 -> '1.23e+03'."""
-    if x == 0:
-        return "0"
-    if 1e-4 <= abs(x) < 1e5:
-        return (
-            f"{x:.{digits}g}"
-            if abs(x) < 1
-            else f"{x:,.{max(0, digits - 1)}f}".rstrip("0").rstrip(".")
-        )
-    return f"{x:.{digits - 1}e}"
-
-
-def cell(x: Any, kind: str = "frac") -> str:
-    """A table cell: '—' for missing values."""
-    if not is_num(x):
-        return "—" if x is None else str(x)
-    if kind == "frac":
-        return frac(x)
-    if kind == "count":
-        return count(x)
-    if kind == "seconds":
-        return f"{x:.2f}"
-    if kind == "pct":
-        return pct(x)
-    return sig(x)
-
-
-def names_list(items: Sequence[str]) -> str:
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+from rnnlab.formatting import count, factor, frac, is_num, names_list, num, pct, seconds, sig
 
 
 # ----- training ----------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rnnlab.tables import Table
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -22,18 +24,6 @@ class Figure:
     alt: str = ""
     source: str = ""
     """Where the numbers or the image came from (a file path), shown small under the caption."""
-
-
-@dataclass
-class Table:
-    caption: str
-    columns: list[str]
-    rows: list[list[str]]
-    sentences: list[str] = field(default_factory=list)
-    numeric: list[bool] = field(default_factory=list)
-    """Per column: right-align (numbers)."""
-    row_ids: list[str] = field(default_factory=list)
-    """Optional `data-row` attribute per row (the browser test finds rows by it)."""
 
 
 @dataclass
@@ -51,6 +41,7 @@ class Section:
     lead: list[str] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
+    """Tables (rnnlab.tables.Table: title, columns, rows, notes under it)."""
     blocks: list[Block] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     examples: list[tuple[str, str]] = field(default_factory=list)

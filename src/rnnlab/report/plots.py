@@ -1,31 +1,23 @@
-"""Figures that no run folder already holds, drawn from saved numbers into PNG bytes.
-
-matplotlib with the Agg canvas and no pyplot state, so it is safe in threads and servers.
-"""
+"""Figures that no run folder already holds, drawn from saved numbers into PNG bytes
+(rnnlab.plotting: the Agg canvas and no pyplot state, so it is safe in threads and servers)."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from rnnlab.plotting import new_figure, png_bytes
+
 
 def _figure(width: float, height: float, ncols: int = 1) -> tuple[Any, list[Any]]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
-    return fig, list(axes)
+    fig, axes = new_figure(1, ncols, width=width / ncols, height=height)
+    return fig, list(axes[0])
 
 
 def _png(fig: Any) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
+    return png_bytes(fig)
 
 
 def length_histogram(
@@ -91,30 +83,4 @@ def accuracy_by_length(series: Mapping[str, Sequence[tuple[str, float]]]) -> byt
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     ax.set_title("Test accuracy by text length")
-    return _png(fig)
-
-
-def lines(
-    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
-    *,
-    xlabel: str,
-    ylabel: str,
-    title: str,
-    logy: bool = False,
-    logx: bool = False,
-) -> bytes:
-    """A plain line chart, one line per named series (for results saved without a figure)."""
-    fig, (ax,) = _figure(6.4, 3.4)
-    for i, (name, (xs, ys)) in enumerate(series.items()):
-        ax.plot(list(xs), list(ys), marker="o", markersize=3, color=f"C{i % 10}", label=str(name))
-    if logy:
-        ax.set_yscale("log")
-    if logx:
-        ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if len(series) > 1:
-        ax.legend(fontsize="small")
     return _png(fig)

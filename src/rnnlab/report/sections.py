@@ -6,11 +6,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from rnnlab.formatting import cell, is_num, mapping, num, pct
 from rnnlab.report import narrative as say
 from rnnlab.report import plots
 from rnnlab.report.collect import Collection, TrainingRun
-from rnnlab.report.narrative import cell, is_num, mapping, num
-from rnnlab.report.page import Block, Figure, Section, Table, png_file_uri, png_uri
+from rnnlab.report.page import Block, Figure, Section, png_file_uri, png_uri
+from rnnlab.tables import Table
 
 MAX_EXAMPLES = 3
 MAX_EXAMPLE_CHARS = 600
@@ -74,7 +75,7 @@ def _dataset_from_summary(section: Section, path: Any, d: dict[str, Any]) -> Non
                 cell(s.get("median_tokens"), "count"),
                 cell(s.get("p95_tokens"), "count"),
                 cell(s.get("max_tokens"), "count"),
-                say.pct(s["unk_share"], 2) if is_num(s.get("unk_share")) else "—",
+                pct(s["unk_share"], 2) if is_num(s.get("unk_share")) else "—",
                 *(cell(counts.get(label), "count") for label in labels),
             ]
         )
@@ -340,7 +341,7 @@ def _per_class_table(runs: Sequence[TrainingRun], labels: dict[int, str]) -> Tab
         "Per-class F1 on the test split",
         ["model", *classes],
         rows,
-        sentences=say.per_class_f1(per_model),
+        notes=say.per_class_f1(per_model),
         numeric=[False, *([True] * len(classes))],
         row_ids=[f"f1-{name}" for name in per_model],
     )

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rnnlab.io import write_text_atomic
 
@@ -136,15 +138,6 @@ class ConsoleLogger(Callback):
     def on_fit_start(self, state: TrainState) -> None:
         if not self.show_bar:
             return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),

@@ -48,6 +48,12 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work (for timings); nothing to do on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def use_amp(requested: bool, device: torch.device) -> bool:
     """bf16 autocast runs on CUDA only; elsewhere a request is ignored with a note on stderr."""
     if requested and device.type != "cuda":

@@ -7,6 +7,7 @@ score 1.0 even when some class is absent from a small sample.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -122,3 +123,13 @@ def mean_absolute_error(y_true: Any, y_pred: Any) -> float:
     if true.shape != pred.shape:
         raise ValueError(f"y_true and y_pred differ in length ({len(true)} vs {len(pred)})")
     return float(np.mean(np.abs(true - pred))) if len(true) else 0.0
+
+
+def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    """Mean and population standard deviation of the values that are not None (None, None
+    when there are none)."""
+    present = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    if not len(present):
+        return None, None
+    mean, std = float(present.mean()), float(present.std())
+    return (mean if math.isfinite(mean) else None), (std if math.isfinite(std) else None)

@@ -24,16 +24,21 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from rnnlab.config import RunConfig
 from rnnlab.data.encoded import EncodedSplits
+from rnnlab.data.text_encoder import TextEncoder
 from rnnlab.errors import RnnlabError
 from rnnlab.io import read_json, write_json_atomic
+from rnnlab.models import RecurrentClassifier, count_parameters
 from rnnlab.training.checkpoint import load_state_dict, save_state_dict
+from rnnlab.training.curves import plot_curves
 from rnnlab.training.trainer import EvalResult, FitResult
 
 CONFIG = "config.yaml"
@@ -127,10 +132,6 @@ def save_encoder(path: Path, encoder: Any) -> None:
 
 # ----- finishing a run -------------------------------------------------------------------------
 def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    import numpy
-
     try:
         rnnlab_version = version("rnnlab")
     except PackageNotFoundError:
@@ -138,7 +139,7 @@ def library_versions() -> dict[str, str]:
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "numpy": numpy.__version__,
+        "numpy": np.__version__,
         "rnnlab": rnnlab_version,
     }
 
@@ -166,8 +167,6 @@ def build_summary(
     name: str,
 ) -> dict[str, Any]:
     """Everything summary.json holds (JSON-ready)."""
-    from rnnlab.models import count_parameters
-
     best = next((r for r in fit.history if r["epoch"] == fit.best_epoch), None)
     return {
         "name": name,
@@ -195,8 +194,6 @@ def build_summary(
 
 def finish_run(run_dir: Path, model: torch.nn.Module, summary: dict[str, Any]) -> None:
     """Save the weights, the learning curves and (last) summary.json."""
-    from rnnlab.report.curves import plot_curves
-
     run_dir = Path(run_dir)
     save_state_dict(run_dir / MODEL, model)
     history = read_metrics(run_dir)
@@ -270,8 +267,6 @@ class LoadedRun:
 
 def load_run(run_dir: Path | str) -> LoadedRun:
     """Rebuild model + encoder + label names from a run folder."""
-    from rnnlab.models import RecurrentClassifier
-
     run_dir = check_run_dir(run_dir, need=(SUMMARY,))
     summary = read_summary(run_dir)
     if summary.get("status") == "failed":
@@ -290,8 +285,6 @@ def load_run(run_dir: Path | str) -> LoadedRun:
     model.eval()
     encoder = None
     if summary.get("encoder"):
-        from rnnlab.data.text_encoder import TextEncoder
-
         check_run_dir(run_dir, need=(ENCODER,))
         encoder = TextEncoder.load(run_dir / ENCODER)
     return LoadedRun(run_dir, model, encoder, label_names, config, summary)

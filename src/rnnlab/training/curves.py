@@ -1,4 +1,4 @@
-"""Learning-curve PNGs from metrics.jsonl records (matplotlib, Agg canvas, no pyplot state)."""
+"""Learning-curve PNGs from metrics.jsonl records (one run, or several side by side)."""
 
 from __future__ import annotations
 
@@ -6,30 +6,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rnnlab.io import write_with
+from rnnlab.plotting import new_figure, save_png
 
 Record = Mapping[str, Any]
-
-
-def _figure(ncols: int, title: str) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(4.6 * ncols, 3.6), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
-    if title:
-        fig.suptitle(title)
-    return fig, axes
 
 
 def _series(history: Sequence[Record], key: str) -> tuple[list[int], list[float]]:
     points = [(r["epoch"], r[key]) for r in history if r.get(key) is not None]
     return [p[0] for p in points], [p[1] for p in points]
-
-
-def _save(fig: Any, path: Path | str) -> None:
-    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
 
 
 def _panels(history: Sequence[Record]) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -43,12 +27,12 @@ def _panels(history: Sequence[Record]) -> list[tuple[str, list[tuple[str, str]]]
     return panels
 
 
-def plot_curves(history: Sequence[Record], path: Path | str, *, title: str = "") -> None:
+def curves_figure(history: Sequence[Record], *, title: str = "") -> Any:
     """Loss and accuracy (or MSE) per epoch for one run; the best epoch is marked."""
     panels = _panels(history)
-    fig, axes = _figure(len(panels), title)
+    fig, axes = new_figure(1, len(panels), title, width=4.6)
     best = [r["epoch"] for r in history if r.get("best")]
-    for ax, (name, keys) in zip(axes, panels, strict=True):
+    for ax, (name, keys) in zip(axes[0], panels, strict=True):
         for key, label in keys:
             epochs, values = _series(history, key)
             if epochs:
@@ -59,18 +43,16 @@ def plot_curves(history: Sequence[Record], path: Path | str, *, title: str = "")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
-    _save(fig, path)
+    return fig
 
 
-def plot_compare_curves(
-    histories: Mapping[str, Sequence[Record]], path: Path | str, *, title: str = ""
-) -> None:
-    """Several runs side by side: one panel per metric, one colour per run (val solid, train dashed)."""
-    all_records = [r for h in histories.values() for r in h]
-    panels = _panels(all_records)
-    fig, axes = _figure(len(panels), title)
+def compare_curves_figure(histories: Mapping[str, Sequence[Record]], *, title: str = "") -> Any:
+    """Several runs side by side: one panel per metric, one colour per run (val solid, train
+    dashed)."""
+    panels = _panels([r for h in histories.values() for r in h])
+    fig, axes = new_figure(1, len(panels), title, width=4.6)
     colors = [f"C{i % 10}" for i in range(len(histories))]
-    for ax, (name, keys) in zip(axes, panels, strict=True):
+    for ax, (name, keys) in zip(axes[0], panels, strict=True):
         for color, (run, history) in zip(colors, histories.items(), strict=True):
             for key, _ in keys:
                 epochs, values = _series(history, key)
@@ -83,4 +65,14 @@ def plot_compare_curves(
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="x-small")
-    _save(fig, path)
+    return fig
+
+
+def plot_curves(history: Sequence[Record], path: Path | str, *, title: str = "") -> Path:
+    return save_png(curves_figure(history, title=title), path)
+
+
+def plot_compare_curves(
+    histories: Mapping[str, Sequence[Record]], path: Path | str, *, title: str = ""
+) -> Path:
+    return save_png(compare_curves_figure(histories, title=title), path)

@@ -1,0 +1,59 @@
+"""`rnnlab study`: parse, call rnnlab.study.run_study, print where the report is."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rnnlab.cli.diagnose_cmds import add_preset_flags, presets_from_args
+from rnnlab.study import default_out, run_study, study_settings
+
+
+def register(subparsers: Any) -> None:
+    study = subparsers.add_parser(
+        "study",
+        help="compare RNN/LSTM/GRU, run every diagnostic and write the report, in one go",
+        description=(
+            "Train rnn, lstm and gru, run every registered diagnostic on them (gradients, "
+            "states, sweeps, timing, padding, the synthetic task), then write report.html. "
+            "An interrupted study resumes where it stopped (finished steps are kept); --fresh "
+            "starts over. Per-diagnostic flags are --<diagnostic>-<setting>."
+        ),
+    )
+    study.add_argument("--dataset", default="imdb", metavar="NAME", help="dataset (default imdb)")
+    study.add_argument(
+        "--quick", action="store_true", help="small settings that finish in minutes on a CPU"
+    )
+    study.add_argument(
+        "--out", metavar="DIR", help="study folder (default runs/study-<dataset>[-quick])"
+    )
+    study.add_argument(
+        "--fresh", action="store_true", help="discard the finished steps in --out and start over"
+    )
+    study.add_argument("--device", default="auto", metavar="DEV", help="auto, cpu, cuda, mps")
+    study.add_argument("--seed", type=int, default=0, metavar="N", help="seed of data and models")
+    study.add_argument(
+        "--threads", type=int, metavar="N", help="CPU threads for PyTorch (default: PyTorch's)"
+    )
+    add_preset_flags(study)
+    study.set_defaults(handler=cmd_study)
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    extra = {"threads": args.threads} if args.threads is not None else {}
+    settings = study_settings(
+        args.dataset, quick=args.quick, device=args.device, seed=args.seed,
+        diagnostics=presets_from_args(args, quick=args.quick), **extra,
+    )  # fmt: skip
+    out = Path(args.out) if args.out else default_out(args.dataset, quick=args.quick)
+    result = run_study(settings, out, fresh=args.fresh)
+    if result.failed:
+        print(
+            f"rnnlab: {len(result.failed)} step(s) failed ({', '.join(result.failed)}); see "
+            f"{result.out / 'study.json'}, fix the cause and run the same command to redo them",
+            file=sys.stderr,
+        )
+    print(f"report: {result.report}")
+    return 1 if result.failed else 0

@@ -1,0 +1,278 @@
+"""Hidden size vs accuracy: the fixed-memory bottleneck.
+
+A recurrent encoder squeezes a whole review into one hidden vector of H numbers. Training the
+same model at several hidden sizes (otherwise equal settings) shows what that memory buys,
+overall and per review-length bucket (`rnnlab.training.metrics.accuracy_by_length`): long
+reviews are where a small state runs out of room first.
+
+result.json (`"kind": "hidden_size"`; earlier versions wrote `"capacity"`, read the same):
+  dataset, sizes, models, seeds, max_len, edges (length-bucket edges), settings, config,
+  cells: one object per (model, size, seed): hidden_dim plus everything a seq-len cell has
+    (test_accuracy, ..., parameters, accuracy_by_length: [{lo, hi, count, accuracy}]),
+  summary: one object per (model, size): model, hidden_dim, runs, parameters, accuracy_mean,
+    accuracy_std, train_seconds_mean, bucket_accuracy (mean over seeds per bucket, aligned
+    with `edges`; null for an empty bucket).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from rnnlab.config import RunConfig, check_positive
+from rnnlab.data import load_splits
+from rnnlab.data.encoded import EncodedSplits
+from rnnlab.diagnostics.entry import Diagnostic
+from rnnlab.diagnostics.inputs import Inputs, Logger, parse_names
+from rnnlab.diagnostics.result import FigureSpec, Result
+from rnnlab.diagnostics.sweep_runs import (
+    TrainedCell,
+    sweep_config,
+    sweep_settings,
+    train_and_test,
+    trend,
+)
+from rnnlab.errors import check
+from rnnlab.formatting import pct, pm
+from rnnlab.plotting import colormap, colors, nan_for_none, new_figure
+from rnnlab.tables import Table
+from rnnlab.training.metrics import length_edges, mean_std
+
+
+@dataclass(frozen=True)
+class Settings:
+    sizes: tuple[int, ...] = (16, 32, 64, 128, 256)
+    """Hidden sizes H to train at."""
+    models: tuple[str, ...] = ("lstm",)
+    """Model presets to train at every size."""
+    seeds: int = 1
+    """Repeat every cell with this many seeds (--seed, --seed+1, ...): mean ± std."""
+    epochs: int | None = None
+    """Epochs per cell (None: the training settings' --epochs)."""
+    limit: int | None = None
+    """Training examples per cell (None: the data settings' --limit)."""
+    max_len: int | None = None
+    """Tokens kept per text (None: the data settings' --max-len)."""
+
+    def __post_init__(self) -> None:
+        check_positive(self, "sizes", "seeds", "epochs", "limit", "max_len")
+        object.__setattr__(self, "sizes", tuple(sorted(set(self.sizes))))
+        parse_names(list(self.models))
+
+
+QUICK = Settings(sizes=(16, 64, 128), epochs=2, limit=1000, max_len=200)
+
+
+@dataclass
+class HiddenSizeCell(TrainedCell):
+    hidden_dim: int = 0
+
+
+@dataclass
+class HiddenSizeSummary:
+    model: str
+    hidden_dim: int
+    runs: int
+    parameters: int
+    accuracy_mean: float | None
+    accuracy_std: float | None
+    train_seconds_mean: float | None
+    bucket_accuracy: list[float | None]
+
+
+@dataclass
+class HiddenSizeResult(Result):
+    kind = "hidden_size"
+
+    dataset: str
+    sizes: list[int]
+    models: list[str]
+    seeds: list[int]
+    max_len: int | None
+    edges: list[int]
+    settings: dict[str, Any]
+    config: dict[str, Any]
+    cells: list[HiddenSizeCell] = field(default_factory=list)
+    summary: list[HiddenSizeSummary] = field(default_factory=list)
+
+    def bucket_names(self) -> list[str]:
+        edges = self.edges
+        return [
+            f"{lo}-{edges[i + 1] - 1}" if i + 1 < len(edges) else f"{lo}+"
+            for i, lo in enumerate(edges)
+        ]
+
+    def summarize(self) -> None:
+        self.summary = []
+        for model in self.models:
+            for size in self.sizes:
+                cells = [c for c in self.cells if c.model == model and c.hidden_dim == size]
+                if not cells:
+                    continue
+                buckets = [
+                    mean_std([c.accuracy_by_length[i]["accuracy"] for c in cells])[0]
+                    for i in range(len(self.edges))
+                ]
+                self.summary.append(
+                    HiddenSizeSummary(
+                        model, size, len(cells), cells[0].parameters,
+                        *mean_std([c.test_accuracy for c in cells]),
+                        mean_std([c.train_seconds for c in cells])[0], buckets,
+                    )
+                )  # fmt: skip
+
+    def tables(self) -> list[Table]:
+        names = self.bucket_names()
+        counts = [b["count"] for b in self.cells[0].accuracy_by_length] if self.cells else []
+        bucket_cols = [f"{n} ({counts[i]})" if i < len(counts) else n for i, n in enumerate(names)]
+        rows = [
+            [s.model, str(s.hidden_dim), f"{s.parameters:,}", pm(s.accuracy_mean, s.accuracy_std, ".4f"),
+             *(pm(a, None) for a in s.bucket_accuracy), pm(s.train_seconds_mean, None, ".1f")]
+            for s in self.summary
+        ]  # fmt: skip
+        st = self.settings
+        title = (
+            f"Mean test accuracy by hidden size ({self.dataset}, max_len {self.max_len}, "
+            f"{st['epochs']} epochs, limit {st['limit']}, {len(self.seeds)} seed(s))"
+        )
+        columns = ["model", "hidden", "parameters", "test accuracy", *bucket_cols, "train s"]
+        return [
+            Table(
+                title, columns, rows,
+                ["length buckets in tokens (test texts per bucket in brackets)"],
+                [False, *([True] * (len(columns) - 1))],
+                row_ids=[f"H-{s.model}-{s.hidden_dim}" for s in self.summary],
+            )
+        ]  # fmt: skip
+
+    def figures(self) -> list[FigureSpec]:
+        series = {
+            m: [(s.hidden_dim, s.accuracy_mean) for s in self.summary if s.model == m and s.accuracy_mean is not None]
+            for m in self.models
+        }  # fmt: skip
+        longest = [
+            f"{s.model} H={s.hidden_dim} {pct(s.bucket_accuracy[-1])}"
+            for s in self.summary
+            if s.bucket_accuracy and s.bucket_accuracy[-1] is not None
+        ]
+        by_length = []
+        if longest and self.edges:
+            by_length = [
+                "Accuracy per review-length bucket, one line per hidden size.",
+                f"On the longest reviews (≥{self.edges[-1]:,} tokens): " + ", ".join(longest) + ".",
+            ]
+        return [
+            FigureSpec("accuracy_vs_hidden.png", "Test accuracy vs hidden size", trend(series, "H"), self._draw_accuracy),
+            FigureSpec("accuracy_by_length.png", "Accuracy per review length, by hidden size", by_length, self._draw_buckets),
+        ]  # fmt: skip
+
+    def _draw_accuracy(self) -> Any:
+        palette = colors(self.models, self.models)
+        fig, axes = new_figure(1, 1, f"accuracy vs hidden size: {self.dataset}")
+        ax = axes[0][0]
+        for model in self.models:
+            rows = [s for s in self.summary if s.model == model]
+            ax.errorbar([s.hidden_dim for s in rows], nan_for_none([s.accuracy_mean for s in rows]),
+                        yerr=[s.accuracy_std or 0.0 for s in rows], marker="o", capsize=3,
+                        label=model, color=palette[model])  # fmt: skip
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(self.sizes, [str(n) for n in self.sizes])
+        ax.set_xlabel("hidden size H")
+        ax.set_ylabel("test accuracy")
+        ax.legend(fontsize=8)
+        return fig
+
+    def _draw_buckets(self) -> Any:
+        names = self.bucket_names()
+        if self.cells:  # test texts per bucket under each name
+            counts = [b.get("count", 0) for b in self.cells[0].accuracy_by_length]
+            names = [f"{n}\n(n={c})" for n, c in zip(names, counts, strict=False)]
+        fig, axes = new_figure(
+            1, len(self.models), "accuracy by review length, per hidden size", width=4.8
+        )
+        cmap = colormap("viridis")
+        for ax, model in zip(axes[0], self.models, strict=True):
+            rows = [s for s in self.summary if s.model == model]
+            for i, s in enumerate(rows):
+                ax.plot(range(len(names)), nan_for_none(s.bucket_accuracy), marker="o",
+                        color=cmap(i / max(len(rows) - 1, 1)), label=f"H={s.hidden_dim}")  # fmt: skip
+            ax.set_xticks(range(len(names)), names, fontsize=8)
+            ax.set_xlabel("review length (tokens)")
+            ax.set_title(model, fontsize=10)
+            ax.legend(fontsize=8)
+        return fig
+
+
+def hidden_size_sweep(
+    config: RunConfig,
+    settings: Settings | None = None,
+    *,
+    seed: int = 0,
+    splits: EncodedSplits | None = None,
+    log: Logger | None = None,
+    **changes: Any,
+) -> HiddenSizeResult:
+    """Train each model at each hidden size (and seed) on config's data (cut to its max_len)."""
+    s = dataclasses.replace(settings or Settings(), **changes)
+    config = sweep_config(config, epochs=s.epochs, limit=s.limit)
+    if s.max_len is not None:
+        config = dataclasses.replace(
+            config, data=dataclasses.replace(config.data, max_len=s.max_len)
+        )
+    splits = splits if splits is not None else load_splits(config.data)
+    check(
+        splits.task == "classification",
+        "sweep hidden measures accuracy; use a classification dataset",
+    )
+    edges = list(length_edges(config.data.max_len))
+    seeds = [seed + i for i in range(s.seeds)]
+    result = HiddenSizeResult(
+        str(splits.info.get("dataset", config.data.dataset)), list(s.sizes), list(s.models),
+        seeds, config.data.max_len, edges, sweep_settings(config), config.to_dict(),
+    )  # fmt: skip
+    for model in s.models:
+        for size in s.sizes:
+            for cell_seed in seeds:
+                if log:
+                    log(f"hidden-size sweep: {model}, hidden {size}, seed {cell_seed}")
+                cell = train_and_test(
+                    config, model, splits, seed=cell_seed, length_edges=edges, hidden_dim=size
+                )
+                result.cells.append(HiddenSizeCell(**dataclasses.asdict(cell), hidden_dim=size))
+                if log:
+                    log(f"  test accuracy {pm(cell.test_accuracy, None, '.4f')}, "
+                        f"{cell.train_seconds:.1f} s training")  # fmt: skip
+    result.summarize()
+    return result
+
+
+def run(settings: Settings, inputs: Inputs) -> HiddenSizeResult:
+    return hidden_size_sweep(inputs.config, settings, seed=inputs.seed, log=inputs.log)
+
+
+def estimate(settings: Settings, models: int) -> float:
+    texts = 0.8 * (settings.limit or 20_000) * (settings.epochs or 5) * settings.seeds
+    tokens = min(settings.max_len or 400, 230)
+    return len(settings.models) * len(settings.sizes) * texts * tokens * 2e-5
+
+
+DIAGNOSTIC = Diagnostic(
+    name="hidden-size",
+    command=("sweep", "hidden"),
+    aliases=("hidden-size",),
+    help="accuracy (overall and per length bucket) vs hidden size",
+    title="Hidden size vs accuracy",
+    how_to_read=(
+        "Test accuracy against the size of the hidden state.",
+        "The whole text must fit in one fixed-size vector: where accuracy stops improving, "
+        "more memory does not help.",
+    ),
+    settings=Settings,
+    quick=QUICK,
+    result=HiddenSizeResult,
+    run=run,
+    reads="training",
+    estimate=estimate,
+    legacy_kinds=("capacity",),
+)

@@ -1,0 +1,74 @@
+"""Every diagnostic, in the order the study runs them and the report shows them.
+
+Adding a diagnostic: write its module (Settings, run, Result, DIAGNOSTIC) and add one line
+here; the CLI verb, `diagnose all`, the study and the report section follow from the entry.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rnnlab.diagnostics import (
+    embedding_grad,
+    gradient_flow,
+    hidden_size,
+    hidden_states,
+    padding,
+    parameters,
+    seq_len,
+    synthetic,
+    timing,
+)
+from rnnlab.diagnostics.entry import Diagnostic
+from rnnlab.diagnostics.result import RESULT_FILE, Result
+from rnnlab.errors import RnnlabError
+from rnnlab.io import read_json
+
+REGISTRY: tuple[Diagnostic, ...] = (
+    parameters.DIAGNOSTIC,
+    gradient_flow.DIAGNOSTIC,
+    embedding_grad.DIAGNOSTIC,
+    hidden_states.DIAGNOSTIC,
+    seq_len.DIAGNOSTIC,
+    hidden_size.DIAGNOSTIC,
+    timing.DIAGNOSTIC,
+    padding.DIAGNOSTIC,
+    synthetic.DIAGNOSTIC,
+)
+
+
+def names() -> list[str]:
+    return [d.name for d in REGISTRY]
+
+
+def get(name: str) -> Diagnostic:
+    """The diagnostic called `name` (e.g. gradient-flow); an unknown name lists the valid ones."""
+    for entry in REGISTRY:
+        if name in (entry.name, entry.kind):
+            return entry
+    raise RnnlabError(f"unknown diagnostic {name!r}; choose one of {', '.join(names())}")
+
+
+def for_kind(kind: str) -> Diagnostic | None:
+    """The entry whose results have this kind (or had it in an earlier version)."""
+    return next((d for d in REGISTRY if kind == d.kind or kind in d.legacy_kinds), None)
+
+
+def read_result(path: Path | str) -> Result:
+    """Any registered diagnostic's result.json (or the folder holding it), as its result."""
+    path = Path(path)
+    file = path / RESULT_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise RnnlabError(f"{file} does not exist; give a folder written by an rnnlab diagnostic")
+    try:
+        raw: Any = read_json(file)
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise RnnlabError(f"{file} is not valid JSON; run the diagnostic again") from None
+    kind = raw.get("kind") if isinstance(raw, dict) else None
+    entry = for_kind(kind) if isinstance(kind, str) else None
+    if entry is None:
+        raise RnnlabError(
+            f"{file} has unknown kind {kind!r}; known: {', '.join(d.kind for d in REGISTRY)}"
+        )
+    return entry.result.from_dict(raw, where=str(file))

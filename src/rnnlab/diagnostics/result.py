@@ -1,0 +1,122 @@
+"""What every diagnostic returns: a typed result that saves to, and loads from, a folder.
+
+A result subclasses `Result`: `to_dict()` gives JSON-ready data with a top-level `"kind"`,
+`from_dict()` rebuilds it (nested dataclasses included), `tables()` and `figures()` say how to
+show it, and `save(folder)` writes each figure's PNG and then (last, atomically) result.json.
+The CLI prints `tables()`; the report shows the same tables and the saved PNGs with the
+captions of `figures()`, so there is one schema per result and it is the dataclass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import types
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
+
+from rnnlab.errors import RnnlabError
+from rnnlab.io import read_json, write_json_atomic
+from rnnlab.plotting import save_png
+from rnnlab.tables import Table
+
+RESULT_FILE = "result.json"
+R = TypeVar("R", bound="Result")
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure of a result: its file, title and caption, and how to draw it."""
+
+    file: str
+    """PNG file name inside the result folder."""
+    title: str
+    caption: list[str]
+    """Sentences computed from the result's numbers."""
+    draw: Callable[[], Any] = field(compare=False, repr=False)
+    """Returns a matplotlib Figure (shown inline in a notebook; saved by `Result.save`)."""
+
+
+class Result:
+    """Mixin for result dataclasses: JSON round trip, tables and figures, saving to a folder."""
+
+    kind: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **dataclasses.asdict(self)}  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[R], raw: dict[str, Any], *, where: str = "result.json") -> R:
+        """Rebuild from JSON data; a missing or unknown field is a one-line RnnlabError."""
+        if not isinstance(raw, dict):
+            raise RnnlabError(f"{where} is not a JSON object; run the diagnostic again")
+        try:
+            return build(cls, {k: v for k, v in raw.items() if k not in ("kind", "version")})
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            raise RnnlabError(
+                f"{where} does not hold a {cls.kind} result ({exc}); run the diagnostic again"
+            ) from None
+
+    @classmethod
+    def load(cls: type[R], path: Path | str) -> R:
+        """Read a result.json (or the folder holding it)."""
+        path = Path(path)
+        file = path / RESULT_FILE if path.is_dir() else path
+        return cls.from_dict(read_json(file), where=str(file))
+
+    def tables(self) -> list[Table]:
+        return []
+
+    def figures(self) -> list[FigureSpec]:
+        return []
+
+    def save(self, folder: Path | str) -> Path:
+        """PNGs first, then result.json (atomically) last. A folder this call created is removed
+        again if anything fails; in an existing folder the PNGs written so far are removed."""
+        folder = Path(folder)
+        created = not folder.exists()
+        folder.mkdir(parents=True, exist_ok=True)
+        written: list[Path] = []
+        try:
+            for spec in self.figures():
+                written.append(save_png(spec.draw(), folder / spec.file))
+            write_json_atomic(folder / RESULT_FILE, self.to_dict())
+        except BaseException:
+            if created:
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                for path in written:
+                    path.unlink(missing_ok=True)
+            raise
+        return folder
+
+
+def build(tp: Any, value: Any) -> Any:
+    """Rebuild `value` (plain JSON data) as type `tp` (dataclasses, lists, tuples, dicts,
+    Optional). Unknown dataclass fields raise TypeError, missing required ones too."""
+    if value is None:
+        return None
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(value, dict):
+            raise TypeError(f"{tp.__name__} must be an object, not {type(value).__name__}")
+        hints = get_type_hints(tp)
+        names = {f.name for f in dataclasses.fields(tp) if f.init}
+        unknown = sorted(set(value) - names)
+        if unknown:
+            raise TypeError(f"unknown field(s) {unknown} in {tp.__name__}")
+        return tp(**{k: build(hints[k], v) for k, v in value.items()})
+    if origin in (Union, types.UnionType):
+        options = [a for a in get_args(tp) if a is not type(None)]
+        return build(options[0], value) if len(options) == 1 else value
+    if origin in (list, tuple):
+        args = [a for a in get_args(tp) if a is not Ellipsis] or [Any]
+        items: list[Any] = [build(args[0], v) for v in value]
+        return items if origin is list else tuple(items)  # tuple fields stay tuples
+    if origin is dict:
+        key_value = get_args(tp)
+        item = key_value[1] if len(key_value) == 2 else Any
+        return {k: build(item, v) for k, v in value.items()}
+    return value

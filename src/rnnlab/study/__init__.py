@@ -1,0 +1,23 @@
+"""The one-command study: compare the models, run every registered diagnostic on them, render
+the report; resumable step by step.
+
+    from rnnlab.study import run_study, study_settings
+    run_study(study_settings("imdb", quick=True), "runs/demo")
+"""
+
+from rnnlab.study.runner import REPORT_FILE, STUDY_FILE, StudyResult, run_study
+from rnnlab.study.settings import StudySettings, default_out, study_settings
+from rnnlab.study.steps import Context, Step, build_steps
+
+__all__ = [
+    "REPORT_FILE",
+    "STUDY_FILE",
+    "Context",
+    "Step",
+    "StudyResult",
+    "StudySettings",
+    "build_steps",
+    "default_out",
+    "run_study",
+    "study_settings",
+]

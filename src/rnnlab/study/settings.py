@@ -1,0 +1,140 @@
+"""The study's settings: the compared models' training, and one Settings per diagnostic.
+
+The quick and full presets of every diagnostic are defined once, in its own module (`QUICK`
+and the Settings defaults); the study only picks one of the two and adds its training settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from rnnlab.diagnostics import registry, suite
+from rnnlab.errors import RnnlabError
+from rnnlab.runs import DEFAULT_OUT
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """Every knob of the study; `study_settings()` gives the quick and the full presets."""
+
+    dataset: str = "imdb"
+    quick: bool = False
+    seed: int = 0
+    device: str = "auto"
+    models: tuple[str, ...] = ("rnn", "lstm", "gru")
+    """The models compared, and diagnosed after training."""
+    limit: int | None = None
+    """Training examples of the compared models (None: all)."""
+    max_len: int = 400
+    truncate: str = "tail"
+    """Keep the end of long reviews: the verdict usually sits there, and the last-step models
+    read it last (the notebooks kept the head)."""
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 1e-3
+    embed_dim: int | None = None
+    hidden_dim: int | None = None
+    threads: int | None = None
+    """CPU threads for PyTorch while the study runs (None: PyTorch's default)."""
+    diagnostics: Mapping[str, Any] = field(default_factory=lambda: suite.presets(quick=False))
+    """Diagnostic name -> its Settings."""
+
+    @property
+    def expected(self) -> str:
+        """The expected duration, said up front."""
+        training = self.epochs * len(self.models) * TRAIN_SECONDS_PER_EPOCH * (self.max_len / 150)
+        seconds = training * (self.limit or 19_922) / 19_922 + suite.estimate_seconds(
+            self.diagnostics, len(self.models)
+        )
+        return suite.describe_seconds(seconds)
+
+    def run_config(self) -> RunConfig:
+        """The compared models' configuration (and the sweeps' base settings)."""
+        return RunConfig(
+            data=DataConfig(
+                dataset=self.dataset,
+                max_len=self.max_len,
+                truncate=self.truncate,  # type: ignore[arg-type]
+                limit=self.limit,
+                seed=self.seed,
+            ),
+            model=ModelConfig(embed_dim=self.embed_dim, hidden_dim=self.hidden_dim),
+            train=TrainConfig(
+                epochs=self.epochs,
+                batch_size=self.batch_size,
+                lr=self.lr,
+                seed=self.seed,
+                device=self.device,
+                threads=self.threads,
+                progress=False,
+            ),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(self).items()
+            if k != "diagnostics"
+        }
+        out["diagnostics"] = {
+            name: {
+                k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(s).items()
+            }
+            for name, s in self.diagnostics.items()
+        }
+        return out
+
+
+TRAIN_SECONDS_PER_EPOCH = 25.0
+"""One epoch of a notebook preset on all 19,922 training reviews cut to 150 tokens, 2 cores."""
+
+QUICK_TRAINING: dict[str, Any] = dict(
+    limit=None,  # all 19,922 training reviews: LSTM/GRU need them to pass 85%
+    max_len=150,
+    epochs=3,
+    batch_size=64,
+    lr=3e-3,
+)
+
+
+def study_settings(
+    dataset: str = "imdb",
+    *,
+    quick: bool = False,
+    device: str = "auto",
+    seed: int = 0,
+    diagnostics: Mapping[str, Any] | None = None,
+    **changes: Any,
+) -> StudySettings:
+    """The quick or the full preset for `dataset`. `changes` override training fields;
+    `diagnostics` maps a diagnostic name to a Settings value or to a dict of field changes."""
+    chosen = suite.presets(quick=quick)
+    for name, value in (diagnostics or {}).items():
+        entry = registry.get(name)
+        if isinstance(value, Mapping):
+            try:
+                value = dataclasses.replace(chosen[entry.name], **value)
+            except TypeError as exc:
+                raise RnnlabError(f"unknown {entry.name} setting ({exc})") from None
+        chosen[entry.name] = value
+    base: dict[str, Any] = dict(QUICK_TRAINING) if quick else {}
+    base.update(dataset=dataset, quick=quick, device=device, seed=seed, diagnostics=chosen)
+    base.update(changes)
+    if base.get("threads") is not None and base["threads"] < 1:
+        raise RnnlabError(f"threads must be at least 1 (got {base['threads']})")
+    try:
+        return StudySettings(**base)
+    except TypeError as exc:
+        raise RnnlabError(
+            f"unknown study setting ({exc}); see rnnlab.study.StudySettings"
+        ) from None
+
+
+def default_out(dataset: str, *, quick: bool) -> Path:
+    slug = Path(dataset).stem if "/" in dataset or "." in dataset else dataset
+    return DEFAULT_OUT / f"study-{slug.replace(':', '-')}{'-quick' if quick else ''}"

@@ -1,0 +1,128 @@
+"""The study's steps: the dataset summary, one training run per model, the comparison table,
+then every registered diagnostic on the trained models. Each step is done when its marker file
+exists, so an interrupted study resumes where it stopped.
+
+```
+<out>/dataset.json                  dataset summary + example texts      (data.summary)
+<out>/compare/<model>/summary.json  one training run per model           (api.train)
+<out>/compare/compare.json          the comparison table + curves        (runs.write_compare)
+<out>/<diagnostic>/result.json      parameters, gradient-flow, ..., synthetic (the registry)
+<out>/report.html                   the report                           (report.render)
+<out>/study.json                    settings and the state of every step
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnnlab import api
+from rnnlab.data import load_splits
+from rnnlab.data.summary import summarize
+from rnnlab.diagnostics import REGISTRY, Diagnostic, Inputs, suite
+from rnnlab.io import read_json, write_json_atomic
+from rnnlab.runs import write_compare
+from rnnlab.study.settings import StudySettings
+
+COMPARE = "compare"
+DATASET = "dataset.json"
+
+
+@dataclass
+class Context:
+    out: Path
+    settings: StudySettings
+    log: Callable[[str], None]
+    callbacks: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    title: str
+    marker: str
+    """Path (under the study folder) of the file whose presence means the step is done."""
+    run: Callable[[Context], None]
+    folder: str | None = None
+    """A folder that only this step writes: removed before the step is (re)run."""
+
+    def done(self, out: Path) -> bool:
+        path = out / self.marker
+        if not path.is_file():
+            return False
+        if path.name == "summary.json":  # a training run: only a completed one counts
+            try:
+                return read_json(path).get("status") == "completed"
+            except (OSError, ValueError, AttributeError):
+                return False
+        return True
+
+
+def write_dataset(ctx: Context) -> None:
+    """dataset.json: the summary of the data, and one test text per label as the model reads it."""
+    cfg = ctx.settings.run_config().data
+    summary = summarize(cfg).to_dict()
+    splits = load_splits(cfg)
+    examples = []
+    if splits.encoder is not None:
+        for label, name in enumerate(splits.label_names):
+            rows = [i for i in range(len(splits.test)) if int(splits.test.labels[i]) == label]
+            if rows:
+                text = splits.encoder.decode(splits.test.token_ids(rows[0]))
+                examples.append({"text": text, "label": name, "split": "test", "row": rows[0]})
+    summary["examples"] = examples[:2]
+    summary["examples_note"] = "decoded from token ids, as the model reads them"
+    write_json_atomic(ctx.out / DATASET, summary)
+
+
+def train(model: str) -> Callable[[Context], None]:
+    def run(ctx: Context) -> None:
+        config = ctx.settings.run_config()
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, name=model))
+        result = api.train(
+            config, out=ctx.out / COMPARE, name=model, callbacks=ctx.callbacks, verbose=False
+        )
+        if result.status == "interrupted":
+            raise KeyboardInterrupt
+
+    return run
+
+
+def write_comparison(ctx: Context) -> None:
+    s = ctx.settings
+    write_compare(ctx.out / COMPARE, s.models, s.models, s.dataset, s.run_config())
+
+
+def diagnose(entry: Diagnostic) -> Callable[[Context], None]:
+    def run(ctx: Context) -> None:
+        s = ctx.settings
+        inputs = Inputs(
+            s.run_config(), runs=[ctx.out / COMPARE / m for m in s.models], seed=s.seed,
+            device=s.device, threads=s.threads, log=ctx.log,
+        )  # fmt: skip
+        result = suite.run_one(entry, s.diagnostics[entry.name], inputs)
+        if getattr(result, "status", "completed") == "interrupted":
+            raise KeyboardInterrupt
+        result.save(ctx.out / entry.name)
+
+    return run
+
+
+def build_steps(settings: StudySettings) -> list[Step]:
+    steps = [Step("dataset", "dataset summary", DATASET, write_dataset)]
+    for model in settings.models:
+        steps.append(
+            Step(f"train-{model}", f"train {model}", f"{COMPARE}/{model}/summary.json",
+                 train(model), folder=f"{COMPARE}/{model}")
+        )  # fmt: skip
+    steps.append(Step("compare", "comparison table", f"{COMPARE}/compare.json", write_comparison))
+    for entry in REGISTRY:
+        steps.append(
+            Step(entry.name, entry.name.replace("-", " "), f"{entry.name}/result.json",
+                 diagnose(entry), folder=entry.name)
+        )  # fmt: skip
+    return steps
