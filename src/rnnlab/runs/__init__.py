@@ -1,0 +1,62 @@
+"""Run folders: their layout, writing them as training goes, reading them back, and the data a
+saved run reads. `folder` holds the layout (see its docstring); `data` the splits of a run."""
+
+from rnnlab.runs.compare import compare_row, write_compare
+from rnnlab.runs.data import foreign_split, foreign_splits, own_splits, same_dataset
+from rnnlab.runs.folder import (
+    CONFIG,
+    DEFAULT_OUT,
+    ENCODER,
+    LABELS,
+    METRICS,
+    MODEL,
+    SPEC,
+    SUMMARY,
+    LoadedRun,
+    build_summary,
+    check_name_free,
+    check_run_dir,
+    dataset_slug,
+    default_run_name,
+    finish_run,
+    load_run,
+    mark_failed,
+    new_run_dir,
+    read_metrics,
+    read_summary,
+    start_run,
+    timestamp,
+)
+from rnnlab.runs.outputs import check_out_dir
+
+__all__ = [
+    "CONFIG",
+    "DEFAULT_OUT",
+    "ENCODER",
+    "LABELS",
+    "METRICS",
+    "MODEL",
+    "SPEC",
+    "SUMMARY",
+    "LoadedRun",
+    "build_summary",
+    "check_name_free",
+    "check_out_dir",
+    "check_run_dir",
+    "compare_row",
+    "dataset_slug",
+    "default_run_name",
+    "finish_run",
+    "foreign_split",
+    "foreign_splits",
+    "load_run",
+    "mark_failed",
+    "new_run_dir",
+    "own_splits",
+    "read_metrics",
+    "read_summary",
+    "same_dataset",
+    "start_run",
+    "timestamp",
+    "write_compare",
+]

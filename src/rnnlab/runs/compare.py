@@ -1,0 +1,64 @@
+"""A compare folder: one run folder per model plus compare.json and compare_curves.png.
+
+```
+<compare>/<model>/      a run folder per model (rnnlab.runs.folder)
+<compare>/compare.json  dataset, models, rows (one per model), config, histories
+<compare>/compare_curves.png
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rnnlab.config import RunConfig
+from rnnlab.io import write_json_atomic
+from rnnlab.runs.folder import read_metrics, read_summary
+from rnnlab.training.curves import plot_compare_curves
+
+COMPARE = "compare.json"
+COMPARE_CURVES = "compare_curves.png"
+
+
+def compare_row(model: str, summary: dict[str, Any], run_dir: str) -> dict[str, Any]:
+    """One row of the comparison table, from a run's summary.json."""
+    test = summary.get("test") or {}
+    return {
+        "model": model,
+        "status": summary.get("status"),
+        "parameters": ((summary.get("model") or {}).get("parameters") or {}).get("total"),
+        "test_accuracy": test.get("accuracy"),
+        "test_macro_f1": test.get("macro_f1"),
+        "test_mse": test.get("mse"),
+        "best_epoch": summary.get("best_epoch"),
+        "epochs_run": summary.get("epochs_run"),
+        "seconds_per_epoch": summary.get("seconds_per_epoch"),
+        "train_tokens_per_s": summary.get("train_tokens_per_s"),
+        "run_dir": run_dir,
+    }
+
+
+def write_compare(
+    folder: Path, models: Sequence[str], done: Sequence[str], dataset: str, config: RunConfig
+) -> list[dict[str, Any]]:
+    """compare.json and compare_curves.png from the saved runs `folder/<model>` of `done`
+    (the models trained so far, in order); returns the table rows."""
+    rows, histories = [], {}
+    for model in done:
+        rows.append(compare_row(model, read_summary(folder / model), model))
+        histories[model] = read_metrics(folder / model)
+    write_json_atomic(
+        folder / COMPARE,
+        {
+            "dataset": dataset,
+            "models": list(models),
+            "rows": rows,
+            "config": config.to_dict(),
+            "histories": histories,
+        },
+    )
+    if any(histories.values()):
+        plot_compare_curves(histories, folder / COMPARE_CURVES, title=folder.name)
+    return rows

@@ -1,0 +1,26 @@
+"""Result folders of diagnostics, sweeps and studies: where they go, and which are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rnnlab.errors import RnnlabError
+from rnnlab.runs.folder import DEFAULT_OUT, timestamp
+
+
+def check_out_dir(out: Path | str | None, default_name: str) -> Path:
+    """The folder a command will write (not created yet): `out`, or runs/<timestamp>-<name>.
+
+    An existing, non-empty folder is refused up front, so no result mixes with older files.
+    """
+    if out is None:
+        base = DEFAULT_OUT / f"{timestamp()}-{default_name}"
+        path, i = base, 1
+        while path.exists():
+            i += 1
+            path = base.with_name(f"{base.name}-{i}")
+        return path
+    path = Path(out)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise RnnlabError(f"{path} already exists and is not empty; pick another --out")
+    return path
