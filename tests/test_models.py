@@ -13,11 +13,13 @@ from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
 from rnnlab.config import ModelConfig
+from rnnlab.data.encoded import EncodedSplit, EncodedSplits
 from rnnlab.errors import RnnlabError
 from rnnlab.models import (
     ModelSpec,
     RecurrentClassifier,
     StateTrace,
+    build_model,
     count_parameters,
     create_model,
     create_model_from_config,
@@ -407,3 +409,13 @@ def test_recurrent_flops_per_token_matches_counted_matmuls(
     assert create_model("lstm", vocab_size=9, num_classes=2).spec.recurrent_flops_per_token == (
         2 * (100 + 128) * 4 * 128
     )
+
+
+def test_build_model_sizes_the_preset_for_the_data() -> None:
+    split = EncodedSplit.from_sequences([[2, 3], [4]], [0, 2])
+    splits = EncodedSplits(split, split, split, ["a", "b", "c"], vocab_size=VOCAB)
+    model = build_model(ModelConfig(name="gru", kind="lstm", hidden_dim=HIDDEN), splits)
+    assert model.spec.kind == "lstm" and model.spec.vocab_size == VOCAB
+    assert model.spec.num_classes == 3 and model.spec.hidden_dim == HIDDEN
+    other = build_model(ModelConfig(kind="lstm"), splits, name="rnn", hidden_dim=4)
+    assert other.spec.kind == "rnn" and other.spec.hidden_dim == 4  # the new preset's cell

@@ -6,13 +6,11 @@ import argparse
 import json
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from rnnlab.cli.options import add_data_options, data_config_from_args
 from rnnlab.data.sources import DATASETS
 from rnnlab.data.summary import summarize
 from rnnlab.data.synthetic import TASKS
+from rnnlab.tables import Table, print_tables
 
 
 def register(subparsers: Any) -> None:
@@ -53,18 +51,18 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    table = Table(title="rnnlab datasets")
-    for col in ("name", "classes", "offline", "description"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r["name"], str(r["classes"]), "yes" if r["offline"] else "hub only", r["description"]
-        )
-    console = Console()
-    console.print(table)
-    console.print(
-        "Local files: --dataset path/to/file.{csv,tsv,jsonl,parquet} [--text-column C --label-column C]"
-    )
+    table = Table(
+        "rnnlab datasets",
+        ["name", "classes", "offline", "description"],
+        [
+            [r["name"], str(r["classes"]), "yes" if r["offline"] else "hub only", r["description"]]
+            for r in rows
+        ],
+        ["Local files: --dataset path/to/file.{csv,tsv,jsonl,parquet} "
+         "[--text-column C --label-column C]"],
+        [False, True, False, False],
+    )  # fmt: skip
+    print_tables([table])
     return 0
 
 
@@ -78,47 +76,31 @@ def _show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))
         return 0
-    console = Console()
-    console.print(
-        f"[bold]{summary.dataset}[/bold] ({summary.source}): {len(summary.label_names)} classes "
+    print(
+        f"{summary.dataset} ({summary.source}): {len(summary.label_names)} classes "
         f"{summary.label_names}, tokenizer {summary.tokenizer}, vocabulary {summary.vocab_size:,}, "
         f"{summary.duplicates_dropped} duplicate texts dropped"
     )
-    table = Table(title="splits (token lengths before truncation)")
-    for col in (
-        "split",
-        "examples",
-        "mean",
-        "median",
-        "p95",
-        "max",
-        f">{summary.max_len}",
-        "<unk>",
-        "empty",
-    ):
-        table.add_column(col, justify="right")
-    for name, s in summary.splits.items():
-        table.add_row(
-            name,
-            f"{s.examples:,}",
-            f"{s.mean_tokens:.1f}",
-            f"{s.median_tokens:.0f}",
-            f"{s.p95_tokens:.0f}",
-            f"{s.max_tokens:,}",
-            f"{s.truncated:,}",
-            f"{s.unk_share:.2%}",
-            str(summary.empty_texts[name]),
-        )
-    console.print(table)
-    labels = Table(title="examples per label")
-    labels.add_column("label")
-    for name in summary.splits:
-        labels.add_column(name, justify="right")
-    for label in summary.label_names:
-        labels.add_row(label, *(f"{s.label_counts[label]:,}" for s in summary.splits.values()))
-    console.print(labels)
-    console.print(
-        f"[dim]>{summary.max_len}: texts cut to max_len; <unk>: share of tokens outside the "
-        "vocabulary; empty: texts with no token (become one <unk>, or --drop-empty)[/dim]"
-    )
+    splits = Table(
+        "splits (token lengths before truncation)",
+        ["split", "examples", "mean", "median", "p95", "max", f">{summary.max_len}", "<unk>",
+         "empty"],
+        [
+            [name, f"{s.examples:,}", f"{s.mean_tokens:.1f}", f"{s.median_tokens:.0f}",
+             f"{s.p95_tokens:.0f}", f"{s.max_tokens:,}", f"{s.truncated:,}", f"{s.unk_share:.2%}",
+             str(summary.empty_texts[name])]
+            for name, s in summary.splits.items()
+        ],
+    )  # fmt: skip
+    labels = Table(
+        "examples per label",
+        ["label", *summary.splits],
+        [
+            [label, *(f"{s.label_counts[label]:,}" for s in summary.splits.values())]
+            for label in summary.label_names
+        ],
+        [f">{summary.max_len}: texts cut to max_len; <unk>: share of tokens outside the "
+         "vocabulary; empty: texts with no token (become one <unk>, or --drop-empty)"],
+    )  # fmt: skip
+    print_tables([splits, labels])
     return 0

@@ -7,10 +7,9 @@ import json
 from typing import Any
 
 import torch
-from rich.console import Console
-from rich.table import Table
 
 from rnnlab.models import count_parameters, create_model, get_preset, list_models
+from rnnlab.tables import Table, print_tables
 
 PARTS = ("embedding", "recurrent", "head", "total")
 
@@ -72,23 +71,16 @@ def run_models(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     table = Table(
-        title=f"Model presets (vocab {args.vocab_size:,}, {args.num_classes} classes)",
-        title_justify="left",
-    )
-    table.add_column("preset", no_wrap=True, style="bold")
-    table.add_column("description", overflow="fold", min_width=20)
-    table.add_column("layout", no_wrap=True)
-    for part in PARTS:
-        table.add_column(part, justify="right", no_wrap=True)
-    for row in rows:
-        counts = row["parameters"]
-        table.add_row(
-            row["name"], row["description"], row["layout"], *(f"{counts[p]:,}" for p in PARTS)
-        )
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=max(console.width, 140))
-    console.print(table)
+        f"Model presets (vocab {args.vocab_size:,}, {args.num_classes} classes)",
+        ["preset", "description", "layout", *PARTS],
+        [
+            [row["name"], row["description"], row["layout"],
+             *(f"{row['parameters'][p]:,}" for p in PARTS)]
+            for row in rows
+        ],
+        numeric=[False, False, False, *([True] * len(PARTS))],
+    )  # fmt: skip
+    print_tables([table])
     return 0
 
 

@@ -12,6 +12,7 @@ from rnnlab import api
 from rnnlab.cli.options import add_run_options, run_config_from_args
 from rnnlab.errors import RnnlabError
 from rnnlab.io import dumps_json
+from rnnlab.tables import Table, print_tables
 
 INTERRUPTED = 130
 
@@ -133,17 +134,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         print(dumps_json({"compare_dir": str(result.compare_dir), "rows": result.rows}))
     else:
-        print(format_table(result.rows))
+        print_tables([compare_table(result.rows)])
         print(f"saved {result.compare_dir}")
     interrupted = any(r.status == "interrupted" for r in result.runs.values())
     return _exit_code("interrupted" if interrupted else "completed", result.compare_dir)
 
 
-def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    """Plain aligned text: parameters, test accuracy, macro-F1 (or MSE), s/epoch, tokens/s."""
+def compare_table(rows: Sequence[dict[str, Any]]) -> Table:
+    """Parameters, test accuracy, macro-F1 (or MSE), s/epoch, tokens/s per model."""
     regression = any(r.get("test_mse") is not None for r in rows)
     scores = ["test mse"] if regression else ["test acc", "macro-F1"]
-    header = ["model", "parameters", *scores, "s/epoch", "tokens/s", "best", "status"]
     body = []
     for r in rows:
         values = [_fmt(r["test_mse"])] if regression else [
@@ -160,15 +160,8 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
                 r["status"],
             ]
         )
-    widths = [max(len(str(row[i])) for row in [header, *body]) for i in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    return "\n".join([line(header), *(line(row) for row in body)])
+    columns = ["model", "parameters", *scores, "s/epoch", "tokens/s", "best", "status"]
+    return Table("compare", columns, body, numeric=[c != "model" for c in columns])
 
 
 # ----- evaluate --------------------------------------------------------------------------------

@@ -197,13 +197,10 @@ def num_threads(threads: int | None) -> Iterator[None]:
 @contextmanager
 def runtime(*, seed: int, deterministic: bool, threads: int | None) -> Iterator[None]:
     """Seed, set determinism and the CPU thread count; restore the global flags afterwards."""
-    old_threads = torch.get_num_threads()
     old_deterministic = torch.are_deterministic_algorithms_enabled()
     old_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     old_cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
     try:
-        if threads is not None:
-            torch.set_num_threads(threads)
         if deterministic:
             # cuBLAS needs this before its first deterministic call; harmless elsewhere.
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -211,9 +208,9 @@ def runtime(*, seed: int, deterministic: bool, threads: int | None) -> Iterator[
             torch.backends.cudnn.deterministic = True
             torch.backends.cudnn.benchmark = False
         seed_everything(seed)
-        yield
+        with num_threads(threads):
+            yield
     finally:
-        torch.set_num_threads(old_threads)
         torch.use_deterministic_algorithms(old_deterministic, warn_only=old_warn_only)
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = old_cudnn
 
