@@ -31,7 +31,6 @@ result.json (`"kind": "timing"`):
 from __future__ import annotations
 
 import dataclasses
-import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -53,7 +52,7 @@ from rnnlab.formatting import MISSING, factor, finite, pct
 from rnnlab.models import RecurrentClassifier, create_model_from_config
 from rnnlab.plotting import new_figure
 from rnnlab.tables import Table
-from rnnlab.training.device import flush_denormal, synchronize
+from rnnlab.training.device import cpu_model, flush_denormal, synchronize
 
 MODES: dict[str, dict[str, str]] = {
     "padded": {"impl": "torch", "sequence_mode": "padded"},
@@ -168,15 +167,7 @@ class ModelTiming:
 
 def cpu_description() -> str:
     """`Intel(R) Xeon(R) Processor, AVX512` (model name and the ISA PyTorch dispatches to)."""
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            name = next(
-                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        pass
-    return f"{name}, {torch.backends.cpu.get_cpu_capability()}"
+    return f"{cpu_model()}, {torch.backends.cpu.get_cpu_capability()}"
 
 
 def _ms(seconds: float | None) -> str:

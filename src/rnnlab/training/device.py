@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import platform
 import random
 import sys
 from collections.abc import Iterator
@@ -213,6 +214,37 @@ def runtime(*, seed: int, deterministic: bool, threads: int | None) -> Iterator[
     finally:
         torch.use_deterministic_algorithms(old_deterministic, warn_only=old_warn_only)
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = old_cudnn
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux, else what the platform says)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_facts() -> dict[str, Any]:
+    """What speed figures depend on: CPU model, the ISA PyTorch dispatches to, threads, whether
+    this thread flushes subnormals, torch's version. Every benchmark prints these."""
+    return {
+        "cpu": cpu_model(),
+        "isa": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+        "flush_denormal": denormals_flushed(),
+        "torch": torch.__version__,
+    }
+
+
+def describe_machine() -> str:
+    """`Intel(R) Xeon(R) Processor, ISA AVX512, 2 threads, subnormals flushed, torch 2.13.0`."""
+    m = machine_facts()
+    flush = "subnormals flushed" if m["flush_denormal"] else "subnormals not flushed"
+    return f"{m['cpu']}, ISA {m['isa']}, {m['threads']} threads, {flush}, torch {m['torch']}"
 
 
 def describe_device(device: torch.device) -> str:
