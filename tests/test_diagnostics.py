@@ -384,3 +384,19 @@ def test_names_and_settings_are_checked() -> None:
         with pytest.raises(RnnlabError, match="--lengths must be positive"):
             module.Settings(lengths=bad)
     assert np.all(np.diff(default_steps(1000)) > 0)
+
+
+def test_gradient_flow_measures_the_same_with_and_without_the_flush(
+    entries: list[ModelEntry],
+) -> None:
+    """float64 gradients at the study's magnitudes (down to ~1e-60) are normal numbers, so
+    flushing float32 subnormals to zero must not change a single value."""
+    from rnnlab.training.device import flush_denormal
+
+    results = []
+    for flush in (True, False):
+        with flush_denormal(flush):
+            results.append(gradient_flow(entries, seq_len=120, batch_size=2, split="train"))
+    assert results[0] == results[1]
+    smallest = min(v for m in results[0].models for v in m.grad_x if v)
+    assert smallest < 1.2e-38  # the flush would have zeroed it in float32
