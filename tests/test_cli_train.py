@@ -181,7 +181,7 @@ def test_flags_that_switch_things_off() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["train", "--epochs", "-1"], "epochs must not be negative"),
+        (["train", "--epochs", "-1"], "epochs must be at least 1"),
         (["train", "--batch-size", "0"], "batch_size must be positive"),
         (["evaluate", "no/such/run"], "does not exist"),
         (["predict", "no/such/run", "hello"], "does not exist"),

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
+from rnnlab import api
 from rnnlab.cli import main
 from rnnlab.diagnostics import REGISTRY
 from rnnlab.errors import RnnlabError
 from rnnlab.study import Context, Step, build_steps, default_out, run_study, study_settings
+from rnnlab.training import Callback, TrainState
 
 TINY = dict(limit=300, max_len=32, epochs=1, batch_size=32, embed_dim=8, hidden_dim=8)
 TINY_DIAGNOSTICS = {
@@ -148,3 +151,29 @@ def test_tiny_real_study_end_to_end(tmp_path: Path) -> None:
     again = run_study(settings, out)
     assert (out / "compare" / "lstm" / "summary.json").stat().st_mtime_ns == first
     assert again.seconds < result.seconds
+
+
+class _StopAfterFirstEpoch(Callback):
+    def on_epoch_end(self, state: TrainState, record: dict[str, object]) -> None:
+        if state.epoch == 1:
+            raise KeyboardInterrupt
+
+
+def test_a_training_step_resumes_inside_the_run(tmp_path: Path) -> None:
+    """An interrupted training step continues from its last epoch, not from scratch."""
+    settings = study_settings("imdb", quick=True, **{**TINY, "epochs": 2})
+    out = tmp_path / "study"
+    config = settings.run_config()
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, name="rnn"))
+    first = api.train(
+        config, out=out / "compare", name="rnn", callbacks=[_StopAfterFirstEpoch()], verbose=False
+    )
+    assert first.status == "interrupted" and len(first.history) == 1
+    step = next(s for s in build_steps(settings) if s.name == "train-rnn")
+    assert step.resumes and not step.done(out)
+    step.run(Context(out, settings, lambda _: None))
+    history = [
+        json.loads(x) for x in (out / "compare" / "rnn" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["epoch"] for r in history] == [1, 2] and history[0] == first.history[0]
+    assert step.done(out)

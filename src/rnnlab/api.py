@@ -4,6 +4,7 @@ result = rnnlab.api.train(RunConfig(...), out="runs", name="lstm-imdb")
 table = rnnlab.api.compare(config, ["rnn", "lstm", "gru"])
 metrics = rnnlab.api.evaluate_run("runs/lstm-imdb", split="test")
 rnnlab.api.predict("runs/lstm-imdb", ["a wonderful film", "dull and far too long"])
+why = rnnlab.api.explain("runs/lstm-imdb", "a wonderful film")   # token attributions
 flow = rnnlab.api.diagnose("gradient-flow", models=["rnn", "lstm"], seq_len=100)
 """
 
@@ -24,24 +25,31 @@ from rnnlab.config import RunConfig
 from rnnlab.data import load_splits
 from rnnlab.data.encoded import EncodedSplit, EncodedSplits
 from rnnlab.diagnostics import Inputs, Result, registry, suite
+from rnnlab.diagnostics.attribution import Explanation, explain_texts
 from rnnlab.errors import RnnlabError
 from rnnlab.models import build_model, get_preset, kernels
+from rnnlab.models.memory import check_memory, estimate_memory
 from rnnlab.runs import LoadedRun, check_out_dir, load_run
 from rnnlab.training import metrics
 from rnnlab.training.callbacks import Callback, ConsoleLogger
-from rnnlab.training.device import resolve_device, runtime
+from rnnlab.training.checkpoint import Checkpoint
+from rnnlab.training.device import flush_denormal, flush_wanted, resolve_device, runtime
+from rnnlab.training.signals import interrupts_deferred, sigterm_as_interrupt
 from rnnlab.training.trainer import EvalResult, FitResult, evaluate, fit, predict_logits
 
 __all__ = [
     "CompareResult",
+    "Explanation",
     "LoadedRun",
     "Prediction",
     "RunResult",
     "compare",
     "diagnose",
     "evaluate_run",
+    "explain",
     "load_run",
     "predict",
+    "resume",
     "train",
 ]
 
@@ -75,41 +83,107 @@ def train(
     callbacks: Sequence[Callback] = (),
     verbose: bool = True,
     stream: TextIO | None = None,
+    overwrite: bool = False,
 ) -> RunResult:
     """Load the data, build the model, train, test and save everything in `out/name`.
 
     `splits` reuses data already loaded (it must match `config.data`); `verbose` prints one
     line per epoch (and a progress bar when `config.train.progress` and the stream is a TTY)
-    to `stream` (default stdout). Ctrl-C stops training early: the best weights so far are
-    saved and the summary says `"status": "interrupted"`.
+    to `stream` (default stdout). `overwrite` replaces an earlier run folder of that name.
+    Ctrl-C or SIGTERM stops training early: the best weights so far are saved, the summary
+    says `"status": "interrupted"`, and `resume(run_dir)` continues from the last epoch.
     """
     cfg = config.train
-    resolve_device(cfg.device)  # fail before loading data or making a folder
+    device = resolve_device(cfg.device)  # fail before loading data or making a folder
+    if overwrite and name is not None:
+        runs.clear_run(out, name)
     runs.check_name_free(out, name)
     splits = splits if splits is not None else load_splits(config.data)
+    check_model_memory(config, splits, device)
     with runtime(seed=cfg.seed, deterministic=cfg.deterministic, threads=cfg.threads):
         model = build_model(config.model, splits)
-        kernels.prepare(model.spec.kind, resolve_device(cfg.device))  # build or fail, no folder yet
+        kernels.prepare(model.spec.kind, device)  # build or fail, no folder yet
         run_dir = runs.new_run_dir(out, name, default=runs.default_run_name(config))
-        runs.start_run(run_dir, config, splits, model)
-        console = [ConsoleLogger(stream, progress=cfg.progress)] if verbose else []
+        with runs.lock_run(run_dir):
+            runs.start_run(run_dir, config, splits, model)
+            return _fit_and_save(run_dir, config, splits, model, None, callbacks, verbose, stream)
+
+
+def resume(
+    run_dir: Path | str,
+    *,
+    callbacks: Sequence[Callback] = (),
+    verbose: bool = True,
+    stream: TextIO | None = None,
+) -> RunResult:
+    """Continue an unfinished, interrupted or failed run in its own folder, from its last
+    finished epoch (checkpoint.pt; from the start without one). With the same data and thread
+    count on the CPU, the result is bit-identical to a run that never stopped."""
+    run_dir = runs.check_resumable(run_dir)
+    config = RunConfig.load_yaml(run_dir / runs.CONFIG)
+    cfg = config.train
+    device = resolve_device(cfg.device)
+    splits = load_splits(config.data)
+    runs.check_same_data(run_dir, splits)
+    checkpoint_file = run_dir / runs.CHECKPOINT
+    checkpoint = Checkpoint.load(checkpoint_file) if checkpoint_file.is_file() else None
+    check_model_memory(config, splits, device)
+    with runtime(seed=cfg.seed, deterministic=cfg.deterministic, threads=cfg.threads):
+        model = build_model(config.model, splits)
+        kernels.prepare(model.spec.kind, device)
+        with runs.lock_run(run_dir):
+            runs.reopen_run(run_dir)
+            runs.start_run(run_dir, config, splits, model)
+            return _fit_and_save(
+                run_dir, config, splits, model, checkpoint, callbacks, verbose, stream
+            )
+
+
+def check_model_memory(config: RunConfig, splits: EncodedSplits, device: torch.device) -> None:
+    """Refuse, before anything is allocated, a model that would not fit the memory limit."""
+    with torch.device("meta"):  # shapes only: pretrained vectors are not read here
+        spec = build_model(dataclasses.replace(config.model, embeddings=None), splits).spec
+    estimate = estimate_memory(
+        spec, batch_size=config.train.batch_size, max_len=config.data.max_len
+    )
+    check_memory(estimate, device, config.train.memory_limit_gb)
+
+
+def _fit_and_save(
+    run_dir: Path,
+    config: RunConfig,
+    splits: EncodedSplits,
+    model: torch.nn.Module,
+    checkpoint: Checkpoint | None,
+    callbacks: Sequence[Callback],
+    verbose: bool,
+    stream: TextIO | None,
+) -> RunResult:
+    console = [ConsoleLogger(stream, progress=config.train.progress)] if verbose else []
+    with sigterm_as_interrupt():
         try:
-            fitted = fit(model, splits, cfg, callbacks=[*console, *callbacks], run_dir=run_dir)
-        except RnnlabError as exc:
-            runs.mark_failed(run_dir, run_dir.name, str(exc))
+            fitted = fit(
+                model, splits, config.train, callbacks=[*console, *callbacks], run_dir=run_dir,
+                resume=checkpoint,
+            )  # fmt: skip
+        except Exception as exc:  # the folder says so; a resume or --overwrite clears it
+            message = str(exc) if isinstance(exc, RnnlabError) else f"{type(exc).__name__}: {exc}"
+            runs.mark_failed(run_dir, run_dir.name, message)
             raise
         test = _test_metrics(model, splits, config, fitted)
         summary = runs.build_summary(
             config=config, splits=splits, model=model, fit=fitted, test=test, name=run_dir.name
         )
-        runs.finish_run(run_dir, model, summary)
+        with interrupts_deferred():  # the weights and summary.json are written whole
+            runs.finish_run(run_dir, model, summary)
     return RunResult(run_dir, config, model, fitted, test, summary)
 
 
 def _test_metrics(
     model: torch.nn.Module, splits: EncodedSplits, config: RunConfig, fitted: FitResult
 ) -> EvalResult | None:
-    """Test-split metrics; skipped for an empty split or a second Ctrl-C."""
+    """Test-split metrics; skipped for an empty split or a Ctrl-C (then the run reads
+    interrupted, and a resume tests it)."""
     if len(splits.test) == 0:
         return None
     try:
@@ -121,8 +195,7 @@ def _test_metrics(
             length_edges=metrics.length_edges(config.data.max_len),
         )
     except KeyboardInterrupt:
-        if fitted.status != "interrupted":
-            raise
+        fitted.status = "interrupted"
         return None
 
 
@@ -146,6 +219,7 @@ def compare(
     callbacks: Sequence[Callback] = (),
     verbose: bool = True,
     stream: TextIO | None = None,
+    overwrite: bool = False,
 ) -> CompareResult:
     """Train each model on the same data (loaded once), seed and settings.
 
@@ -160,6 +234,8 @@ def compare(
     for model_name in models:
         get_preset(model_name)  # fail before any training on an unknown name
     resolve_device(config.train.device)
+    if overwrite and name is not None:
+        runs.clear_compare(out, name)
     runs.check_name_free(out, name)
     splits = load_splits(config.data)
     compare_dir = runs.new_run_dir(out, name, default=f"compare-{runs.dataset_slug(config)}")
@@ -269,6 +345,30 @@ def predict(
             )
         )
     return out
+
+
+def explain(
+    run: Path | str | LoadedRun,
+    texts: str | Sequence[str],
+    *,
+    n_steps: int = 50,
+    target: str | None = None,
+    device: str = "cpu",
+) -> list[Explanation]:
+    """Prediction plus the attribution of every token toward the predicted class (or `target`):
+    integrated gradients from an all-<pad> baseline (rnnlab.diagnostics.attribution)."""
+    loaded = _loaded(run)
+    if loaded.task == "regression":
+        raise RnnlabError(
+            f"{loaded.run_dir} is a regression run; explanations need a classification run"
+        )
+    predict(loaded, texts)  # the same checks of the texts and the encoder as predict
+    with flush_denormal(flush_wanted(loaded.config.train.flush_denormal)):
+        return explain_texts(
+            loaded.model, loaded.encoder, loaded.label_names,
+            [texts] if isinstance(texts, str) else list(texts),
+            target=target, n_steps=n_steps, device=resolve_device(device),
+        )  # fmt: skip
 
 
 # ----- diagnostics -----------------------------------------------------------------------------

@@ -7,7 +7,10 @@ import dataclasses
 import functools
 import inspect
 import itertools
+import math
 import textwrap
+import types
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -171,6 +174,10 @@ class ModelConfig:
             value = getattr(self, name)
             check(value is None or value > 0, f"{name} must be positive (got {value})")
         check(
+            self.gate_bias is None or math.isfinite(self.gate_bias),
+            f"gate_bias must be a finite number (got {self.gate_bias}); e.g. --gate-bias 1",
+        )
+        check(
             self.dropout is None or 0 <= self.dropout < 1,
             f"dropout must be in [0, 1) (got {self.dropout})",
         )
@@ -219,13 +226,30 @@ class TrainConfig:
     """CPU threads for PyTorch (None: PyTorch's default)."""
     progress: bool = True
     """Show a live progress bar."""
+    memory_limit_gb: float | None = None
+    """Refuse a model whose estimated memory (weights, optimizer, one batch's activations) is
+    above this many GiB; None: half the free RAM (or GPU memory on CUDA)."""
     flush_denormal: bool = True
     """Flush subnormal floats to zero on the CPU while training, evaluating and diagnosing (the
     caller's setting is restored afterwards). Vanishing gradients underflow into subnormals,
     which Intel cores compute on many times slower; results stay within float rounding."""
 
     def __post_init__(self) -> None:
-        check(self.epochs >= 0, f"epochs must not be negative (got {self.epochs})")
+        check(
+            self.epochs >= 1,
+            f"epochs must be at least 1 (got {self.epochs}); an untrained model is no result",
+        )
+        examples = {"lr": 1e-3, "weight_decay": 0.01, "clip_norm": 1.0, "memory_limit_gb": 16}
+        for name, example in examples.items():
+            value = getattr(self, name)
+            check(
+                value is None or math.isfinite(value),
+                f"{name} must be a finite number (got {value}); e.g. {flag_name(name)} {example}",
+            )
+        check(
+            self.memory_limit_gb is None or self.memory_limit_gb > 0,
+            f"memory_limit_gb must be positive (got {self.memory_limit_gb})",
+        )
         check(self.batch_size > 0, f"batch_size must be positive (got {self.batch_size})")
         check(self.lr > 0, f"lr must be positive (got {self.lr})")
         check(
@@ -273,21 +297,32 @@ class RunConfig:
         check(isinstance(raw, dict), "a config must be a mapping with sections data, model, train")
         unknown = set(raw) - {"data", "model", "train"}
         check(not unknown, f"unknown config sections {sorted(unknown)}; use data, model and train")
-        return cls(
-            data=_build(DataConfig, raw.get("data") or {}),
-            model=_build(ModelConfig, raw.get("model") or {}),
-            train=_build(TrainConfig, raw.get("train") or {}),
-        )
+        sections: dict[str, Any] = {}
+        for name, section in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
+            values = raw.get(name) or {}
+            check(
+                isinstance(values, dict),
+                f"config section {name} must be a mapping of settings, not {values!r}",
+            )
+            sections[name] = _build(section, values, name)
+        return cls(**sections)
 
     def save_yaml(self, path: Path) -> None:
         write_text_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
     def load_yaml(cls, path: Path) -> RunConfig:
+        path = Path(path)
+        if path.is_dir():
+            raise RnnlabError(f"config file {path} is a folder; give a YAML file")
         try:
-            raw = yaml.safe_load(Path(path).read_text())
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise RnnlabError(f"config file {path} does not exist") from None
+        except UnicodeDecodeError:
+            raise RnnlabError(f"config file {path} is not UTF-8 text; save it as UTF-8") from None
+        except OSError as exc:
+            raise RnnlabError(f"cannot read config file {path} ({exc.strerror or exc})") from None
         except yaml.YAMLError as exc:
             raise RnnlabError(
                 f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}"
@@ -298,12 +333,45 @@ class RunConfig:
 T = TypeVar("T")
 
 
-def _build(cls: type[T], values: dict[str, Any]) -> T:
-    """Instantiate a config dataclass, naming unknown keys instead of raising TypeError."""
+def _build(cls: type[T], values: dict[str, Any], section: str = "") -> T:
+    """Instantiate a config dataclass from YAML values, naming unknown keys and values of the
+    wrong type (`max_len: abc`, `epochs: 1.5`) instead of raising TypeError later."""
     names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(values) - names)
     check(not unknown, f"unknown {cls.__name__} fields {unknown}; valid ones: {sorted(names)}")
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        expected = _type_name(hints[name], value)
+        check(
+            expected is None,
+            f"config {section + '.' if section else ''}{name} must be {expected}, not {value!r}",
+        )
     return cls(**values)
+
+
+def _type_name(tp: Any, value: Any) -> str | None:
+    """None when `value` fits the annotation `tp`, else what it should have been."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        found = [_type_name(a, value) for a in options]
+        if any(f is None for f in found):
+            return None
+        return " or ".join(str(f) for f in found) + (" or null" if type(None) in args else "")
+    if typing.get_origin(tp) is Literal:
+        return None if value in args else "one of " + ", ".join(repr(a) for a in args)
+    if tp is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if tp is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return None if ok else "a number"
+    if tp is str:
+        return None if isinstance(value, str) else "a string"
+    return None
 
 
 def replace(config: T, **changes: Any) -> T:

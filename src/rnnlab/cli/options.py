@@ -233,6 +233,13 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--threads", dest="train__threads", type=int, metavar="N")
     group.add_argument(
+        "--memory-limit-gb",
+        dest="train__memory_limit_gb",
+        type=float,
+        metavar="G",
+        help="refuse a model estimated to need more (default: half the free RAM or GPU memory)",
+    )
+    group.add_argument(
         "--flush-denormal",
         dest="train__flush_denormal",
         action=argparse.BooleanOptionalAction,

@@ -8,8 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from rich.color import Color
+from rich.console import Console
+from rich.style import Style
+from rich.text import Text
+
 from rnnlab import api
-from rnnlab.cli.options import add_run_options, run_config_from_args
+from rnnlab.cli.options import SECTIONS, add_run_options, run_config_from_args, section_changes
 from rnnlab.errors import RnnlabError
 from rnnlab.io import dumps_json
 from rnnlab.tables import Table, print_tables
@@ -24,7 +29,7 @@ def register(subparsers: Any) -> None:
         description="Train one recurrent classifier; flags override --config.",
     )
     add_run_options(train)
-    _add_output_options(train)
+    _add_output_options(train, resume=True)
     train.set_defaults(handler=cmd_train)
 
     compare = subparsers.add_parser(
@@ -72,13 +77,32 @@ def register(subparsers: Any) -> None:
         "--file", metavar="FILE", help="one text per line (- reads stdin); blank lines skipped"
     )
     predict.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    predict.add_argument(
+        "--explain",
+        action="store_true",
+        help="also shade every token by its attribution toward the predicted class "
+        "(integrated gradients from an all-<pad> baseline)",
+    )
+    predict.add_argument(
+        "--steps", type=int, default=50, metavar="N",
+        help="--explain: points of the integral from the baseline to the text (default 50)",
+    )  # fmt: skip
     predict.set_defaults(handler=cmd_predict)
 
 
-def _add_output_options(parser: argparse.ArgumentParser) -> None:
+def _add_output_options(parser: argparse.ArgumentParser, *, resume: bool = False) -> None:
     group = parser.add_argument_group("output")
     group.add_argument("--out", metavar="DIR", help="parent folder of the run (default runs/)")
     group.add_argument("--name", metavar="NAME", help="run folder name (default: a timestamp)")
+    group.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier run folder of that --name"
+    )
+    if resume:
+        group.add_argument(
+            "--resume",
+            metavar="RUN_DIR",
+            help="continue an unfinished, interrupted or failed run from its last epoch",
+        )
     group.add_argument(
         "--json", action="store_true", help="print summary JSON on stdout (logs go to stderr)"
     )
@@ -90,9 +114,22 @@ def _fmt(value: Any, spec: str = ".4f") -> str:
 
 # ----- train -----------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    config = run_config_from_args(args)
     log = sys.stderr if args.json else sys.stdout
-    result = api.train(config, out=args.out, name=args.name, stream=log)
+    if args.resume:
+        given = [k for s in SECTIONS for k in section_changes(args, s) if k != "progress"]
+        given += [f for f in ("config", "out", "name") if getattr(args, f)]
+        if given or args.overwrite:
+            flags = ", ".join(f"--{g.replace('_', '-')}" for g in given) or "--overwrite"
+            raise RnnlabError(
+                f"--resume continues a run with its own settings; drop {flags} (or start a "
+                "new run without --resume)"
+            )
+        result = api.resume(args.resume, stream=log)
+    else:
+        config = run_config_from_args(args)
+        result = api.train(
+            config, out=args.out, name=args.name, stream=log, overwrite=args.overwrite
+        )
     if args.json:
         print(dumps_json(result.summary))
     else:
@@ -119,7 +156,9 @@ def _describe_run(summary: dict[str, Any], run_dir: Path) -> str:
 def _exit_code(status: str, run_dir: Path) -> int:
     if status == "interrupted":
         print(
-            f"rnnlab: interrupted; the best weights so far are saved in {run_dir}", file=sys.stderr
+            f"rnnlab: interrupted; the best weights so far are saved in {run_dir}; continue "
+            f"with `rnnlab train --resume {run_dir}`",
+            file=sys.stderr,
         )
         return INTERRUPTED
     return 0
@@ -130,7 +169,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     config = run_config_from_args(args)
     models = [m.strip() for m in args.models.split(",")]
     log = sys.stderr if args.json else sys.stdout
-    result = api.compare(config, models, out=args.out, name=args.name, stream=log)
+    result = api.compare(
+        config, models, out=args.out, name=args.name, stream=log, overwrite=args.overwrite
+    )
     if args.json:
         print(dumps_json({"compare_dir": str(result.compare_dir), "rows": result.rows}))
     else:
@@ -226,6 +267,8 @@ def read_texts(args: argparse.Namespace, stdin: TextIO | None = None) -> list[st
             content = (stdin or sys.stdin).read()
         else:
             path = Path(args.file)
+            if path.is_dir():
+                raise RnnlabError(f"{path} is a folder; give a text file with one text per line")
             if not path.is_file():
                 raise RnnlabError(
                     f"text file {path} does not exist; give a file with one text per line"
@@ -243,6 +286,8 @@ def read_texts(args: argparse.Namespace, stdin: TextIO | None = None) -> list[st
 def cmd_predict(args: argparse.Namespace) -> int:
     texts = read_texts(args)
     loaded = api.load_run(args.run_dir)
+    if args.explain:
+        return _explain(loaded, texts, args)
     predictions = api.predict(loaded, texts)
     if args.json:
         print(dumps_json([p.to_dict() for p in predictions]))
@@ -255,3 +300,57 @@ def cmd_predict(args: argparse.Namespace) -> int:
         probs = "  ".join(f"{name} {prob:.3f}" for name, prob in p.probabilities.items())
         print(f"{p.label}  ({probs})  {snippet}")
     return 0
+
+
+def _explain(loaded: api.LoadedRun, texts: list[str], args: argparse.Namespace) -> int:
+    if args.steps <= 0:
+        raise RnnlabError(f"--steps must be positive (got {args.steps})")
+    explanations = api.explain(loaded, texts, n_steps=args.steps)
+    if args.json:
+        print(dumps_json([e.to_dict() for e in explanations]))
+        return 0
+    console = Console(highlight=False)
+    for i, e in enumerate(explanations):
+        if i:
+            console.print()
+        print_explanation(e, console)
+    return 0
+
+
+FOR_RGB = (26, 152, 80)
+AGAINST_RGB = (215, 48, 39)
+
+
+def _shade(score: float, scale: float) -> Style:
+    """A background from white to green (for) or red (against), by |score| / scale."""
+    w = min(1.0, abs(score) / scale) if scale > 0 else 0.0
+    r, g, b = FOR_RGB if score >= 0 else AGAINST_RGB
+    mix = [round(255 + (c - 255) * 0.85 * w) for c in (r, g, b)]
+    return Style(bgcolor=Color.from_rgb(*mix), color="black")
+
+
+def print_explanation(e: Any, console: Console) -> None:
+    """Label and probabilities, the shaded tokens, the strongest ones, the completeness gap."""
+    probs = "  ".join(f"{name} {p:.3f}" for name, p in e.probabilities.items())
+    console.print(Text(f"{e.label}  ({probs})"))
+    scale = max((abs(s) for s in e.scores), default=0.0)
+    line = Text("  ")
+    for token, score in zip(e.tokens, e.scores, strict=True):
+        line.append(token, style=_shade(score, scale))
+        line.append(" ")
+    console.print(line)
+
+    def listed(pairs: list[tuple[str, float]]) -> str:
+        return ", ".join(f"{t} {s:+.3f}" for t, s in pairs) or "-"
+
+    console.print(Text(f"  for {e.target}: {listed(e.top())}"))
+    console.print(Text(f"  against: {listed(e.top(against=True))}"))
+    relative = "" if e.relative_gap is None else f", gap {100 * e.relative_gap:.2g}%"
+    console.print(
+        Text(
+            f"  completeness: attributions sum to {e.total:.4f}; f(x) - f(baseline) = "
+            f"{e.score:.4f} - ({e.baseline_score:.4f}) = {e.difference:.4f}{relative}; "
+            f"Captum's delta {e.delta:.2e} (f = log p({e.target}), {e.n_steps} steps, "
+            "baseline all <pad>)"
+        )
+    )

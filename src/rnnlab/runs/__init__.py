@@ -1,9 +1,10 @@
 """Run folders: their layout, writing them as training goes, reading them back, and the data a
 saved run reads. `folder` holds the layout (see its docstring); `data` the splits of a run."""
 
-from rnnlab.runs.compare import compare_row, write_compare
+from rnnlab.runs.compare import clear_compare, compare_row, write_compare
 from rnnlab.runs.data import foreign_split, foreign_splits, own_splits, same_dataset
 from rnnlab.runs.folder import (
+    CHECKPOINT,
     CONFIG,
     DEFAULT_OUT,
     ENCODER,
@@ -14,22 +15,30 @@ from rnnlab.runs.folder import (
     SUMMARY,
     LoadedRun,
     build_summary,
+    check_name,
     check_name_free,
+    check_resumable,
     check_run_dir,
+    check_same_data,
+    clear_run,
     dataset_slug,
     default_run_name,
     finish_run,
+    is_run_folder,
     load_run,
+    lock_run,
     mark_failed,
     new_run_dir,
     read_metrics,
     read_summary,
+    reopen_run,
     start_run,
     timestamp,
 )
 from rnnlab.runs.outputs import check_out_dir
 
 __all__ = [
+    "CHECKPOINT",
     "CONFIG",
     "DEFAULT_OUT",
     "ENCODER",
@@ -40,21 +49,29 @@ __all__ = [
     "SUMMARY",
     "LoadedRun",
     "build_summary",
+    "check_name",
     "check_name_free",
     "check_out_dir",
+    "check_resumable",
     "check_run_dir",
+    "check_same_data",
+    "clear_compare",
+    "clear_run",
     "compare_row",
     "dataset_slug",
     "default_run_name",
     "finish_run",
     "foreign_split",
     "foreign_splits",
+    "is_run_folder",
     "load_run",
+    "lock_run",
     "mark_failed",
     "new_run_dir",
     "own_splits",
     "read_metrics",
     "read_summary",
+    "reopen_run",
     "same_dataset",
     "start_run",
     "timestamp",

@@ -9,13 +9,15 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rnnlab.config import RunConfig
+from rnnlab.errors import RnnlabError
 from rnnlab.io import write_json_atomic
-from rnnlab.runs.folder import read_metrics, read_summary
+from rnnlab.runs.folder import DEFAULT_OUT, check_name, is_run_folder, read_metrics, read_summary
 from rnnlab.training.curves import plot_compare_curves
 
 COMPARE = "compare.json"
@@ -62,3 +64,21 @@ def write_compare(
     if any(histories.values()):
         plot_compare_curves(histories, folder / COMPARE_CURVES, title=folder.name)
     return rows
+
+
+def clear_compare(out: Path | str | None, name: str) -> None:
+    """--overwrite for compare: remove `out/name` if it is a compare folder (compare.json, or
+    only run folders inside), refuse anything else."""
+    check_name(name)
+    path = (Path(out) if out is not None else DEFAULT_OUT) / name
+    if not path.exists():
+        return
+    children = list(path.iterdir()) if path.is_dir() else []
+    if not path.is_dir() or not (
+        (path / COMPARE).is_file() or all(is_run_folder(child) for child in children)
+    ):
+        raise RnnlabError(
+            f"{path} exists and is not an rnnlab compare folder; --overwrite only replaces "
+            "compare folders, pick another --name"
+        )
+    shutil.rmtree(path)

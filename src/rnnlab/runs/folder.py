@@ -10,9 +10,12 @@ runs/<name>/
   model.pt          state_dict of the best epoch (torch.load(..., weights_only=True))
   summary.json      status, test metrics, timings, parameters, versions; written last
   curves.png        learning curves
+  checkpoint.pt     the whole training state after the last finished epoch (resume from it)
+  .lock             held (flock) by the process training into the folder
 ```
 Every file is written atomically; summary.json is written last, so a folder without it is an
-unfinished run.
+unfinished run. An unfinished, interrupted or failed run is resumed with `rnnlab train --resume
+DIR` (from checkpoint.pt, else from the start) or replaced with `--overwrite`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -36,10 +41,11 @@ from rnnlab.data.encoded import EncodedSplits
 from rnnlab.data.text_encoder import TextEncoder
 from rnnlab.errors import RnnlabError
 from rnnlab.io import read_json, write_json_atomic
-from rnnlab.models import RecurrentClassifier, count_parameters
+from rnnlab.models import ModelSpec, RecurrentClassifier, count_parameters
+from rnnlab.models.memory import check_memory, estimate_memory, parameter_shapes
 from rnnlab.training.checkpoint import load_state_dict, save_state_dict
 from rnnlab.training.curves import plot_curves
-from rnnlab.training.trainer import EvalResult, FitResult
+from rnnlab.training.trainer import CHECKPOINT, EvalResult, FitResult
 
 CONFIG = "config.yaml"
 SPEC = "model_spec.json"
@@ -49,7 +55,12 @@ METRICS = "metrics.jsonl"
 MODEL = "model.pt"
 SUMMARY = "summary.json"
 CURVES = "curves.png"
+LOCK = ".lock"
 REQUIRED = (SUMMARY, CONFIG, SPEC, LABELS, MODEL)
+RUN_MARKERS = (CONFIG, SUMMARY, CHECKPOINT, SPEC)
+"""Files only an rnnlab run folder holds: --overwrite removes a folder only if it has one."""
+MAX_NAME = 120
+"""Longest run name: file systems allow 255 bytes, and the name is a prefix of other names."""
 DEFAULT_OUT = Path("runs")
 
 
@@ -58,13 +69,88 @@ def timestamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
 
+def check_name(name: str) -> None:
+    """A run name is one plain folder name of reasonable length."""
+    if not name or "/" in name or "\\" in name or name in (".", "..") or "\0" in name:
+        raise RnnlabError(f"run name {name!r} is not a plain folder name; use letters, digits, -")
+    if len(name.encode()) > MAX_NAME:
+        raise RnnlabError(
+            f"run name is {len(name.encode())} bytes long; use at most {MAX_NAME} (--name)"
+        )
+
+
 def check_name_free(out: Path | str | None, name: str | None) -> None:
-    """Fail early (before loading data) when `out/name` already holds a run."""
+    """Fail early (before loading data) on a bad name, an output folder that cannot be
+    written, or `out/name` that already holds something."""
+    root = Path(out) if out is not None else DEFAULT_OUT
+    _check_writable(root)
     if name is None:
         return
-    path = (Path(out) if out is not None else DEFAULT_OUT) / name
+    check_name(name)
+    path = root / name
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise RnnlabError(f"{path} already exists; pick another --name or remove that folder")
+        hint = (
+            "resume it with --resume, replace it with --overwrite, or pick another --name"
+            if is_run_folder(path)
+            else "pick another --name"
+        )
+        raise RnnlabError(f"{path} already exists; {hint}")
+
+
+def _check_writable(root: Path) -> None:
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise RnnlabError(
+            f"cannot write runs under {root}: {existing} is a file; choose another --out"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RnnlabError(
+            f"cannot write runs under {root}: no permission in {existing}; choose another --out"
+        )
+
+
+def is_run_folder(path: Path) -> bool:
+    return path.is_dir() and any((path / marker).exists() for marker in RUN_MARKERS)
+
+
+def clear_run(out: Path | str | None, name: str) -> None:
+    """--overwrite: remove `out/name` if it is an rnnlab run folder (refuse anything else)."""
+    check_name(name)
+    path = (Path(out) if out is not None else DEFAULT_OUT) / name
+    if not path.exists():
+        return
+    if not is_run_folder(path):
+        raise RnnlabError(
+            f"{path} exists and is not an rnnlab run folder; --overwrite only replaces run "
+            "folders, pick another --name"
+        )
+    with lock_run(path):
+        shutil.rmtree(path)
+
+
+@contextmanager
+def lock_run(run_dir: Path) -> Iterator[None]:
+    """Hold the folder's lock: a second process training into it fails at once, in one line."""
+    try:
+        import fcntl  # POSIX only; elsewhere runs are not locked
+    except ImportError:
+        yield
+        return
+    path = Path(run_dir) / LOCK
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise RnnlabError(
+                f"{run_dir} is being trained by another process; wait for it or pick another --name"
+            ) from None
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)  # the folder keeps no trace of the lock
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def new_run_dir(out: Path | str | None, name: str | None, *, default: str = "run") -> Path:
@@ -75,13 +161,14 @@ def new_run_dir(out: Path | str | None, name: str | None, *, default: str = "run
     """
     root = Path(out) if out is not None else DEFAULT_OUT
     if name is not None:
-        if not name or "/" in name or name in (".", ".."):
-            raise RnnlabError(
-                f"run name {name!r} is not a plain folder name; use letters, digits, -"
-            )
         check_name_free(root, name)
         path = root / name
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RnnlabError(
+                f"cannot create {path} ({exc.strerror or exc}); choose another --out"
+            ) from None
         return path
     base = f"{timestamp()}-{default}"
     for i in range(1, 1000):
@@ -91,6 +178,10 @@ def new_run_dir(out: Path | str | None, name: str | None, *, default: str = "run
             return path
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise RnnlabError(
+                f"cannot create {path} ({exc.strerror or exc}); choose another --out"
+            ) from None
     raise RnnlabError(f"could not create a fresh run folder under {root}; pass --name")
 
 
@@ -118,7 +209,10 @@ def start_run(
 
 
 def save_encoder(path: Path, encoder: Any) -> None:
-    """encoder.save() into a temporary folder, then rename it into place."""
+    """encoder.save() into a temporary folder, then rename it into place (a temporary folder
+    that a killed process left behind is removed first)."""
+    for stale in path.parent.glob(".encoder-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=".encoder-", dir=path.parent))
     try:
         encoder.save(tmp)
@@ -202,6 +296,48 @@ def finish_run(run_dir: Path, model: torch.nn.Module, summary: dict[str, Any]) -
     write_json_atomic(run_dir / SUMMARY, summary)
 
 
+def reopen_run(run_dir: Path) -> None:
+    """A run about to be resumed reads as unfinished again: its old summary, weights and curves
+    go (the checkpoint and the files start_run writes stay)."""
+    for name in (SUMMARY, MODEL, CURVES):
+        (Path(run_dir) / name).unlink(missing_ok=True)
+
+
+def check_resumable(run_dir: Path | str) -> Path:
+    """The folder of a run that can be resumed: unfinished, interrupted or failed."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RnnlabError(
+            f"run folder {run_dir} does not exist; give the folder `rnnlab train` made"
+        )
+    if not (run_dir / CONFIG).is_file():
+        raise RnnlabError(f"{run_dir} has no {CONFIG}; it is not a run folder to resume")
+    if (run_dir / SUMMARY).is_file():
+        status = read_summary(run_dir).get("status")
+        if status == "completed":
+            raise RnnlabError(
+                f"{run_dir} is a completed run; nothing to resume (--overwrite trains it again)"
+            )
+    return run_dir
+
+
+def check_same_data(run_dir: Path, splits: EncodedSplits) -> None:
+    """The data rebuilt to resume a run must be the data it was trained on."""
+    labels = read_json(run_dir / LABELS) if (run_dir / LABELS).is_file() else None
+    if labels is not None and list(labels) != list(splits.label_names):
+        raise RnnlabError(
+            f"the data rebuilt for {run_dir} has labels {splits.label_names}, the run "
+            f"{labels}; it cannot be resumed, train it again with --overwrite"
+        )
+    if (run_dir / ENCODER).is_dir() and splits.encoder is not None:
+        saved = TextEncoder.load(run_dir / ENCODER)
+        if list(saved.itos) != list(splits.encoder.itos):
+            raise RnnlabError(
+                f"the data rebuilt for {run_dir} has another vocabulary than the run; it cannot "
+                "be resumed, train it again with --overwrite"
+            )
+
+
 def mark_failed(run_dir: Path, name: str, message: str) -> None:
     """A run that raised: summary.json says so (and load_run refuses it)."""
     write_json_atomic(
@@ -266,25 +402,74 @@ class LoadedRun:
 
 
 def load_run(run_dir: Path | str) -> LoadedRun:
-    """Rebuild model + encoder + label names from a run folder."""
+    """Rebuild model + encoder + label names from a run folder.
+
+    The spec is checked against the weights' shapes (read memory-mapped) and the memory it
+    needs before the model is built, so an edited model_spec.json cannot exhaust the machine.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.is_dir() and not (run_dir / SUMMARY).exists() and (run_dir / CONFIG).exists():
+        raise RnnlabError(
+            f"{run_dir} is an unfinished run (no {SUMMARY}); resume it with "
+            f"`rnnlab train --resume {run_dir}`"
+        )
     run_dir = check_run_dir(run_dir, need=(SUMMARY,))
     summary = read_summary(run_dir)
     if summary.get("status") == "failed":
-        raise RnnlabError(f"{run_dir} is a failed run ({summary.get('error')}); train it again")
+        raise RnnlabError(
+            f"{run_dir} is a failed run ({summary.get('error')}); fix the cause and resume it "
+            f"(`rnnlab train --resume {run_dir}`) or train it again"
+        )
     check_run_dir(run_dir)
     config = RunConfig.load_yaml(run_dir / CONFIG)
     try:
-        model = RecurrentClassifier.from_spec(read_json(run_dir / SPEC))
+        spec = ModelSpec.from_dict(read_json(run_dir / SPEC))
         label_names = [str(x) for x in read_json(run_dir / LABELS)]
-    except (OSError, ValueError, TypeError):
-        raise RnnlabError(f"{run_dir} has a damaged {SPEC} or {LABELS}; train it again") from None
-    try:
-        model.load_state_dict(load_state_dict(run_dir / MODEL))
-    except RuntimeError:
-        raise RnnlabError(f"{run_dir / MODEL} does not match {SPEC}; train the run again") from None
+    except (OSError, ValueError, TypeError, RnnlabError) as exc:
+        reason = f" ({exc})" if isinstance(exc, RnnlabError) else ""
+        raise RnnlabError(
+            f"{run_dir} has a damaged {SPEC} or {LABELS}{reason}; train it again"
+        ) from None
+    if spec.task == "classification" and len(label_names) != spec.num_classes:
+        raise RnnlabError(
+            f"{run_dir / LABELS} names {len(label_names)} labels but the model has "
+            f"{spec.num_classes} classes; the folder is damaged, train the run again"
+        )
+    weights = _weights_matching(run_dir, spec)
+    check_memory(
+        estimate_memory(spec, batch_size=256, max_len=config.data.max_len, training=False),
+        torch.device("cpu"),
+        None,
+        fix=f"the spec in {run_dir / SPEC} is not the one the run was trained with",
+    )
+    model = RecurrentClassifier(spec)
+    model.load_state_dict(weights)
     model.eval()
     encoder = None
     if summary.get("encoder"):
         check_run_dir(run_dir, need=(ENCODER,))
-        encoder = TextEncoder.load(run_dir / ENCODER)
+        try:
+            encoder = TextEncoder.load(run_dir / ENCODER)
+        except RnnlabError:
+            raise
+        except Exception as exc:  # a damaged file, whatever the parser says
+            raise RnnlabError(
+                f"{run_dir / ENCODER} is damaged ({type(exc).__name__}); train the run again"
+            ) from None
     return LoadedRun(run_dir, model, encoder, label_names, config, summary)
+
+
+def _weights_matching(run_dir: Path, spec: ModelSpec) -> dict[str, torch.Tensor]:
+    """model.pt's tensors (memory-mapped), refused unless names and shapes are the spec's."""
+    weights = load_state_dict(run_dir / MODEL, mmap=True)
+    expected = parameter_shapes(spec)
+    found = {name: tuple(t.shape) for name, t in weights.items()}
+    if found != {name: tuple(shape) for name, shape in expected.items()}:
+        differ = sorted(
+            n for n in set(found) | set(expected) if found.get(n) != tuple(expected.get(n, ()))
+        )
+        raise RnnlabError(
+            f"{run_dir / MODEL} does not match {SPEC} (e.g. {differ[0]}); the folder is damaged "
+            "or edited, train the run again"
+        )
+    return weights

@@ -137,7 +137,7 @@ def _run_step(
     step: Step, out: Path, settings: StudySettings, state: dict[str, Any], progress: Any, task: Any
 ) -> None:
     entry = state["steps"].setdefault(step.name, {})
-    if step.folder and (out / step.folder).exists():
+    if step.folder and not step.resumes and (out / step.folder).exists():
         shutil.rmtree(out / step.folder)  # a half-written step is redone from scratch
 
     def log(message: str) -> None:

@@ -15,6 +15,7 @@ exists, so an interrupted study resumes where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from rnnlab.data import load_splits
 from rnnlab.data.summary import summarize
 from rnnlab.diagnostics import REGISTRY, Diagnostic, Inputs, suite
 from rnnlab.io import read_json, write_json_atomic
-from rnnlab.runs import write_compare
+from rnnlab.runs import CONFIG, is_run_folder, write_compare
 from rnnlab.study.settings import StudySettings
 
 COMPARE = "compare"
@@ -48,7 +49,10 @@ class Step:
     """Path (under the study folder) of the file whose presence means the step is done."""
     run: Callable[[Context], None]
     folder: str | None = None
-    """A folder that only this step writes: removed before the step is (re)run."""
+    """A folder that only this step writes: removed before the step is (re)run, unless the
+    step can resume what it holds."""
+    resumes: bool = False
+    """The step continues a half-done folder (a training run, from its last epoch)."""
 
     def done(self, out: Path) -> bool:
         path = out / self.marker
@@ -81,11 +85,18 @@ def write_dataset(ctx: Context) -> None:
 
 def train(model: str) -> Callable[[Context], None]:
     def run(ctx: Context) -> None:
-        config = ctx.settings.run_config()
-        config = dataclasses.replace(config, model=dataclasses.replace(config.model, name=model))
-        result = api.train(
-            config, out=ctx.out / COMPARE, name=model, callbacks=ctx.callbacks, verbose=False
-        )
+        folder = ctx.out / COMPARE / model
+        if is_run_folder(folder) and (folder / CONFIG).is_file():  # killed or interrupted
+            result = api.resume(folder, callbacks=ctx.callbacks, verbose=False)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)  # nothing worth keeping
+            config = ctx.settings.run_config()
+            config = dataclasses.replace(
+                config, model=dataclasses.replace(config.model, name=model)
+            )
+            result = api.train(
+                config, out=ctx.out / COMPARE, name=model, callbacks=ctx.callbacks, verbose=False
+            )
         if result.status == "interrupted":
             raise KeyboardInterrupt
 
@@ -117,7 +128,7 @@ def build_steps(settings: StudySettings) -> list[Step]:
     for model in settings.models:
         steps.append(
             Step(f"train-{model}", f"train {model}", f"{COMPARE}/{model}/summary.json",
-                 train(model), folder=f"{COMPARE}/{model}")
+                 train(model), folder=f"{COMPARE}/{model}", resumes=True)
         )  # fmt: skip
     steps.append(Step("compare", "comparison table", f"{COMPARE}/compare.json", write_comparison))
     for entry in REGISTRY:

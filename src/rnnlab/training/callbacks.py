@@ -90,9 +90,12 @@ class MetricsWriter(Callback):
         self.path = Path(path)
 
     def on_fit_start(self, state: TrainState) -> None:
-        write_text_atomic(self.path, "")
+        self._write(state)  # empty, or the epochs of a resumed run
 
     def on_epoch_end(self, state: TrainState, record: dict[str, Any]) -> None:
+        self._write(state)
+
+    def _write(self, state: TrainState) -> None:
         write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in state.history))
 
 

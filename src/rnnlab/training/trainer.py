@@ -24,7 +24,7 @@ from rnnlab.data.encoded import EncodedSplit, EncodedSplits
 from rnnlab.errors import RnnlabError
 from rnnlab.training import metrics
 from rnnlab.training.callbacks import Callback, MetricsWriter, StepStats, TrainState
-from rnnlab.training.checkpoint import StateDict, snapshot
+from rnnlab.training.checkpoint import Checkpoint, StateDict, rng_state, set_rng_state, snapshot
 from rnnlab.training.device import (
     describe_device,
     flush_denormal,
@@ -36,6 +36,8 @@ from rnnlab.training.device import (
 )
 
 MAXIMIZE = {"val_accuracy": True, "val_macro_f1": True, "val_loss": False}
+CHECKPOINT = "checkpoint.pt"
+"""Written into the run folder after every epoch; `fit(resume=...)` continues from it."""
 
 
 # ----- evaluation ------------------------------------------------------------------------------
@@ -420,6 +422,29 @@ def _epoch_record(
     return record
 
 
+def _checkpoint(
+    epoch: int,
+    state: TrainState,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    stopper: EarlyStopping,
+    best_weights: StateDict | None,
+) -> Checkpoint:
+    return Checkpoint(
+        epoch=epoch,
+        step=state.step,
+        model=snapshot(state.model),
+        optimizer=optimizer.state_dict(),
+        scheduler=scheduler.state_dict() if scheduler is not None else None,
+        best_weights=best_weights,
+        best_epoch=stopper.best_epoch,
+        best_value=stopper.best_value,
+        bad_epochs=stopper.bad_epochs,
+        history=list(state.history),
+        rng=rng_state(),
+    )
+
+
 class EarlyStopping:
     """Tracks the best value of the monitored metric and counts epochs without improvement."""
 
@@ -456,12 +481,16 @@ def fit(
     *,
     callbacks: Sequence[Callback] = (),
     run_dir: Path | str | None = None,
+    resume: Checkpoint | None = None,
 ) -> FitResult:
     """Train `model` on `splits.train`, early-stop on `cfg.monitor`, restore the best weights.
 
-    With `run_dir`, metrics.jsonl there gets one line per epoch as training goes. Ctrl-C ends
-    training cleanly (status `interrupted`, best weights so far restored). A NaN/inf loss raises
-    RnnlabError naming the epoch and step.
+    With `run_dir`, metrics.jsonl there gets one line per epoch as training goes, and
+    checkpoint.pt the whole training state after every epoch (written atomically). `resume`
+    continues from such a checkpoint: with the same data, config and thread count the result
+    is bit-identical to a run that never stopped (on the CPU). Ctrl-C ends training cleanly
+    (status `interrupted`, best weights so far restored). A NaN/inf loss raises RnnlabError
+    naming the epoch and step.
     """
     if len(splits.train) == 0:
         raise RnnlabError("the training split is empty; use more data (raise --limit)")
@@ -489,12 +518,27 @@ def fit(
             model, optimizer, device, model_task(model), cfg.epochs, steps_per_epoch, monitor or ""
         )
         best_weights: StateDict | None = None
+        first_epoch = 1
+        if resume is not None:
+            model.load_state_dict(resume.model)
+            optimizer.load_state_dict(resume.optimizer)
+            if scheduler is not None and resume.scheduler is not None:
+                scheduler.load_state_dict(resume.scheduler)
+            stopper.best_epoch, stopper.best_value = resume.best_epoch, resume.best_value
+            stopper.bad_epochs = resume.bad_epochs
+            state.best_epoch, state.best_value = resume.best_epoch, resume.best_value
+            state.history, state.step = list(resume.history), resume.step
+            best_weights = resume.best_weights
+            set_rng_state(resume.rng)
+            first_epoch = resume.epoch + 1
         status = "completed"
         try:
             try:
                 for callback in callbacks:
                     callback.on_fit_start(state)
-                for epoch in range(1, cfg.epochs + 1):
+                # a resumed run that had already stopped early trains no further epoch
+                last = first_epoch - 1 if stopper.should_stop else cfg.epochs
+                for epoch in range(first_epoch, last + 1):
                     state.epoch, state.epoch_step = epoch, 0
                     for callback in callbacks:
                         callback.on_epoch_start(state)
@@ -519,6 +563,10 @@ def fit(
                     if cfg.schedule == "plateau" and monitor is not None:
                         scheduler.step(record[monitor])
                     state.history.append(record)
+                    if run_dir is not None:  # before the callbacks: a finished epoch is kept
+                        _checkpoint(epoch, state, optimizer, scheduler, stopper, best_weights).save(
+                            Path(run_dir) / CHECKPOINT
+                        )
                     for callback in callbacks:
                         callback.on_epoch_end(state, record)
                     if stopper.should_stop or state.stop:
