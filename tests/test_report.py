@@ -480,7 +480,8 @@ def test_failure_leaves_no_half_written_file(
 
     out = tmp_path / "keep" / "report.html"
     out.parent.mkdir()
-    out.write_text("old report")
+    old = '<meta name="generator" content="rnnlab report"> old report'
+    out.write_text(old)
 
     def broken(path: Path, *args: Any, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
@@ -489,7 +490,7 @@ def test_failure_leaves_no_half_written_file(
     with pytest.raises(RnnlabError, match="No space left"):
         html_module.render([study], out)
     monkeypatch.undo()
-    assert out.read_text() == "old report"
+    assert out.read_text() == old
     assert [p.name for p in out.parent.iterdir()] == ["report.html"]
 
 
@@ -645,3 +646,25 @@ def test_length_histogram_sentence_names_the_lost_part() -> None:
     tail = " ".join(narrative.length_histogram([0, 100, 200], [6, 4], 150, 90, 180, 4, "tail"))
     assert "40.0% of them (4 of 10)" in head or "40% of them (4 of 10)" in head
     assert "lose their end" in head and "lose their beginning" in tail
+
+
+def test_report_replaces_only_an_earlier_report(study: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("text,label\nkeep me,positive\n")
+    with pytest.raises(RnnlabError, match=r"is not an rnnlab report; .* --force"):
+        render([study], data)
+    assert data.read_text() == "text,label\nkeep me,positive\n"
+    page = render([study], tmp_path / "r.html")
+    render([study], page)  # an earlier report may be replaced
+    render([study], data, force=True)
+    assert "rnnlab report" in data.read_text()
+
+
+def test_report_of_unfinished_runs_only_says_how_to_resume(tmp_path: Path) -> None:
+    run = tmp_path / "half"
+    run.mkdir()
+    (run / "config.yaml").write_text("data: {}\n")
+    (run / "metrics.jsonl").write_text("")
+    with pytest.raises(RnnlabError, match=r"nothing finished to report.*--resume"):
+        render([run], tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()

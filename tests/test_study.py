@@ -177,3 +177,13 @@ def test_a_training_step_resumes_inside_the_run(tmp_path: Path) -> None:
     ]
     assert [r["epoch"] for r in history] == [1, 2] and history[0] == first.history[0]
     assert step.done(out)
+
+
+def test_an_unknown_dataset_fails_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "s"
+    assert main(["study", "--dataset", "nosuch", "--quick", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nosuch" in err and "Traceback" not in err
+    assert not out.exists()

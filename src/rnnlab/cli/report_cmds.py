@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from rnnlab.report import render
@@ -22,11 +23,17 @@ def register(subparsers: Any) -> None:
         "-o", "--out", default="report.html", metavar="FILE", help="output file (report.html)"
     )
     report.add_argument("--title", metavar="TEXT", help="page title (default: from the runs)")
+    report.add_argument(
+        "--force", action="store_true", help="replace -o even if it is not an rnnlab report"
+    )
     report.set_defaults(handler=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    out = render(args.run_dirs, args.out, title=args.title)
+    out = render(
+        args.run_dirs, args.out, title=args.title, force=args.force,
+        warn=lambda line: print(f"rnnlab: warning: {line}", file=sys.stderr),
+    )  # fmt: skip
     size = out.stat().st_size / 1024
     print(f"wrote {out} ({size:,.0f} KB)")
     return 0

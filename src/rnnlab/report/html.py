@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -94,8 +94,26 @@ def render_page(page: Page) -> str:
     return env.get_template(TEMPLATE).render(page=page)
 
 
-def check_output(out_path: Path) -> None:
-    """Fail before any work on an output path that cannot be written."""
+GENERATOR = '<meta name="generator" content="rnnlab report">'
+"""Every page carries it: an existing file without it is not replaced unless forced."""
+
+
+def is_report(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return GENERATOR.encode() in handle.read(4096)
+    except OSError:
+        return False
+
+
+def check_output(out_path: Path, *, force: bool = False) -> None:
+    """Fail before any work on an output path that cannot be written, or that holds a file
+    other than an earlier rnnlab report (unless `force`)."""
+    if out_path.exists() and not out_path.is_dir() and not force and not is_report(out_path):
+        raise RnnlabError(
+            f"{out_path} exists and is not an rnnlab report; choose another -o, or pass "
+            "--force to replace it"
+        )
     if out_path.exists() and out_path.is_dir():
         raise RnnlabError(
             f"{out_path} is a folder; give a file name such as {out_path}/report.html"
@@ -119,15 +137,26 @@ def render(
     out_path: Path | str = "report.html",
     *,
     title: str | None = None,
+    force: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> Path:
     """Write one HTML report about the runs in `run_dirs` (searched recursively) to `out_path`.
 
-    Raises RnnlabError for no folders, a folder that holds no results, or an output path that
-    cannot be written; the file is written atomically, so a failure leaves no half page.
+    Raises RnnlabError for no folders, folders that hold no finished results, or an output
+    path that cannot be written or holds another file (`force` replaces it); the file is
+    written atomically, so a failure leaves no half page.
     """
     out = Path(out_path)
-    check_output(out)
+    check_output(out, force=force)
     collection = collect(run_dirs)
+    if collection.empty:
+        raise RnnlabError(
+            f"nothing finished to report: {'; '.join(collection.skipped)}; resume a run with "
+            "`rnnlab train --resume DIR`"
+        )
+    if warn is not None:
+        for line in collection.skipped:
+            warn(f"left out of the report: {line}")
     html = render_page(build_page(collection, title=title))
     try:
         with atomic_path(out) as tmp:

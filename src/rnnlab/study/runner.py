@@ -17,6 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from rnnlab.data import load_splits
 from rnnlab.diagnostics import REGISTRY
 from rnnlab.errors import RnnlabError
 from rnnlab.io import read_json, write_json_atomic
@@ -25,6 +26,7 @@ from rnnlab.study.settings import StudySettings
 from rnnlab.study.steps import COMPARE, DATASET, Context, Step, build_steps
 from rnnlab.training.callbacks import Callback, StepStats, TrainState
 from rnnlab.training.device import num_threads
+from rnnlab.training.signals import sigterm_as_interrupt
 
 STUDY_FILE = "study.json"
 REPORT_FILE = "report.html"
@@ -104,6 +106,8 @@ def run_study(
     """
     out = Path(out)
     console = console or Console(stderr=True)
+    if steps is None:  # the data must load before anything is written (an unknown dataset)
+        load_splits(settings.run_config().data)
     steps = list(steps) if steps is not None else build_steps(settings)
     state = _load_state(out, settings, fresh, steps)
     out.mkdir(parents=True, exist_ok=True)
@@ -119,7 +123,7 @@ def run_study(
     )
     _save_state(out, state)
     start = time.perf_counter()
-    with _progress(console) as progress, num_threads(settings.threads):
+    with _progress(console) as progress, num_threads(settings.threads), sigterm_as_interrupt():
         task = progress.add_task("study", total=len(steps) + 1, completed=len(steps) - len(todo))
         for step in todo:
             _run_step(step, out, settings, state, progress, task)
