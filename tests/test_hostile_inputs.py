@@ -1,0 +1,147 @@
+"""Careless and hostile inputs to train and predict: one line on stderr, exit 2, no traceback,
+nothing half-written (issue "Never lose a run")."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from rnnlab.cli import main
+from tests.test_runs import sentiment_rows
+
+TINY = ["--embed-dim", "8", "--hidden-dim", "8", "--epochs", "1", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def corpus(write_csv: Any) -> Path:
+    return write_csv(sentiment_rows(200, seed=0), "reviews.csv")
+
+
+def one_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("rnnlab: error: "), err
+    assert "Traceback" not in err
+    return err
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+CONFIGS = {
+    "max_len: abc": ("data:\n  max_len: abc\n", "data.max_len must be an integer or null"),
+    "data: 5": ("data: 5\n", "section data must be a mapping"),
+    "epochs: 1.5": ("train:\n  epochs: 1.5\n", "train.epochs must be an integer"),
+    "not utf-8": (b"data:\n  dataset: caf\xe9\n", "not UTF-8"),
+}
+
+
+@pytest.mark.parametrize("case", list(CONFIGS))
+def test_bad_config_files(
+    case: str, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text, message = CONFIGS[case]
+    config = write(tmp_path / "config.yaml", text)
+    out = tmp_path / "runs"
+    assert (
+        main(["train", "--config", str(config), "--dataset", str(corpus), "--out", str(out)]) == 2
+    )
+    assert message in one_line(capsys)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_folder_as_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--config", str(tmp_path)]) == 2
+    assert "is a folder" in one_line(capsys)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--name", "x" * 300], "use at most 120"),
+        (["--name", ".."], "not a plain folder name"),
+        (["--hidden-dim", "100000000"], "more than the limit of"),
+        (["--hidden-dim", "30000"], "raise the limit, e.g. --memory-limit-gb"),
+        (["--weight-decay", "inf"], "weight_decay must be a finite number"),
+        (["--gate-bias", "nan"], "gate_bias must be a finite number"),
+        (["--lr", "nan"], "lr must be a finite number"),
+        (["--epochs", "0"], "epochs must be at least 1"),
+        (["--memory-limit-gb", "0"], "memory_limit_gb must be positive"),
+    ],
+)
+def test_bad_train_flags(
+    flags: list[str], message: str, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "runs"
+    argv = ["train", "--dataset", str(corpus), *TINY, "--out", str(out), *flags]
+    assert main(argv) == 2
+    assert message in one_line(capsys)
+    assert not out.exists() or not any(out.iterdir()), "a half-written run"
+
+
+def test_out_that_cannot_hold_runs(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = write(tmp_path / "file", "x")
+    assert main(["train", "--dataset", str(corpus), *TINY, "--out", str(blocker)]) == 2
+    assert "is a file" in one_line(capsys)
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o555)
+        assert main(["train", "--dataset", str(corpus), *TINY, "--out", str(locked)]) == 2
+        assert "no permission" in one_line(capsys)
+
+
+@pytest.fixture
+def run_dir(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    assert (
+        main(["train", "--dataset", str(corpus), *TINY, "--out", str(tmp_path), "--name", "r"]) == 0
+    )
+    capsys.readouterr()
+    return tmp_path / "r"
+
+
+def test_predict_on_damaged_run_folders(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = json.loads((run_dir / "model_spec.json").read_text())
+    (run_dir / "model_spec.json").write_text(json.dumps({**spec, "hidden_dim": 10**8}))
+    assert main(["predict", str(run_dir), "fine film"]) == 2
+    assert "does not match model_spec.json" in one_line(capsys)
+    (run_dir / "model_spec.json").write_text(json.dumps(spec))
+
+    (run_dir / "labels.json").write_text('["a", "b", "c"]')
+    assert main(["predict", str(run_dir), "fine film"]) == 2
+    assert "names 3 labels but the model has 2 classes" in one_line(capsys)
+    (run_dir / "labels.json").write_text('["negative", "positive"]')
+
+    config = (run_dir / "config.yaml").read_text()
+    (run_dir / "config.yaml").write_text(config.replace("max_len: 400", "max_len: abc"))
+    assert main(["predict", str(run_dir), "fine film"]) == 2
+    assert "max_len must be an integer" in one_line(capsys)
+    (run_dir / "config.yaml").write_text(config)
+
+    vocab = run_dir / "encoder" / "vocab.json"
+    vocab.write_text(vocab.read_text()[:40])
+    assert main(["predict", str(run_dir), "fine film"]) == 2
+    assert "encoder" in one_line(capsys)
+
+
+def test_predict_file_that_is_a_folder(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["predict", str(run_dir), "--file", str(tmp_path)]) == 2
+    assert "is a folder" in one_line(capsys)
