@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from rnnlab.cli import main
-from tests.test_runs import sentiment_rows
 
 TINY = ["--embed-dim", "8", "--hidden-dim", "8", "--epochs", "1", "--no-progress"]
 
@@ -28,7 +27,12 @@ def _one_thread() -> Iterator[None]:
 
 @pytest.fixture
 def corpus(write_csv: Any) -> Path:
-    return write_csv(sentiment_rows(200, seed=0), "reviews.csv")
+    words = {"negative": "bad dull awful", "positive": "good great fun"}
+    rows: list[list[Any]] = [["text", "label"]]
+    for i in range(200):
+        label = "positive" if i % 2 else "negative"
+        rows.append([f"the film {words[label]} review {i}", label])
+    return write_csv(rows, "reviews.csv")
 
 
 def one_line(capsys: pytest.CaptureFixture[str]) -> str:
