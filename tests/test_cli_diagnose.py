@@ -159,7 +159,7 @@ def test_diagnose_all_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert code == 0 and "expected duration about" in stdout
     parts = {p.name for p in out.iterdir() if p.is_dir()}
     assert parts == {"parameters", "padding", "gradient-flow", "embedding-grad",
-                     "hidden-states", "timing"}  # fmt: skip
+                     "hidden-states", "attribution", "timing"}  # fmt: skip
     assert all((out / p / "result.json").is_file() for p in parts)
     top = suite.AllResult.load(out)
     assert top.kind == "diagnose_all" and top.skipped == ["seq-len", "hidden-size", "synthetic"]

@@ -23,6 +23,7 @@ TINY: dict[str, dict[str, Any]] = {
     "gradient-flow": dict(split="train", seq_len=12, batch_size=2),
     "embedding-grad": dict(split="train", lengths=(4, 8), batch_size=2),
     "hidden-states": dict(split="train", per_class=1, min_len=12, max_steps=12),
+    "attribution": dict(split="train", texts=2, min_len=12, max_tokens=16, n_steps=4, show=1),
     "seq-len": dict(models=("rnn",), lengths=(8, 16), limit=60, epochs=1),
     "hidden-size": dict(sizes=(4, 8), max_len=16, limit=60, epochs=1),
     "timing": dict(lengths=(4, 8), modes=("padded",), batch_size=2, repeats=1, warmup=0),

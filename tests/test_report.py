@@ -386,6 +386,40 @@ def test_template_never_marks_data_safe() -> None:
     assert "|safe" not in text.replace(" ", "") and "autoescape false" not in text
 
 
+def test_shaded_texts_escape_hostile_reviews(tmp_path: Path) -> None:
+    """Token attributions: review text, model names and label names are shown as text, and
+    the only inline styles are background colours built from numbers."""
+    from rnnlab.diagnostics.attribution import AttributionResult, ModelAttribution, TextAttribution
+
+    tokens = ["a", "fine", XSS, "film", '"><b onmouseover=alert(1)>']
+    scores = [0.1, 0.9, -0.5, 0.0, -1.2]
+    text = TextAttribution(7, 1, 1, 0.9, 2.2, 0.0, 1e-4, tokens, scores)
+    models = [
+        ModelAttribution(label, kind, "fresh", [0.1] * 10, [text], 0.5)
+        for label, kind in (("rnn", "rnn"), (f"lstm{XSS}", "lstm"))
+    ]
+    result = AttributionResult(
+        "imdb", "test", 1, 10, 20, 8, "predicted", 1, ["negative", f"positive{XSS}"], 0, "cpu",
+        models=models,
+    )  # fmt: skip
+    html = page_html(tmp_path, result.save(tmp_path / "attribution"))
+    assert 'id="attribution"' in html and 'class="shaded"' in html
+    assert "<script" not in html.lower().replace("&lt;script", "")
+    assert "<b onmouseover" not in html and not re.search(r"<img[^>]*onerror", html)
+    assert "&lt;script&gt;document.title=&#34;pwned&#34;" in html
+    styles = re.findall(r'style="([^"]*)"', html)
+    assert len([s for s in styles if s]) >= 6
+    assert all(re.fullmatch(r"(background: rgba\(\d+, \d+, \d+, [0-9.]+\))?", s) for s in styles)
+    spans = re.findall(r'<span style="[^"]*" title="[^"]*">([^<]*)</span>', html)
+    assert spans[:5] == ["a", "fine", html_escape(XSS), "film", html_escape(tokens[-1])]
+
+
+def html_escape(text: str) -> str:
+    import markupsafe
+
+    return str(markupsafe.escape(text))
+
+
 def test_tables_hold_the_saved_numbers(study: Path, tmp_path: Path) -> None:
     html = page_html(tmp_path, study)
     row = re.search(r'<tr data-row="lstm">(.*?)</tr>', html, re.S)

@@ -310,6 +310,7 @@ def _explain(loaded: api.LoadedRun, texts: list[str], args: argparse.Namespace) 
         print(dumps_json([e.to_dict() for e in explanations]))
         return 0
     console = Console(highlight=False)
+    console.soft_wrap = not console.is_terminal  # a pipe or file: one line per line
     for i, e in enumerate(explanations):
         if i:
             console.print()
@@ -346,11 +347,11 @@ def print_explanation(e: Any, console: Console) -> None:
     console.print(Text(f"  for {e.target}: {listed(e.top())}"))
     console.print(Text(f"  against: {listed(e.top(against=True))}"))
     relative = "" if e.relative_gap is None else f", gap {100 * e.relative_gap:.2g}%"
+    base = f"{e.baseline_score:.4f}" if e.baseline_score >= 0 else f"({e.baseline_score:.4f})"
     console.print(
         Text(
             f"  completeness: attributions sum to {e.total:.4f}; f(x) - f(baseline) = "
-            f"{e.score:.4f} - ({e.baseline_score:.4f}) = {e.difference:.4f}{relative}; "
-            f"Captum's delta {e.delta:.2e} (f = log p({e.target}), {e.n_steps} steps, "
-            "baseline all <pad>)"
+            f"{e.score:.4f} - {base} = {e.difference:.4f}{relative}; Captum's delta "
+            f"{e.delta:.2e} (f: log-odds of {e.target}, {e.n_steps} steps, baseline all <pad>)"
         )
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.diagnostics import (
+    attribution,
     embedding_grad,
     gradient_flow,
     hidden_size,
@@ -30,6 +31,7 @@ REGISTRY: tuple[Diagnostic, ...] = (
     gradient_flow.DIAGNOSTIC,
     embedding_grad.DIAGNOSTIC,
     hidden_states.DIAGNOSTIC,
+    attribution.DIAGNOSTIC,
     seq_len.DIAGNOSTIC,
     hidden_size.DIAGNOSTIC,
     timing.DIAGNOSTIC,

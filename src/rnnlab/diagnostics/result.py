@@ -4,7 +4,9 @@ A result subclasses `Result`: `to_dict()` gives JSON-ready data with a top-level
 `from_dict()` rebuilds it (nested dataclasses included), `tables()` and `figures()` say how to
 show it, and `save(folder)` writes each figure's PNG and then (last, atomically) result.json.
 The CLI prints `tables()`; the report shows the same tables and the saved PNGs with the
-captions of `figures()`, so there is one schema per result and it is the dataclass.
+captions of `figures()`, so there is one schema per result and it is the dataclass. A result
+may also give `shaded_texts()`: texts whose tokens the report shades by a score (token
+attributions), one column per model, side by side.
 """
 
 from __future__ import annotations
@@ -39,6 +41,34 @@ class FigureSpec:
     """Returns a matplotlib Figure (shown inline in a notebook; saved by `Result.save`)."""
 
 
+@dataclass(frozen=True)
+class ShadedToken:
+    """One token of a shaded text."""
+
+    text: str
+    weight: float
+    """In [-1, 1]: the shade (its sign: for or against; its size: how strongly)."""
+    score: float
+    """The raw score (shown on hover)."""
+
+
+@dataclass(frozen=True)
+class ShadedColumn:
+    """One model's reading of a text."""
+
+    title: str
+    note: str
+    tokens: list[ShadedToken]
+
+
+@dataclass(frozen=True)
+class ShadedText:
+    """A text shown token by token, one column per model."""
+
+    title: str
+    columns: list[ShadedColumn]
+
+
 class Result:
     """Mixin for result dataclasses: JSON round trip, tables and figures, saving to a folder."""
 
@@ -70,6 +100,10 @@ class Result:
         return []
 
     def figures(self) -> list[FigureSpec]:
+        return []
+
+    def shaded_texts(self) -> list[ShadedText]:
+        """Texts the report shows with every token shaded by a score (none by default)."""
         return []
 
     def save(self, folder: Path | str) -> Path:

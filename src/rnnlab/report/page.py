@@ -34,6 +34,48 @@ class Block:
     text: str
 
 
+FOR_RGB = (26, 152, 80)
+"""Shade of a token that speaks for the class (green)."""
+AGAINST_RGB = (215, 48, 39)
+"""Shade of a token that speaks against it (red)."""
+MAX_ALPHA = 0.85
+
+
+def shade_style(weight: float) -> str:
+    """An inline CSS background for a token's weight in [-1, 1] (numbers only, never text)."""
+    w = max(-1.0, min(1.0, float(weight))) if weight == weight else 0.0  # NaN -> no shade
+    if abs(w) < 0.005:
+        return ""
+    r, g, b = FOR_RGB if w >= 0 else AGAINST_RGB
+    return f"background: rgba({r}, {g}, {b}, {MAX_ALPHA * abs(w):.3f})"
+
+
+@dataclass
+class ShadedSpan:
+    text: str
+    style: str
+    """`background: rgba(...)` built by `shade_style` from a number."""
+    tip: str
+    """Shown on hover: the raw score."""
+
+
+@dataclass
+class ShadedPanel:
+    """One model's column of a shaded text."""
+
+    title: str
+    note: str
+    spans: list[ShadedSpan]
+
+
+@dataclass
+class Shaded:
+    """A text shown token by token, one panel per model, side by side."""
+
+    title: str
+    panels: list[ShadedPanel]
+
+
 @dataclass
 class Section:
     id: str
@@ -48,10 +90,15 @@ class Section:
     """(label, text) pairs of example texts."""
     facts: list[tuple[str, str]] = field(default_factory=list)
     """(name, value) pairs shown as a definition list."""
+    shaded: list[Shaded] = field(default_factory=list)
+    """Texts with every token shaded by a score (token attributions), after the figures."""
 
     @property
     def empty(self) -> bool:
-        return not (self.figures or self.tables or self.blocks or self.examples or self.facts)
+        return not (
+            self.figures or self.tables or self.blocks or self.examples or self.facts
+            or self.shaded
+        )  # fmt: skip
 
 
 @dataclass

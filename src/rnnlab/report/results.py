@@ -10,8 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from rnnlab.diagnostics import REGISTRY
+from rnnlab.diagnostics.result import ShadedText
+from rnnlab.formatting import sig
 from rnnlab.report.collect import Collection, ResultFolder
-from rnnlab.report.page import Figure, Section, png_file_uri
+from rnnlab.report.page import (
+    Figure,
+    Section,
+    Shaded,
+    ShadedPanel,
+    ShadedSpan,
+    png_file_uri,
+    shade_style,
+)
 from rnnlab.report.sections import test_length_figure
 
 CONTAINERS = {"diagnose_all", "study"}
@@ -57,6 +67,22 @@ def _add_result(section: Section, folder: ResultFolder, c: Collection) -> None:
         path = folder.path / spec.file
         if not _add_figure(section, folder, path, spec.title, spec.caption, c):
             section.lead += spec.caption  # the numbers still read without their picture
+    section.shaded += [shaded(text) for text in folder.result.shaded_texts()]
+
+
+def shaded(text: ShadedText) -> Shaded:
+    """A result's shaded text as page data: every token with its inline background colour."""
+    return Shaded(
+        text.title,
+        [
+            ShadedPanel(
+                column.title,
+                column.note,
+                [ShadedSpan(t.text, shade_style(t.weight), sig(t.score)) for t in column.tokens],
+            )
+            for column in text.columns
+        ],
+    )
 
 
 def _add_figure(
