@@ -156,7 +156,8 @@ def test_a_second_signal_while_saving_never_leaves_an_unloadable_run(
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGINT)
     code, _, err = finish(proc)
-    assert code == 130 and "Traceback" not in err
+    # 130, or killed by the SIGINT when it lands after the files were written, at exit
+    assert code in (130, -signal.SIGINT) and "Traceback" not in err
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "interrupted"
     api.load_run(run_dir)  # loadable, and resumable:
