@@ -162,3 +162,67 @@ def test_regression_errors(values: list[float], draw: st.DataObject) -> None:
         sum((a - b) ** 2 for a, b in zip(values, other, strict=True)) / len(values)
     )
     assert mae**2 <= mse * (1 + 1e-9) + 1e-9  # Jensen: mean|e|^2 <= mean e^2
+
+
+# ----- uncertainty -------------------------------------------------------------------------------
+def test_wilson_interval_known_values() -> None:
+    # Newcombe (1998), Table I: 81 of 263 -> 0.2553 to 0.3662; 8 of 10 -> 0.4902 to 0.9433
+    assert metrics.wilson_interval(81, 263) == pytest.approx((0.2553, 0.3662), abs=1e-4)
+    assert metrics.wilson_interval(8, 10) == pytest.approx((0.4902, 0.9433), abs=1e-4)
+    lo, hi = metrics.wilson_interval(0, 20)
+    assert lo == 0.0 and hi == pytest.approx(0.1611, abs=1e-4)
+    assert metrics.wilson_interval(0, 0) == (0.0, 1.0)
+    wide = metrics.wilson_interval(8, 10, confidence=0.99)
+    assert wide[0] < 0.4902 and wide[1] > 0.9433
+
+
+@given(st.integers(0, 400), st.integers(1, 400))
+def test_wilson_interval_holds_the_estimate(k: int, n: int) -> None:
+    k = min(k, n)
+    lo, hi = metrics.wilson_interval(k, n)
+    assert 0.0 <= lo <= k / n <= hi <= 1.0
+    lo4, hi4 = metrics.wilson_interval(4 * k, 4 * n)
+    assert hi4 - lo4 < hi - lo + 1e-12  # more data, a narrower interval
+
+
+def test_mcnemar_known_values() -> None:
+    exact = metrics.mcnemar([1] * 10 + [0] * 2 + [1] * 50, [0] * 10 + [1] * 2 + [1] * 50)
+    assert (exact.only_a, exact.only_b, exact.method) == (10, 2, "exact")
+    assert exact.p_value == pytest.approx(0.03857, abs=1e-5) and exact.winner == "a"
+    chi2 = metrics.mcnemar([1] * 25 + [0] * 10, [0] * 25 + [1] * 10)
+    assert chi2.method == "chi2" and chi2.p_value == pytest.approx(0.01796, abs=1e-5)
+    tie = metrics.mcnemar([1, 0, 1], [1, 0, 1])
+    assert tie.p_value == 1.0 and tie.winner is None
+    with pytest.raises(ValueError, match="answered"):
+        metrics.mcnemar([1, 0], [1])
+
+
+@given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=200))
+def test_mcnemar_is_symmetric_and_a_probability(pairs: list[tuple[bool, bool]]) -> None:
+    a, b = zip(*pairs, strict=True)
+    forward, backward = metrics.mcnemar(a, b), metrics.mcnemar(b, a)
+    assert 0.0 <= forward.p_value <= 1.0
+    assert forward.p_value == pytest.approx(backward.p_value)
+    assert (forward.only_a, forward.only_b) == (backward.only_b, backward.only_a)
+
+
+def test_two_proportions_and_the_resolvable_difference() -> None:
+    assert metrics.two_proportion_p(62, 100, 54, 100) == pytest.approx(0.2517, abs=1e-4)
+    assert metrics.two_proportion_p(500, 1000, 500, 1000) == pytest.approx(1.0)
+    assert metrics.resolvable_difference(2490) == pytest.approx(0.02777, abs=1e-5)
+    assert metrics.resolvable_difference(498) > metrics.resolvable_difference(2490)
+
+
+def test_bootstrap_interval_of_macro_f1() -> None:
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 2, 500)
+    y_pred = np.where(rng.random(500) < 0.8, y_true, 1 - y_true)
+    lo, hi = metrics.bootstrap_interval(y_true, y_pred, metrics.macro_f1, resamples=300)
+    assert lo < metrics.macro_f1(y_true, y_pred) < hi and 0.7 < lo < hi < 0.9
+    assert metrics.bootstrap_interval([], [], metrics.macro_f1) == (0.0, 0.0)
+
+
+def test_describe_p() -> None:
+    assert metrics.describe_p(0.0001) == "p < 0.001"
+    assert metrics.describe_p(0.0042) == "p = 0.004"
+    assert metrics.describe_p(0.41) == "p = 0.41"
