@@ -26,6 +26,7 @@ BENCHMARKS = {
         "100",
     ],
     "bench_step_ops.py": ["--layer-steps", "20"],
+    "bench_attribution.py": ["--texts", "2", "--tokens", "40", "--steps", "4", "--repeats", "1"],
 }
 
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 
-from rnnlab import api
+from rnnlab import api, runs
 from rnnlab.cli.options import SECTIONS, add_run_options, run_config_from_args, section_changes
 from rnnlab.errors import RnnlabError
 from rnnlab.io import dumps_json
@@ -175,7 +175,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         print(dumps_json({"compare_dir": str(result.compare_dir), "rows": result.rows}))
     else:
-        print_tables([compare_table(result.rows)])
+        table = compare_table(result.rows)
+        table.notes += [runs.paired_reading(pair) for pair in result.paired]
+        print_tables([table])
         print(f"saved {result.compare_dir}")
     interrupted = any(r.status == "interrupted" for r in result.runs.values())
     return _exit_code("interrupted" if interrupted else "completed", result.compare_dir)
@@ -184,11 +186,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def compare_table(rows: Sequence[dict[str, Any]]) -> Table:
     """Parameters, test accuracy, macro-F1 (or MSE), s/epoch, tokens/s per model."""
     regression = any(r.get("test_mse") is not None for r in rows)
-    scores = ["test mse"] if regression else ["test acc", "macro-F1"]
+    scores = ["test mse"] if regression else ["test acc", "95% interval", "macro-F1"]
     body = []
     for r in rows:
+        interval = r.get("test_accuracy_interval")
         values = [_fmt(r["test_mse"])] if regression else [
-            _fmt(r["test_accuracy"]), _fmt(r["test_macro_f1"])
+            _fmt(r["test_accuracy"]),
+            f"{interval[0]:.3f}–{interval[1]:.3f}" if interval else "-",
+            _fmt(r["test_macro_f1"]),
         ]  # fmt: skip
         body.append(
             [
@@ -355,3 +360,11 @@ def print_explanation(e: Any, console: Console) -> None:
             f"{e.delta:.2e} (f: log-odds of {e.target}, {e.n_steps} steps, baseline all <pad>)"
         )
     )
+    if e.relative_gap is not None and e.relative_gap > 0.05:
+        console.print(
+            Text(
+                f"  warning: the attributions miss {100 * e.relative_gap:.0f}% of f(x) - "
+                "f(baseline): the model's output jumps between the baseline and the text; "
+                "more --steps may or may not close it"
+            )
+        )

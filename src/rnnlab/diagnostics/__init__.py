@@ -11,6 +11,7 @@ them all, and the CLI, `diagnose all`, the study and the report are built from i
 | gradient-flow  | rnnlab diagnose gradient-flow | gradient_flow   |
 | embedding-grad | rnnlab diagnose embedding-grad| embedding_grad  |
 | hidden-states  | rnnlab diagnose hidden-states | hidden_states   |
+| attribution    | rnnlab diagnose attribution   | attribution     |
 | seq-len        | rnnlab sweep seq-len          | seq_len         |
 | hidden-size    | rnnlab sweep hidden           | hidden_size     |
 | timing         | rnnlab bench timing           | timing          |
