@@ -134,8 +134,10 @@ def test_compare_prints_one_table(
     lines = [line for line in out.splitlines() if "│" in line or "┃" in line]
     cells = [[c.strip() for c in line.strip("│┃ ").replace("┃", "│").split("│")] for line in lines]
     assert cells[0] == [
-        "model", "parameters", "test acc", "macro-F1", "s/epoch", "tokens/s", "best", "status",
+        "model", "parameters", "test acc", "95% interval", "macro-F1", "s/epoch", "tokens/s",
+        "best", "status",
     ]  # fmt: skip
+    assert "(McNemar, p" in out
     assert [row[0] for row in cells[1:]] == ["rnn", "gru"]
     assert all(row[-1] == "completed" for row in cells[1:])
     assert (tmp_path / "c" / "compare.json").is_file() and (

@@ -175,7 +175,7 @@ def _fit_and_save(
             config=config, splits=splits, model=model, fit=fitted, test=test, name=run_dir.name
         )
         with interrupts_deferred():  # the weights and summary.json are written whole
-            runs.finish_run(run_dir, model, summary)
+            runs.finish_run(run_dir, model, summary, test)
     return RunResult(run_dir, config, model, fitted, test, summary)
 
 
@@ -208,6 +208,8 @@ class CompareResult:
     runs: dict[str, RunResult] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
     """One table row per model (compare.json's `rows`)."""
+    paired: list[dict[str, Any]] = field(default_factory=list)
+    """McNemar's test for each pair of models on the same test texts (compare.json's `paired`)."""
 
 
 def compare(
@@ -253,7 +255,8 @@ def compare(
         if run.status == "interrupted":
             break
     dataset = str(splits.info.get("dataset", config.data.dataset))
-    result.rows = runs.write_compare(compare_dir, models, list(result.runs), dataset, config)
+    written = runs.write_compare(compare_dir, models, list(result.runs), dataset, config)
+    result.rows, result.paired = written["rows"], written["paired"]
     return result
 
 

@@ -1,7 +1,13 @@
 """Run folders: their layout, writing them as training goes, reading them back, and the data a
 saved run reads. `folder` holds the layout (see its docstring); `data` the splits of a run."""
 
-from rnnlab.runs.compare import clear_compare, compare_row, write_compare
+from rnnlab.runs.compare import (
+    clear_compare,
+    compare_row,
+    paired_reading,
+    paired_tests,
+    write_compare,
+)
 from rnnlab.runs.data import foreign_split, foreign_splits, own_splits, same_dataset
 from rnnlab.runs.folder import (
     CHECKPOINT,
@@ -30,6 +36,7 @@ from rnnlab.runs.folder import (
     mark_failed,
     new_run_dir,
     read_metrics,
+    read_predictions,
     read_summary,
     reopen_run,
     start_run,
@@ -69,7 +76,10 @@ __all__ = [
     "mark_failed",
     "new_run_dir",
     "own_splits",
+    "paired_reading",
+    "paired_tests",
     "read_metrics",
+    "read_predictions",
     "read_summary",
     "reopen_run",
     "same_dataset",

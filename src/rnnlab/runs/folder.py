@@ -55,6 +55,8 @@ METRICS = "metrics.jsonl"
 MODEL = "model.pt"
 SUMMARY = "summary.json"
 CURVES = "curves.png"
+PREDICTIONS = "predictions.json"
+"""The test split's labels and predictions, in split order: paired tests between runs."""
 LOCK = ".lock"
 REQUIRED = (SUMMARY, CONFIG, SPEC, LABELS, MODEL)
 RUN_MARKERS = (CONFIG, SUMMARY, CHECKPOINT, SPEC)
@@ -286,10 +288,21 @@ def build_summary(
     }
 
 
-def finish_run(run_dir: Path, model: torch.nn.Module, summary: dict[str, Any]) -> None:
-    """Save the weights, the learning curves and (last) summary.json."""
+def finish_run(
+    run_dir: Path, model: torch.nn.Module, summary: dict[str, Any], test: EvalResult | None = None
+) -> None:
+    """Save the weights, the test predictions, the learning curves and (last) summary.json."""
     run_dir = Path(run_dir)
     save_state_dict(run_dir / MODEL, model)
+    if test is not None and test.task == "classification":
+        write_json_atomic(
+            run_dir / PREDICTIONS,
+            {
+                "split": "test",
+                "labels": test.labels.tolist(),
+                "predictions": test.predictions.tolist(),
+            },
+        )
     history = read_metrics(run_dir)
     if history:
         plot_curves(history, run_dir / CURVES, title=summary.get("name", run_dir.name))
@@ -354,6 +367,18 @@ def read_metrics(run_dir: Path | str) -> list[dict[str, Any]]:
         return []
     lines = path.read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
+
+
+def read_predictions(run_dir: Path | str) -> tuple[list[int], list[int]] | None:
+    """(labels, predictions) of the test split, or None for runs without them."""
+    path = Path(run_dir) / PREDICTIONS
+    if not path.is_file():
+        return None
+    try:
+        data = read_json(path)
+        return [int(v) for v in data["labels"]], [int(v) for v in data["predictions"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise RnnlabError(f"{path} is damaged; train the run again") from None
 
 
 def read_summary(run_dir: Path | str) -> dict[str, Any]:

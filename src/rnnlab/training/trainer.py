@@ -62,9 +62,29 @@ class EvalResult:
     """(N,) predicted class ids (or values for regression)."""
     probabilities: np.ndarray | None = field(default=None, repr=False)
     """(N, C) class probabilities; None for regression."""
+    labels: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    """(N,) the true labels, in the same order."""
+
+    def intervals(self) -> dict[str, list[float]]:
+        """95% intervals: Wilson for the accuracy, a bootstrap (1,000 resamples) for macro-F1."""
+        if self.task == "regression" or self.accuracy is None:
+            return {}
+        correct = round(self.accuracy * self.examples)
+        classes = len(self.f1 or [])
+
+        def f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+            return metrics.macro_f1(y_true, y_pred, classes)
+
+        return {
+            "accuracy_interval": list(metrics.wilson_interval(correct, self.examples)),
+            "macro_f1_interval": list(
+                metrics.bootstrap_interval(self.labels, self.predictions, f1)
+            ),
+        }
 
     def to_dict(self, label_names: Sequence[str] | None = None) -> dict[str, Any]:
-        """JSON-ready metrics (no per-example arrays); per-class values keyed by label name."""
+        """JSON-ready metrics (no per-example arrays); per-class values keyed by label name,
+        95% intervals of accuracy and macro-F1."""
         out: dict[str, Any] = {"task": self.task, "examples": self.examples, "loss": self.loss}
         if self.task == "regression":
             out.update(mse=self.mse, mae=self.mae)
@@ -86,6 +106,7 @@ class EvalResult:
             },
             confusion={"labels": names, "matrix": self.confusion},
             accuracy_by_length=self.accuracy_by_length,
+            **self.intervals(),
         )
         return out
 
@@ -166,6 +187,7 @@ def evaluate(
             mse=metrics.mean_squared_error(split.labels, predictions),
             mae=metrics.mean_absolute_error(split.labels, predictions),
             predictions=predictions,
+            labels=np.asarray(split.labels),
         )
     with torch.no_grad():
         probabilities = model.probabilities(logits).cpu().numpy()  # type: ignore[operator]  # (N, K)
@@ -189,6 +211,7 @@ def evaluate(
         ),
         predictions=predictions,
         probabilities=probabilities,
+        labels=np.asarray(split.labels, dtype=np.int64),
     )
 
 
