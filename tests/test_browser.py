@@ -157,9 +157,11 @@ def test_tables_hold_the_numbers_from_the_run_folders(report: Path, tmp_path: Pa
         cells = rows[model]
         assert cells[0] == model
         assert cells[1] == f"{test['accuracy']:.4f}"
-        assert cells[2] == f"{test['macro_f1']:.4f}"
-        assert cells[3] == f"{summary['seconds_per_epoch']:.2f}"
-        assert cells[4] == f"{round(summary['train_tokens_per_s']):,}"
+        lo, hi = test["accuracy_interval"]
+        assert cells[2] == f"{lo:.3f}–{hi:.3f}"
+        assert cells[3] == f"{test['macro_f1']:.4f}"
+        assert cells[4] == f"{summary['seconds_per_epoch']:.2f}"
+        assert cells[5] == f"{round(summary['train_tokens_per_s']):,}"
         params = rows[f"params-{model}"]
         assert params[-1] == f"{summary['model']['parameters']['total']:,}"
         f1 = rows[f"f1-{model}"]

@@ -425,14 +425,14 @@ def test_tables_hold_the_saved_numbers(study: Path, tmp_path: Path) -> None:
     row = re.search(r'<tr data-row="lstm">(.*?)</tr>', html, re.S)
     assert row is not None
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))
-    assert cells[:5] == ["lstm", "0.8340", "0.8310", "2.50", "9,050"]
+    assert cells[:6] == ["lstm", "0.8340", "—", "0.8310", "2.50", "9,050"]  # no interval saved
 
 
 def test_sections_only_when_results_exist(tmp_path: Path) -> None:
     make_run(tmp_path / "one", "lstm", accuracy=0.7, macro_f1=0.7, seconds=1, tokens_per_s=1)
     page = build_page(collect([tmp_path / "one"]))
     ids = [s.id for s in page.sections]
-    assert ids == ["dataset", "models", "training", "seq-len", "environment"]
+    assert ids == ["certainty", "dataset", "models", "training", "seq-len", "environment"]
     assert not page.warnings
 
 
@@ -702,3 +702,35 @@ def test_report_of_unfinished_runs_only_says_how_to_resume(tmp_path: Path) -> No
     with pytest.raises(RnnlabError, match=r"nothing finished to report.*--resume"):
         render([run], tmp_path / "r.html")
     assert not (tmp_path / "r.html").exists()
+
+
+def test_readings_come_from_paired_tests_and_the_front_box_says_how_sure(
+    tmp_path: Path, write_csv: Any
+) -> None:
+    from rnnlab import api
+    from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+
+    rows: list[list[Any]] = [["text", "label"]]
+    for i in range(300):
+        label = "positive" if i % 2 else "negative"
+        words = "good great fun" if label == "positive" else "bad dull awful"
+        rows.append([f"the film {words} review {i}", label])
+    config = RunConfig(
+        DataConfig(dataset=str(write_csv(rows, "r.csv")), max_len=16),
+        ModelConfig(embed_dim=8, hidden_dim=8),
+        TrainConfig(epochs=2, batch_size=16, lr=1e-2, progress=False),
+    )
+    result = api.compare(config, ["rnn", "gru"], out=tmp_path, name="c", verbose=False)
+    (pair,) = result.paired
+    assert pair["examples"] == result.rows[0]["test_examples"] == 30
+    lo, hi = result.rows[0]["test_accuracy_interval"]
+    assert lo <= result.rows[0]["test_accuracy"] <= hi
+    page = build_page(collect([tmp_path / "c"]))
+    training = next(s for s in page.sections if s.id == "training")
+    lead = " ".join(training.lead)
+    assert "Paired on the same 30 test texts (McNemar" in lead
+    won = "rnn beats gru" in lead or "gru beats rnn" in lead
+    assert won == (pair["p_value"] < 0.05) and won != ("within noise" in lead)
+    box = next(s for s in page.sections if s.id == "certainty")
+    assert page.sections[0] is box and ("test texts", "30") in box.facts
+    assert "p < 0.05" in " ".join(box.lead)

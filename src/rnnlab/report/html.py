@@ -22,6 +22,7 @@ from rnnlab.report.collect import Collection, collect
 from rnnlab.report.page import Page, Section
 from rnnlab.report.results import result_sections
 from rnnlab.report.sections import (
+    certainty_section,
     dataset_section,
     environment_section,
     models_section,
@@ -35,6 +36,7 @@ def build_page(collection: Collection, *, title: str | None = None) -> Page:
     """The page as plain data (sections present only when their results exist)."""
     sections: list[Section] = []
     for section in (
+        certainty_section(collection),
         dataset_section(collection),
         models_section(collection),
         training_section(collection),

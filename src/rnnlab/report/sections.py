@@ -11,7 +11,9 @@ from rnnlab.report import narrative as say
 from rnnlab.report import plots
 from rnnlab.report.collect import Collection, TrainingRun
 from rnnlab.report.page import Block, Figure, Section, png_file_uri, png_uri
+from rnnlab.runs import paired_reading, paired_tests
 from rnnlab.tables import Table
+from rnnlab.training.metrics import resolvable_difference
 
 MAX_EXAMPLES = 3
 MAX_EXAMPLE_CHARS = 600
@@ -221,6 +223,42 @@ def models_section(c: Collection) -> Section | None:
     return Section("models", "The models", lead=say.parameters(narrative_rows), tables=[table])
 
 
+# ----- how sure -----------------------------------------------------------------------------------
+def certainty_section(c: Collection) -> Section | None:
+    """Test-set size, seeds and the smallest difference the test set can resolve."""
+    runs = [r for r in c.main_runs if is_num(r.test.get("examples"))]
+    if not runs:
+        return None
+    sizes = sorted({int(r.test["examples"]) for r in runs})
+    n = sizes[0]
+    accuracies = [float(r.test["accuracy"]) for r in runs if is_num(r.test.get("accuracy"))]
+    level = sum(accuracies) / len(accuracies) if accuracies else 0.5
+    smallest = resolvable_difference(n, level)
+    seeds = sorted({int(r.summary["seed"]) for r in runs if is_num(r.summary.get("seed"))})
+    sweep_seeds = sorted(
+        {len(getattr(f.result, "seeds", [])) for f in c.results if getattr(f.result, "seeds", None)}
+    )
+    section = Section("certainty", "How sure are these numbers?")
+    section.facts += [
+        ("test texts", ", ".join(f"{k:,}" for k in sizes)),
+        ("seeds of the compared models", ", ".join(map(str, seeds)) or "—"),
+    ]
+    if sweep_seeds:
+        section.facts.append(("seeds per sweep cell", ", ".join(map(str, sweep_seeds))))
+    section.facts.append(
+        ("smallest difference the test set resolves", f"about {pct(smallest)} of accuracy")
+    )
+    section.lead = [
+        f"Every accuracy here is measured on {n:,} test texts: its 95% interval is about "
+        f"±{pct(smallest / 2**0.5)} wide at {pct(level)}, and two models must differ by about "
+        f"{pct(smallest)} before a test at 95% can tell them apart (two-proportion bound; the "
+        "paired McNemar test used in the comparison resolves a little less when models agree).",
+        "A difference is called a finding only where its test says p < 0.05; with one seed per "
+        "model, seed-to-seed variation is not included in these intervals.",
+    ]
+    return section
+
+
 # ----- training ----------------------------------------------------------------------------------
 def training_section(c: Collection) -> Section | None:
     runs = c.main_runs
@@ -231,6 +269,13 @@ def training_section(c: Collection) -> Section | None:
     if runs:
         table, scores = _results_table(runs, labels)
         section.lead = say.comparison(scores)
+        paired = paired_tests({labels[id(r)]: r.path for r in runs if r.dataset == runs[0].dataset})
+        if paired:
+            section.lead.append(
+                f"Paired on the same {paired[0]['examples']:,} test texts (McNemar's test, a "
+                "difference counts only at p < 0.05): "
+                + "; ".join(paired_reading(pair) for pair in paired) + "."
+            )  # fmt: skip
         section.tables.append(table)
         f1_table = _per_class_table(runs, labels)
         if f1_table is not None:
@@ -280,13 +325,15 @@ def _results_table(
     regression = any(is_num(r.test.get("mse")) for r in runs)
     datasets = {r.dataset for r in runs}
     columns = ["model"] + (["dataset"] if len(datasets) > 1 else [])
-    columns += ["test accuracy", "macro-F1"] + (["test MSE"] if regression else [])
+    columns += ["test accuracy", "95% interval", "macro-F1"] + (["test MSE"] if regression else [])
     columns += ["s / epoch", "tokens / s", "epochs", "best epoch", "status"]
     rows, scores = [], []
     for run in runs:
         test, s = run.test, run.summary
         row = [labels[id(run)]] + ([run.dataset] if len(datasets) > 1 else [])
-        row += [cell(test.get("accuracy")), cell(test.get("macro_f1"))]
+        interval = test.get("accuracy_interval")
+        shown = f"{interval[0]:.3f}–{interval[1]:.3f}" if isinstance(interval, list) else "—"
+        row += [cell(test.get("accuracy")), shown, cell(test.get("macro_f1"))]
         row += [cell(test.get("mse"), "num")] if regression else []
         row += [
             cell(s.get("seconds_per_epoch"), "seconds"),

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,7 @@ def write_compare(
         "dataset": dataset,
         "models": list(models),
         "rows": rows,
-        "paired": paired_tests(folder, done),
+        "paired": paired_tests({model: folder / model for model in done}),
         "config": config.to_dict(),
         "histories": histories,
     }
@@ -96,21 +96,22 @@ def clear_compare(out: Path | str | None, name: str) -> None:
     shutil.rmtree(path)
 
 
-def paired_tests(folder: Path, models: Sequence[str]) -> list[dict[str, Any]]:
-    """McNemar's test for every pair of models whose runs saved their test predictions (the
-    same test texts: the models of one comparison read the same split)."""
-    correct = {}
-    for model in models:
-        found = read_predictions(folder / model)
+def paired_tests(runs: Mapping[str, Path]) -> list[dict[str, Any]]:
+    """McNemar's test for every pair of runs (label -> run folder) whose saved test labels
+    are the same texts' (same labels in the same order): the runs of one comparison."""
+    correct, truth = {}, {}
+    for model, run_dir in runs.items():
+        found = read_predictions(run_dir)
         if found is not None:
             labels, predictions = found
+            truth[model] = labels
             correct[model] = [a == b for a, b in zip(labels, predictions, strict=True)]
     out = []
     names = list(correct)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            if len(correct[a]) != len(correct[b]):
-                continue  # not the same texts
+            if truth[a] != truth[b]:
+                continue  # not the same test texts
             test = mcnemar(correct[a], correct[b])
             out.append(
                 {
