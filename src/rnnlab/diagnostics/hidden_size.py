@@ -27,7 +27,12 @@ from rnnlab.diagnostics.entry import Diagnostic
 from rnnlab.diagnostics.inputs import Inputs, Logger, parse_names
 from rnnlab.diagnostics.result import FigureSpec, Result
 from rnnlab.diagnostics.sweep_runs import (
+    Point,
     TrainedCell,
+    change_reading,
+    error_bars,
+    interval_text,
+    point,
     sweep_config,
     sweep_settings,
     train_and_test,
@@ -79,6 +84,10 @@ class HiddenSizeSummary:
     accuracy_std: float | None
     train_seconds_mean: float | None
     bucket_accuracy: list[float | None]
+    accuracy_interval: list[float] | None = None
+    """95%: Wilson with one seed, mean ± 1.96 std / sqrt(seeds) with several."""
+    test_examples: int = 0
+    """Test texts behind the mean (over all seeds)."""
 
 
 @dataclass
@@ -114,20 +123,31 @@ class HiddenSizeResult(Result):
                     mean_std([c.accuracy_by_length[i]["accuracy"] for c in cells])[0]
                     for i in range(len(self.edges))
                 ]
+                p = point(size, cells)
                 self.summary.append(
                     HiddenSizeSummary(
                         model, size, len(cells), cells[0].parameters,
                         *mean_std([c.test_accuracy for c in cells]),
                         mean_std([c.train_seconds for c in cells])[0], buckets,
+                        list(p.interval) if p else None, p.examples if p else 0,
                     )
                 )  # fmt: skip
+
+    def points(self, model: str) -> list[Point]:
+        return [
+            Point(s.hidden_dim, s.accuracy_mean, s.test_examples,
+                  tuple(s.accuracy_interval or (s.accuracy_mean, s.accuracy_mean)))  # type: ignore[arg-type]
+            for s in self.summary
+            if s.model == model and s.accuracy_mean is not None
+        ]  # fmt: skip
 
     def tables(self) -> list[Table]:
         names = self.bucket_names()
         counts = [b["count"] for b in self.cells[0].accuracy_by_length] if self.cells else []
         bucket_cols = [f"{n} ({counts[i]})" if i < len(counts) else n for i, n in enumerate(names)]
+        points = {(m, p.setting): p for m in self.models for p in self.points(m)}
         rows = [
-            [s.model, str(s.hidden_dim), f"{s.parameters:,}", pm(s.accuracy_mean, s.accuracy_std, ".4f"),
+            [s.model, str(s.hidden_dim), f"{s.parameters:,}", interval_text(points.get((s.model, s.hidden_dim))),
              *(pm(a, None) for a in s.bucket_accuracy), pm(s.train_seconds_mean, None, ".1f")]
             for s in self.summary
         ]  # fmt: skip
@@ -140,7 +160,8 @@ class HiddenSizeResult(Result):
         return [
             Table(
                 title, columns, rows,
-                ["length buckets in tokens (test texts per bucket in brackets)"],
+                ["test accuracy: mean (95% interval); length buckets in tokens (test texts per "
+                 "bucket in brackets)"],
                 [False, *([True] * (len(columns) - 1))],
                 row_ids=[f"H-{s.model}-{s.hidden_dim}" for s in self.summary],
             )
@@ -162,8 +183,19 @@ class HiddenSizeResult(Result):
                 "Accuracy per review-length bucket, one line per hidden size.",
                 f"On the longest reviews (≥{self.edges[-1]:,} tokens): " + ", ".join(longest) + ".",
             ]
+        caption = trend(series, "H")
+        changes = [
+            change_reading(m, "H", points[0], points[-1])
+            for m in self.models
+            if len(points := self.points(m)) >= 2
+        ]
+        if changes:
+            caption.append(
+                "Tested against noise (two-proportion test on the test texts, a change counts "
+                "only at p < 0.05): " + "; ".join(changes) + "."
+            )
         return [
-            FigureSpec("accuracy_vs_hidden.png", "Test accuracy vs hidden size", trend(series, "H"), self._draw_accuracy),
+            FigureSpec("accuracy_vs_hidden.png", "Test accuracy vs hidden size", caption, self._draw_accuracy),
             FigureSpec("accuracy_by_length.png", "Accuracy per review length, by hidden size", by_length, self._draw_buckets),
         ]  # fmt: skip
 
@@ -172,14 +204,14 @@ class HiddenSizeResult(Result):
         fig, axes = new_figure(1, 1, f"accuracy vs hidden size: {self.dataset}")
         ax = axes[0][0]
         for model in self.models:
-            rows = [s for s in self.summary if s.model == model]
-            ax.errorbar([s.hidden_dim for s in rows], nan_for_none([s.accuracy_mean for s in rows]),
-                        yerr=[s.accuracy_std or 0.0 for s in rows], marker="o", capsize=3,
+            points = self.points(model)
+            ax.errorbar([p.setting for p in points], [p.accuracy for p in points],
+                        yerr=error_bars(points), marker="o", capsize=3,
                         label=model, color=palette[model])  # fmt: skip
         ax.set_xscale("log", base=2)
         ax.set_xticks(self.sizes, [str(n) for n in self.sizes])
         ax.set_xlabel("hidden size H")
-        ax.set_ylabel("test accuracy")
+        ax.set_ylabel("test accuracy (95% interval)")
         ax.legend(fontsize=8)
         return fig
 

@@ -28,7 +28,12 @@ from rnnlab.diagnostics.entry import Diagnostic
 from rnnlab.diagnostics.inputs import Inputs, Logger, parse_names
 from rnnlab.diagnostics.result import FigureSpec, Result
 from rnnlab.diagnostics.sweep_runs import (
+    Point,
     TrainedCell,
+    change_reading,
+    error_bars,
+    interval_text,
+    point,
     sweep_config,
     sweep_settings,
     train_and_test,
@@ -77,6 +82,10 @@ class LengthSummary:
     accuracy_std: float | None
     train_seconds_mean: float | None
     train_seconds_std: float | None
+    accuracy_interval: list[float] | None = None
+    """95%: Wilson with one seed, mean ± 1.96 std / sqrt(seeds) with several."""
+    test_examples: int = 0
+    """Test texts behind the mean (over all seeds)."""
 
 
 @dataclass
@@ -101,7 +110,21 @@ class SeqLenResult(Result):
                     continue
                 acc = mean_std([c.test_accuracy for c in cells])
                 secs = mean_std([c.train_seconds for c in cells])
-                self.summary.append(LengthSummary(model, length, len(cells), *acc, *secs))
+                p = point(length, cells)
+                self.summary.append(
+                    LengthSummary(
+                        model, length, len(cells), *acc, *secs,
+                        list(p.interval) if p else None, p.examples if p else 0,
+                    )
+                )  # fmt: skip
+
+    def points(self, model: str) -> list[Point]:
+        return [
+            Point(s.max_len, s.accuracy_mean, s.test_examples,
+                  tuple(s.accuracy_interval or (s.accuracy_mean, s.accuracy_mean)))  # type: ignore[arg-type]
+            for s in self.summary
+            if s.model == model and s.accuracy_mean is not None
+        ]  # fmt: skip
 
     def _cell(self, model: str, length: int) -> LengthSummary | None:
         return next((x for x in self.summary if x.model == model and x.max_len == length), None)
@@ -110,9 +133,10 @@ class SeqLenResult(Result):
         rows = []
         for model in self.models:
             acc, secs = [], []
+            by_length = {p.setting: p for p in self.points(model)}
             for length in self.lengths:
                 s = self._cell(model, length)
-                acc.append(pm(s.accuracy_mean, s.accuracy_std, ".4f") if s else pm(None, None))
+                acc.append(interval_text(by_length.get(length)))
                 secs.append(
                     pm(s.train_seconds_mean, s.train_seconds_std, ".1f") if s else pm(None, None)
                 )
@@ -126,6 +150,7 @@ class SeqLenResult(Result):
         return [
             Table(
                 title, ["model", "", *(f"L={n}" for n in self.lengths)], rows,
+                ["test accuracy: mean (95% interval: Wilson with one seed, over the seeds with more)"],
                 numeric=[False, False, *([True] * len(self.lengths))],
                 row_ids=[f"L-{m}{'-time' if i % 2 else ''}" for m in self.models for i in range(2)],
             )
@@ -137,6 +162,16 @@ class SeqLenResult(Result):
             for m in self.models
         }  # fmt: skip
         caption = trend(series, "max_len")
+        changes = [
+            change_reading(m, "L", points[0], points[-1])
+            for m in self.models
+            if len(points := self.points(m)) >= 2
+        ]
+        if changes:
+            caption.append(
+                "Tested against noise (two-proportion test on the test texts, a change counts "
+                "only at p < 0.05): " + "; ".join(changes) + "."
+            )
         grow = []
         for m in self.models:
             times = [s.train_seconds_mean for s in self.summary if s.model == m]
@@ -157,12 +192,16 @@ class SeqLenResult(Result):
         for model in self.models:
             rows = [s for s in self.summary if s.model == model]
             x = [s.max_len for s in rows]
-            axes[0][0].errorbar(x, nan_for_none([s.accuracy_mean for s in rows]),
-                                yerr=[s.accuracy_std or 0.0 for s in rows], marker="o", capsize=3,
+            points = self.points(model)
+            axes[0][0].errorbar([p.setting for p in points], [p.accuracy for p in points],
+                                yerr=error_bars(points), marker="o", capsize=3,
                                 label=model, color=palette[model])  # fmt: skip
             axes[0][1].plot(x, nan_for_none([s.train_seconds_mean for s in rows]), marker="o",
                             label=model, color=palette[model])  # fmt: skip
-        for ax, name in ((axes[0][0], "test accuracy"), (axes[0][1], "training seconds")):
+        for ax, name in (
+            (axes[0][0], "test accuracy (95% interval)"),
+            (axes[0][1], "training seconds"),
+        ):
             ax.set_xscale("log", base=2)
             ax.set_xticks(self.lengths, [str(n) for n in self.lengths])
             ax.set_xlabel("max sequence length (tokens kept)")

@@ -11,12 +11,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from rnnlab.config import RunConfig
 from rnnlab.data.encoded import EncodedSplits
 from rnnlab.errors import RnnlabError
 from rnnlab.formatting import finite, pct
 from rnnlab.models import build_model, count_parameters
 from rnnlab.training import evaluate, fit, seed_everything
+from rnnlab.training.metrics import (
+    SIGNIFICANT,
+    Z_95,
+    describe_p,
+    mean_std,
+    two_proportion_p,
+    wilson_interval,
+)
 
 
 @dataclass
@@ -38,6 +48,10 @@ class TrainedCell:
     accuracy_by_length: list[dict[str, Any]]
     """Test accuracy per length bucket: lo, hi (null: open), count, accuracy."""
     status: str
+    test_examples: int = 0
+    """Texts in the test split (0 in results written before intervals were kept)."""
+    test_accuracy_interval: list[float] | None = None
+    """95% Wilson interval of test_accuracy."""
 
 
 def sweep_config(config: RunConfig, *, epochs: int | None, limit: int | None) -> RunConfig:
@@ -87,6 +101,8 @@ def train_and_test(
         parameters=int(count_parameters(model)["total"]),
         accuracy_by_length=list(test.accuracy_by_length or []),
         status=fitted.status,
+        test_examples=test.examples,
+        test_accuracy_interval=test.intervals().get("accuracy_interval"),
     )
 
 
@@ -115,3 +131,56 @@ def trend(series: dict[str, list[tuple[int, float]]], name: str) -> list[str]:
                 f"(best {pct(best_a)} at {best_v})"
             )
     return ["Mean test accuracy: " + "; ".join(parts) + "."] if parts else []
+
+
+@dataclass
+class Point:
+    """One (model, setting) of a sweep: its mean accuracy, the test texts behind it (over all
+    seeds) and its 95% interval (Wilson with one seed; mean ± 1.96 std/sqrt(seeds) with more)."""
+
+    setting: int
+    accuracy: float
+    examples: int
+    interval: tuple[float, float]
+
+
+def point(setting: int, cells: Sequence[TrainedCell]) -> Point | None:
+    scored = [c for c in cells if c.test_accuracy is not None]
+    if not scored:
+        return None
+    mean, std = mean_std([c.test_accuracy for c in scored])
+    assert mean is not None
+    examples = sum(c.test_examples for c in scored)
+    if len(scored) > 1:
+        half = Z_95 * (std or 0.0) / np.sqrt(len(scored))
+        interval = (max(0.0, mean - half), min(1.0, mean + half))
+    else:
+        interval = wilson_interval(round(mean * examples), examples) if examples else (mean, mean)
+    return Point(setting, mean, examples, interval)
+
+
+def change_reading(model: str, name: str, first: Point, last: Point) -> str:
+    """Whether accuracy moved between the first and the last setting beyond noise."""
+    if not first.examples or not last.examples:
+        return f"{model}: no test sizes saved, so the change cannot be tested"
+    p = two_proportion_p(
+        round(first.accuracy * first.examples), first.examples,
+        round(last.accuracy * last.examples), last.examples,
+    )  # fmt: skip
+    moved = f"{pct(first.accuracy)} at {name}={first.setting} to {pct(last.accuracy)} at {name}={last.setting}"
+    if p < SIGNIFICANT:
+        way = "rises" if last.accuracy > first.accuracy else "falls"
+        return f"{model} {way} from {moved} ({describe_p(p)})"
+    return f"{model}: {moved} is within noise ({describe_p(p)})"
+
+
+def interval_text(p: Point | None) -> str:
+    return "—" if p is None else f"{pct(p.accuracy)} ({pct(p.interval[0])}–{pct(p.interval[1])})"
+
+
+def error_bars(points: Sequence[Point]) -> list[list[float]]:
+    """matplotlib yerr (below, above) of the points' intervals."""
+    return [
+        [max(0.0, p.accuracy - p.interval[0]) for p in points],
+        [max(0.0, p.interval[1] - p.accuracy) for p in points],
+    ]
