@@ -57,7 +57,7 @@ from rnnlab.plotting import KIND_COLORS, PALETTE, new_figure
 from rnnlab.tables import Table
 from rnnlab.training import evaluate, fit, resolve_device, seed_everything
 from rnnlab.training.device import num_threads
-from rnnlab.training.metrics import mean_std
+from rnnlab.training.metrics import Z_95, mean_std, wilson_interval
 
 GRAD_BATCH = 256
 """Test examples used for the first-step gradient."""
@@ -154,6 +154,9 @@ class SyntheticSummary:
     first_step_grad_std: float | None
     first_step_grad_init_mean: float | None
     train_seconds_mean: float | None
+    interval: list[float] | None = None
+    """95% interval of the mean: Wilson over the test examples of every seed (accuracy),
+    mean ± 1.96 std / sqrt(seeds) (MSE with several seeds), else None."""
 
 
 @dataclass
@@ -211,9 +214,23 @@ class SyntheticResult(Result):
                 init = mean_std([c.first_step_grad_init for c in cells])[0]
                 secs = mean_std([c.train_seconds for c in cells])[0]
                 self.summary.append(
-                    SyntheticSummary(model, length, len(cells), *value, *grad, init, secs)
-                )
+                    SyntheticSummary(
+                        model, length, len(cells), *value, *grad, init, secs,
+                        self._interval(value[0], value[1], len(cells)),
+                    )
+                )  # fmt: skip
         self.reading = read_result(self)
+
+    def _interval(self, mean: float | None, std: float | None, runs: int) -> list[float] | None:
+        if mean is None:
+            return None
+        if self.metric == "accuracy":
+            n = int(self.settings.get("test_examples") or 0) * runs
+            return list(wilson_interval(round(mean * n), n)) if n else None
+        if runs > 1 and std is not None:
+            half = Z_95 * std / math.sqrt(runs)
+            return [mean - half, mean + half]
+        return None
 
     def at_chance(self, mean: float | None) -> bool | None:
         """Whether a mean test metric is indistinguishable from chance (None: no value)."""
@@ -233,7 +250,7 @@ class SyntheticResult(Result):
             values, grads, inits, secs = [], [], [], []
             for length in self.lengths:
                 s = self.summary_for(model, length)
-                values.append(pm(s.mean, s.std) if s else pm(None, None))
+                values.append(_with_interval(s) if s else pm(None, None))
                 grads.append(sci(s.first_step_grad_mean, 1) if s else sci(None))
                 inits.append(sci(s.first_step_grad_init_mean, 1) if s else sci(None))
                 secs.append(pm(s.train_seconds_mean, None, ".1f") if s else pm(None, None))
@@ -302,8 +319,16 @@ class SyntheticResult(Result):
             std_attr = "std" if attr == "mean" else "first_step_grad_std"
             if attr != "mean":  # log scale: only positive values can be drawn
                 x, y, rows = _positive(x, y, rows)
-            if several:
-                err: Any = [getattr(s, std_attr) or 0.0 for s in rows]
+            if attr == "mean" and any(s.interval for s in rows):  # the 95% intervals
+                err: Any = [
+                    [max(0.0, s.mean - s.interval[0]) if s.interval and s.mean is not None else 0.0 for s in rows],
+                    [max(0.0, s.interval[1] - s.mean) if s.interval and s.mean is not None else 0.0 for s in rows],
+                ]  # fmt: skip
+                ax.errorbar(
+                    x, y, yerr=err, marker="o", capsize=3, label=model, color=palette[model]
+                )
+            elif several:
+                err = [getattr(s, std_attr) or 0.0 for s in rows]
                 if attr != "mean":  # keep the lower bar above zero on a log axis
                     err = [[min(e, 0.99 * v) for e, v in zip(err, y, strict=True)], err]
                 ax.errorbar(
@@ -331,11 +356,21 @@ class SyntheticResult(Result):
         ax.minorticks_off()
         ax.set_xlabel("sequence length T")
         ax.set_ylabel(ylabel)
-        seeds = f"\nmean ± std over {len(self.seeds)} seeds" if several else ""
+        bars = "95% intervals" if attr == "mean" else "± std"
+        seeds = f"\nmean over {len(self.seeds)} seeds, {bars}" if several else ""
+        if not several and attr == "mean":
+            seeds = "\nbars: 95% intervals"
         ax.set_title(title + seeds, fontsize=10)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
         return fig
+
+
+def _with_interval(s: SyntheticSummary) -> str:
+    """'0.812 (0.790–0.832)', or mean ± std without an interval."""
+    if s.mean is not None and s.interval is not None:
+        return f"{s.mean:.3f} ({s.interval[0]:.3f}–{s.interval[1]:.3f})"
+    return pm(s.mean, s.std)
 
 
 def _nan(value: float | None) -> float:
