@@ -152,3 +152,150 @@ def test_limit_subsamples_stratified() -> None:
 def test_bad_settings_are_user_errors(kwargs: dict[str, object]) -> None:
     with pytest.raises(RnnlabError):
         DataConfig(**kwargs)  # type: ignore[arg-type]
+
+
+# ----- datasets too small for the splits ---------------------------------------------------------
+def sentiment_rows(n: int) -> list[list[object]]:
+    return [["text", "label"]] + [
+        [f"review {i} is {'good' if i % 2 else 'bad'}", "pos" if i % 2 else "neg"] for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rows", "limit", "message"),
+    [
+        (
+            2,
+            None,
+            r"2 distinct examples are too few .*\(train 2, val 0, test 0: val and test would "
+            r"be empty\); 2 classes need at least 4 .*add rows",
+        ),
+        (3, None, r"train 2, val 1, test 0: test would be empty"),
+        (
+            60,
+            1,
+            r"with --limit 1: 0 distinct examples are too few .*train, val and test would be "
+            r"empty; no training example of classes 'neg', 'pos'.*"
+            r"give a larger --limit \(at least 4\); the data has 60 distinct examples",
+        ),
+        (60, 2, r"with --limit 2: 2 distinct examples .*give a larger --limit"),
+    ],
+)
+def test_too_small_for_the_splits_is_refused_with_the_counts(
+    write_csv, rows: int, limit: int | None, message: str
+) -> None:
+    path = write_csv(sentiment_rows(rows))
+    with pytest.raises(RnnlabError, match=message) as err:
+        load_splits(DataConfig(dataset=str(path), limit=limit))
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("rows", "limit"), [(4, None), (60, 10), (60, 4), (200, 7)])
+def test_small_data_still_gets_every_split(write_csv, rows: int, limit: int | None) -> None:
+    splits = load_splits(DataConfig(dataset=str(write_csv(sentiment_rows(rows))), limit=limit))
+    sizes = [len(splits.split(name)) for name in ("train", "val", "test")]
+    assert min(sizes) >= 1 and sorted(set(splits.train.labels.tolist())) == [0, 1]
+    assert sum(sizes) == min(rows, limit or rows) or limit == 7  # 7 rounds to 8 (4 per class)
+
+
+def test_limit_on_bundled_data_gets_test_metrics_splits() -> None:
+    splits = load_splits(DataConfig(dataset="imdb", limit=10, max_len=20))
+    assert [len(splits.split(n)) for n in ("train", "val", "test")] == [8, 1, 1]
+    with pytest.raises(
+        RnnlabError, match=r"imdb with --limit 1: 1 distinct example is too few.*larger --limit"
+    ):
+        load_splits(DataConfig(dataset="imdb", limit=1))
+
+
+def test_a_class_that_the_limit_leaves_out_is_refused(write_csv) -> None:
+    rows = [["text", "label"]] + [[f"common {i}", "big"] for i in range(190)]
+    rows += [[f"rare {i}", "small"] for i in range(10)]
+    with pytest.raises(RnnlabError, match=r"no training example of class 'small'.*--limit"):
+        load_splits(DataConfig(dataset=str(write_csv(rows)), limit=10))
+
+
+def test_dropping_empty_texts_that_empties_a_split_is_refused(write_csv) -> None:
+    rows = [["text", "label"], ["good film", "pos"], ["bad film", "neg"]]
+    rows += [[f"<p>{'&nbsp;' * i}</p>", "pos" if i % 2 else "neg"] for i in range(1, 7)]
+    cfg = DataConfig(dataset=str(write_csv(rows)), empty="drop", seed=2)
+    with pytest.raises(RnnlabError, match="too few for train/val/test"):
+        load_splits(cfg)
+
+
+def test_encoding_is_part_of_the_cache_key(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    rows = "text,label\n" + "".join(f"caf\xe9 {i},{'ab'[i % 2]}\n" for i in range(40))
+    path.write_bytes(rows.encode("latin-1"))
+    latin = DataConfig(dataset=str(path), encoding="latin-1", tokenizer="whitespace")
+    assert cache_key(latin) == cache_key(dataclasses.replace(latin, encoding="latin1"))
+    assert cache_key(latin) != cache_key(dataclasses.replace(latin, encoding="cp1252"))
+    assert cache_key(DataConfig(encoding="latin-1")) == cache_key(DataConfig())  # bundled
+    assert "café" in load_splits(latin).encoder.itos  # type: ignore[union-attr]
+    with pytest.raises(RnnlabError, match="--encoding latin-1"):
+        load_splits(dataclasses.replace(latin, encoding="utf-8"))
+
+
+# ----- leftovers of killed cache writers ---------------------------------------------------------
+def test_stale_temp_folders_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    import fcntl
+    import os
+    import time
+
+    now = time.time()
+
+    def folder(name: str, age: float, lock: bool) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        (path / "splits.npz").write_bytes(b"half")
+        if lock:
+            (path / ".writing").touch()
+        os.utime(path, (now - age, now - age))
+        return path
+
+    dead = folder(".tmp-dead", 120, lock=True)  # lock file, nobody holds it: a killed writer
+    live = folder(".tmp-live", 7200, lock=True)
+    fresh = folder(".tmp-fresh", 5, lock=True)
+    old_unlocked = folder(".tmp-old", 7200, lock=False)  # from before the lock file
+    young_unlocked = folder(".tmp-young", 600, lock=False)
+    entry = folder("0123abcd", 7200, lock=False)  # a finished entry is never touched
+    with (live / ".writing").open("rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        removed = pipeline.remove_stale_temp_dirs(tmp_path, now=now)
+    assert sorted(removed) == sorted([dead, old_unlocked])
+    assert not dead.exists() and not old_unlocked.exists()
+    assert live.exists() and fresh.exists() and young_unlocked.exists() and entry.exists()
+
+
+def test_a_killed_cache_writer_is_cleaned_up_by_the_next_write(write_csv, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = write_csv(sentiment_rows(40))
+    encoded = cache_dir() / "encoded"
+    script = (
+        "import time, numpy\n"
+        "from rnnlab.data import pipeline\n"
+        "from rnnlab.config import DataConfig\n"
+        "def slow(*a, **k):\n"
+        "    print('writing', flush=True); time.sleep(60)\n"
+        "pipeline.np.savez = slow\n"
+        f"pipeline.load_splits(DataConfig(dataset={str(path)!r}, seed=41))\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "writing"
+        (left,) = [p for p in encoded.glob(".tmp-*") if (p / ".writing").exists()]
+        assert pipeline.remove_stale_temp_dirs(encoded, now=time.time() + 600) == []  # alive
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert left.exists()  # what a kill leaves behind
+    os.utime(left, (time.time() - 120, time.time() - 120))
+    load_splits(DataConfig(dataset=str(path), seed=42))  # the next write cleans up
+    assert not left.exists()
+    assert not list(encoded.glob(".tmp-*"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import codecs
 import dataclasses
 import functools
 import inspect
@@ -111,8 +112,6 @@ class DataConfig:
 
 def _is_text_encoding(name: object) -> bool:
     """A codec that decodes bytes to text (not rot13, base64 and the like)."""
-    import codecs
-
     try:
         info = codecs.lookup(name)  # type: ignore[arg-type]
     except (LookupError, TypeError, ValueError):

