@@ -272,6 +272,7 @@ def evaluate_run(
     dataset: str | None = None,
     text_column: str | None = None,
     label_column: str | None = None,
+    encoding: str = "utf-8",
     batch_size: int = 256,
     device: str = "auto",
 ) -> EvalResult:
@@ -286,7 +287,7 @@ def evaluate_run(
     if dataset is None or runs.same_dataset(dataset, data.dataset):
         encoded = runs.own_splits(loaded).split(split)
     else:
-        encoded = runs.foreign_split(loaded, dataset, text_column, label_column)
+        encoded = runs.foreign_split(loaded, dataset, text_column, label_column, encoding=encoding)
     target = resolve_device(device)
     loaded.model.to(target)
     edges = metrics.length_edges(data.max_len)

@@ -61,6 +61,9 @@ def register(subparsers: Any) -> None:
     )
     evaluate.add_argument("--text-column", metavar="COL")
     evaluate.add_argument("--label-column", metavar="COL")
+    evaluate.add_argument(
+        "--encoding", default="utf-8", metavar="NAME", help="text encoding of --dataset FILE"
+    )
     evaluate.add_argument("--batch-size", type=int, default=256, metavar="N")
     evaluate.add_argument("--device", default="auto", metavar="DEV")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -221,6 +224,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         text_column=args.text_column,
         label_column=args.label_column,
+        encoding=args.encoding,
         batch_size=args.batch_size,
         device=args.device,
     )

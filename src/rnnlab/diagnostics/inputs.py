@@ -84,7 +84,9 @@ def fresh_models(
     return entries
 
 
-def run_models(run_dirs: Sequence[Path | str], dataset: str | None = None) -> list[ModelEntry]:
+def run_models(
+    run_dirs: Sequence[Path | str], dataset: str | None = None, encoding: str = "utf-8"
+) -> list[ModelEntry]:
     """Trained models from run folders, each with its own data (whole texts).
 
     Without `dataset` (or with the run's own) the run's DataConfig rebuilds the splits (from the
@@ -102,7 +104,7 @@ def run_models(run_dirs: Sequence[Path | str], dataset: str | None = None) -> li
             splits = cache.get(key) or own_splits(run, whole_texts=True)
             cache[key] = splits
         else:
-            splits = foreign_splits(run, dataset)
+            splits = foreign_splits(run, dataset, encoding)
         if labels.count(label) > 1:
             label = str(run.run_dir)
         entries.append(ModelEntry(label, run.model, splits, str(run.run_dir)))
@@ -151,7 +153,10 @@ class Inputs:
     @functools.cached_property
     def _entries(self) -> list[ModelEntry]:
         if self.runs:
-            return run_models(self.runs, self.config.data.dataset if self.dataset_given else None)
+            data = self.config.data
+            return run_models(
+                self.runs, data.dataset if self.dataset_given else None, data.encoding
+            )
         names = parse_names(self.models)
         data = whole_texts(self.config.data)
         return fresh_models(names, data, seed=self.seed, model=self.config.model)

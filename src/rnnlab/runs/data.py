@@ -50,16 +50,18 @@ def foreign_split(
     text_column: str | None = None,
     label_column: str | None = None,
     *,
+    encoding: str = "utf-8",
     whole_texts: bool = False,
 ) -> EncodedSplit:
     """Another dataset's test (or only) split, encoded with the run's own encoder and labels
-    mapped onto the run's. `whole_texts` skips truncation (empty texts stay empty)."""
+    mapped onto the run's. `encoding` is the file's text encoding; `whole_texts` skips
+    truncation (empty texts stay empty)."""
     if run.encoder is None:
         raise RnnlabError(
             f"{run.run_dir} has no text encoder (synthetic inputs); use it on its own splits"
         )
     data = run.config.data
-    raw = load_raw(dataset, data.source, text_column, label_column)
+    raw = load_raw(dataset, data.source, text_column, label_column, encoding)
     part = (
         "test" if "test" in raw.splits else "all" if "all" in raw.splits else next(iter(raw.splits))
     )
@@ -69,10 +71,12 @@ def foreign_split(
     return EncodedSplit.from_sequences(ids, mapping[np.asarray(labels, dtype=np.int64)])
 
 
-def foreign_splits(run: LoadedRun, dataset: str) -> EncodedSplits:
+def foreign_splits(run: LoadedRun, dataset: str, encoding: str = "utf-8") -> EncodedSplits:
     """`foreign_split` of whole texts as all three splits (for diagnostics, which pick texts)."""
     data = run.config.data
-    split = foreign_split(run, dataset, data.text_column, data.label_column, whole_texts=True)
+    split = foreign_split(
+        run, dataset, data.text_column, data.label_column, encoding=encoding, whole_texts=True
+    )
     assert run.encoder is not None  # foreign_split refuses runs without one
     return EncodedSplits(
         split, split, split, list(run.label_names), run.encoder.vocab_size, run.encoder,
