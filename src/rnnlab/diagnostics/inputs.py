@@ -152,14 +152,12 @@ class Inputs:
 
     @functools.cached_property
     def _entries(self) -> list[ModelEntry]:
+        data = self.config.data
         if self.runs:
-            data = self.config.data
-            return run_models(
-                self.runs, data.dataset if self.dataset_given else None, data.encoding
-            )
+            dataset = data.dataset if self.dataset_given else None
+            return run_models(self.runs, dataset, data.encoding)
         names = parse_names(self.models)
-        data = whole_texts(self.config.data)
-        return fresh_models(names, data, seed=self.seed, model=self.config.model)
+        return fresh_models(names, whole_texts(data), seed=self.seed, model=self.config.model)
 
     def say(self, message: str) -> None:
         if self.log is not None:
