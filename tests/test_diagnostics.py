@@ -321,7 +321,7 @@ def test_every_result_kind_is_registered_once() -> None:
     assert kinds == [entry.result.kind for entry in REGISTRY] and len(set(kinds)) == len(kinds)
     assert set(kinds) == {
         "gradient_flow", "embedding_grad", "hidden_states", "seq_len", "hidden_size",
-        "timing", "padding", "parameters", "synthetic",
+        "timing", "padding", "parameters", "synthetic", "attribution",
     }  # fmt: skip
 
 
