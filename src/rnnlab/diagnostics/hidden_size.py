@@ -29,10 +29,11 @@ from rnnlab.diagnostics.result import FigureSpec, Result
 from rnnlab.diagnostics.sweep_runs import (
     Point,
     TrainedCell,
-    change_reading,
     error_bars,
     interval_text,
+    noise_readings,
     point,
+    summary_points,
     sweep_config,
     sweep_settings,
     train_and_test,
@@ -134,12 +135,7 @@ class HiddenSizeResult(Result):
                 )  # fmt: skip
 
     def points(self, model: str) -> list[Point]:
-        return [
-            Point(s.hidden_dim, s.accuracy_mean, s.test_examples,
-                  tuple(s.accuracy_interval or (s.accuracy_mean, s.accuracy_mean)))  # type: ignore[arg-type]
-            for s in self.summary
-            if s.model == model and s.accuracy_mean is not None
-        ]  # fmt: skip
+        return summary_points(self.summary, model, "hidden_dim")
 
     def tables(self) -> list[Table]:
         names = self.bucket_names()
@@ -184,16 +180,7 @@ class HiddenSizeResult(Result):
                 f"On the longest reviews (≥{self.edges[-1]:,} tokens): " + ", ".join(longest) + ".",
             ]
         caption = trend(series, "H")
-        changes = [
-            change_reading(m, "H", points[0], points[-1])
-            for m in self.models
-            if len(points := self.points(m)) >= 2
-        ]
-        if changes:
-            caption.append(
-                "Tested against noise (two-proportion test on the test texts, a change counts "
-                "only at p < 0.05): " + "; ".join(changes) + "."
-            )
+        caption += noise_readings({m: self.points(m) for m in self.models}, "H")
         return [
             FigureSpec("accuracy_vs_hidden.png", "Test accuracy vs hidden size", caption, self._draw_accuracy),
             FigureSpec("accuracy_by_length.png", "Accuracy per review length, by hidden size", by_length, self._draw_buckets),

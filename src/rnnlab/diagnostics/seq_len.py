@@ -30,10 +30,11 @@ from rnnlab.diagnostics.result import FigureSpec, Result
 from rnnlab.diagnostics.sweep_runs import (
     Point,
     TrainedCell,
-    change_reading,
     error_bars,
     interval_text,
+    noise_readings,
     point,
+    summary_points,
     sweep_config,
     sweep_settings,
     train_and_test,
@@ -119,12 +120,7 @@ class SeqLenResult(Result):
                 )  # fmt: skip
 
     def points(self, model: str) -> list[Point]:
-        return [
-            Point(s.max_len, s.accuracy_mean, s.test_examples,
-                  tuple(s.accuracy_interval or (s.accuracy_mean, s.accuracy_mean)))  # type: ignore[arg-type]
-            for s in self.summary
-            if s.model == model and s.accuracy_mean is not None
-        ]  # fmt: skip
+        return summary_points(self.summary, model, "max_len")
 
     def _cell(self, model: str, length: int) -> LengthSummary | None:
         return next((x for x in self.summary if x.model == model and x.max_len == length), None)
@@ -162,16 +158,7 @@ class SeqLenResult(Result):
             for m in self.models
         }  # fmt: skip
         caption = trend(series, "max_len")
-        changes = [
-            change_reading(m, "L", points[0], points[-1])
-            for m in self.models
-            if len(points := self.points(m)) >= 2
-        ]
-        if changes:
-            caption.append(
-                "Tested against noise (two-proportion test on the test texts, a change counts "
-                "only at p < 0.05): " + "; ".join(changes) + "."
-            )
+        caption += noise_readings({m: self.points(m) for m in self.models}, "L")
         grow = []
         for m in self.models:
             times = [s.train_seconds_mean for s in self.summary if s.model == m]

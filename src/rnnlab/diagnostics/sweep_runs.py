@@ -141,7 +141,8 @@ class Point:
     setting: int
     accuracy: float
     examples: int
-    interval: tuple[float, float]
+    interval: tuple[float, ...]
+    """(low, high)."""
 
 
 def point(setting: int, cells: Sequence[TrainedCell]) -> Point | None:
@@ -172,6 +173,34 @@ def change_reading(model: str, name: str, first: Point, last: Point) -> str:
         way = "rises" if last.accuracy > first.accuracy else "falls"
         return f"{model} {way} from {moved} ({describe_p(p)})"
     return f"{model}: {moved} is within noise ({describe_p(p)})"
+
+
+def summary_points(summary: Sequence[Any], model: str, setting: str) -> list[Point]:
+    """The points of one model from a sweep's summary rows (which carry `setting`, e.g.
+    max_len, and accuracy_mean, accuracy_interval, test_examples)."""
+    points = []
+    for s in summary:
+        if s.model == model and s.accuracy_mean is not None:
+            interval = s.accuracy_interval or (s.accuracy_mean, s.accuracy_mean)
+            points.append(
+                Point(getattr(s, setting), s.accuracy_mean, s.test_examples, tuple(interval))
+            )
+    return points
+
+
+def noise_readings(points_by_model: dict[str, list[Point]], name: str) -> list[str]:
+    """One sentence: per model, whether accuracy moved from the first to the last setting."""
+    changes = [
+        change_reading(model, name, points[0], points[-1])
+        for model, points in points_by_model.items()
+        if len(points) >= 2
+    ]
+    if not changes:
+        return []
+    return [
+        "Tested against noise (two-proportion test on the test texts, a change counts only at "
+        "p < 0.05): " + "; ".join(changes) + "."
+    ]
 
 
 def interval_text(p: Point | None) -> str:
