@@ -35,6 +35,7 @@ _EXPORTS = {
     "train": "rnnlab.api",
     "compare": "rnnlab.api",
     "diagnose": "rnnlab.api",
+    "explain": "rnnlab.api",
     "run_study": "rnnlab.study",
     "study_settings": "rnnlab.study",
     "evaluate_run": "rnnlab.api",
@@ -59,6 +60,7 @@ __all__ = [
     "diagnose",
     "evaluate",
     "evaluate_run",
+    "explain",
     "fit",
     "iterate_batches",
     "list_models",
@@ -71,7 +73,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from rnnlab.api import compare, diagnose, evaluate_run, predict, train
+    from rnnlab.api import compare, diagnose, evaluate_run, explain, predict, train
     from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from rnnlab.data import (
         EncodedSplit,

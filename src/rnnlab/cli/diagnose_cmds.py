@@ -42,6 +42,7 @@ ALL_ALIASES: dict[str, tuple[tuple[str, str], ...]] = {
         ("gradient-flow", "split"),
         ("embedding-grad", "split"),
         ("hidden-states", "split"),
+        ("attribution", "split"),
     ),
     "--embed-lengths": (("embedding-grad", "lengths"),),
     "--min-len": (("hidden-states", "min_len"),),
