@@ -27,10 +27,12 @@ from rnnlab.data.encoded import EncodedSplit, EncodedSplits
 from rnnlab.diagnostics import Inputs, Result, registry, suite
 from rnnlab.diagnostics.attribution import Explanation, explain_texts
 from rnnlab.errors import RnnlabError
+from rnnlab.formatting import MISSING, sig
 from rnnlab.models import build_model, get_preset, kernels
 from rnnlab.models.memory import check_memory, estimate_memory
 from rnnlab.runs import LoadedRun, check_out_dir, load_run
-from rnnlab.training import metrics
+from rnnlab.tables import Table, html_block
+from rnnlab.training import metrics, tensorboard
 from rnnlab.training.callbacks import Callback, ConsoleLogger
 from rnnlab.training.checkpoint import Checkpoint
 from rnnlab.training.device import flush_denormal, flush_wanted, resolve_device, runtime
@@ -73,6 +75,68 @@ class RunResult:
     def history(self) -> list[dict[str, Any]]:
         return self.fit.history
 
+    def _repr_html_(self) -> str:
+        """A notebook shows the run as tables: scores and timings, per class, per epoch."""
+        tables = [_run_table(self.summary), _per_class_table(self.summary)]
+        tables.append(_history_table(self.history))
+        return html_block(f"run {self.run_dir}", [t for t in tables if t.rows])
+
+
+def _num(value: Any, spec: str = ".4f") -> str:
+    return MISSING if value is None else format(value, spec)
+
+
+def _interval(pair: Sequence[float] | None) -> str:
+    return f"{pair[0]:.3f}–{pair[1]:.3f}" if pair else MISSING
+
+
+def _run_table(summary: dict[str, Any]) -> Table:
+    """A run's summary.json as one table: status, model, scores (95% intervals), timings."""
+    test = summary.get("test") or {}
+    model = summary.get("model") or {}
+    parameters = (model.get("parameters") or {}).get("total") or 0
+    rows = [
+        ["status", str(summary.get("status"))],
+        ["model", f"{model.get('name')} ({model.get('kind')}), {parameters:,} parameters"],
+    ]
+    if "accuracy" in test:
+        for name, key in (("test accuracy", "accuracy"), ("test macro-F1", "macro_f1")):
+            rows.append([name, f"{_num(test[key])} ({_interval(test.get(key + '_interval'))})"])
+        rows.append(["test examples", f"{test['examples']:,}"])
+    elif "mse" in test:
+        rows.append(["test mse", _num(test["mse"])])
+    rows += [
+        ["epochs (best)", f"{summary.get('epochs_run')} ({summary.get('best_epoch') or MISSING})"],
+        ["s / epoch", _num(summary.get("seconds_per_epoch"), ".1f")],
+        ["tokens / s", _num(summary.get("train_tokens_per_s"), ",.0f")],
+        ["device", str(summary.get("device"))],
+    ]
+    notes = ["test accuracy and macro-F1 with their 95% intervals"] if "accuracy" in test else []
+    return Table(str(summary.get("name", "run")), ["", "value"], rows, notes, [False, False])
+
+
+def _per_class_table(summary: dict[str, Any]) -> Table:
+    """Test precision, recall, F1 and support per class (none for regression)."""
+    per_class = (summary.get("test") or {}).get("per_class") or {}
+    rows = [
+        [str(name), _num(m["precision"]), _num(m["recall"]), _num(m["f1"]), f"{m['support']:,}"]
+        for name, m in per_class.items()
+    ]
+    return Table("test, per class", ["class", "precision", "recall", "F1", "support"], rows)
+
+
+def _history_table(history: Sequence[dict[str, Any]]) -> Table:
+    """One row per epoch (metrics.jsonl); `*` marks a new best epoch."""
+    keys = ["train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1", "val_mse"]
+    keys = [k for k in keys if any(r.get(k) is not None for r in history)]
+    rows = [
+        [f"{r['epoch']}{' *' if r.get('best') else ''}", *(_num(r.get(k)) for k in keys),
+         sig(r["lr"]), _num(r["seconds"], ".1f"), _num(r["train_tokens_per_s"], ",.0f")]
+        for r in history
+    ]  # fmt: skip
+    columns = ["epoch", *(k.replace("_", " ") for k in keys), "lr", "seconds", "tokens/s"]
+    return Table("epochs", columns, rows, ["* a new best epoch"] if rows else [])
+
 
 def train(
     config: RunConfig,
@@ -90,11 +154,14 @@ def train(
     `splits` reuses data already loaded (it must match `config.data`); `verbose` prints one
     line per epoch (and a progress bar when `config.train.progress` and the stream is a TTY)
     to `stream` (default stdout). `overwrite` replaces an earlier run folder of that name.
+    `config.train.tensorboard` also writes TensorBoard event files to `<run>/tensorboard/`.
     Ctrl-C or SIGTERM stops training early: the best weights so far are saved, the summary
     says `"status": "interrupted"`, and `resume(run_dir)` continues from the last epoch.
     """
     cfg = config.train
     device = resolve_device(cfg.device)  # fail before loading data or making a folder
+    if cfg.tensorboard:
+        tensorboard.check_available()
     if overwrite and name is not None:
         runs.clear_run(out, name)
     runs.check_name_free(out, name)
@@ -123,6 +190,8 @@ def resume(
     config = RunConfig.load_yaml(run_dir / runs.CONFIG)
     cfg = config.train
     device = resolve_device(cfg.device)
+    if cfg.tensorboard:
+        tensorboard.check_available()
     splits = load_splits(config.data)
     runs.check_same_data(run_dir, splits)
     checkpoint_file = run_dir / runs.CHECKPOINT
@@ -159,11 +228,19 @@ def _fit_and_save(
     verbose: bool,
     stream: TextIO | None,
 ) -> RunResult:
-    console = [ConsoleLogger(stream, progress=config.train.progress)] if verbose else []
+    loggers: list[Callback] = (
+        [ConsoleLogger(stream, progress=config.train.progress)] if verbose else []
+    )
+    if config.train.tensorboard:  # event files in <run>/tensorboard/ (rnnlab.training.tensorboard)
+        loggers.append(
+            tensorboard.TensorBoardLogger(
+                run_dir / tensorboard.FOLDER, every=config.train.tensorboard_every
+            )
+        )
     with sigterm_as_interrupt():
         try:
             fitted = fit(
-                model, splits, config.train, callbacks=[*console, *callbacks], run_dir=run_dir,
+                model, splits, config.train, callbacks=[*loggers, *callbacks], run_dir=run_dir,
                 resume=checkpoint,
             )  # fmt: skip
         except Exception as exc:  # the folder says so; a resume or --overwrite clears it
@@ -211,6 +288,31 @@ class CompareResult:
     paired: list[dict[str, Any]] = field(default_factory=list)
     """McNemar's test for each pair of models on the same test texts (compare.json's `paired`)."""
 
+    def _repr_html_(self) -> str:
+        """A notebook shows the comparison table, with the paired tests' readings under it."""
+        table = _compare_table(self.rows)
+        table.notes += [runs.paired_reading(pair) for pair in self.paired]
+        return html_block(f"comparison {self.compare_dir}", [table])
+
+
+def _compare_table(rows: Sequence[dict[str, Any]]) -> Table:
+    """One row per model (compare.json's rows): parameters, test scores, s/epoch, tokens/s."""
+    regression = any(r.get("test_mse") is not None for r in rows)
+    scores = ["test mse"] if regression else ["test acc", "95% interval", "macro-F1"]
+    body = []
+    for r in rows:
+        values = [_num(r.get("test_mse"))] if regression else [
+            _num(r.get("test_accuracy")), _interval(r.get("test_accuracy_interval")),
+            _num(r.get("test_macro_f1")),
+        ]  # fmt: skip
+        body.append(
+            [r["model"], f"{r.get('parameters') or 0:,}", *values,
+             _num(r.get("seconds_per_epoch"), ".1f"), _num(r.get("train_tokens_per_s"), ",.0f"),
+             str(r.get("best_epoch") or MISSING), str(r.get("status"))]
+        )  # fmt: skip
+    columns = ["model", "parameters", *scores, "s/epoch", "tokens/s", "best", "status"]
+    return Table("compare", columns, body, numeric=[c not in ("model", "status") for c in columns])
+
 
 def compare(
     config: RunConfig,
@@ -236,6 +338,8 @@ def compare(
     for model_name in models:
         get_preset(model_name)  # fail before any training on an unknown name
     resolve_device(config.train.device)
+    if config.train.tensorboard:
+        tensorboard.check_available()
     if overwrite and name is not None:
         runs.clear_compare(out, name)
     runs.check_name_free(out, name)

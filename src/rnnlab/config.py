@@ -232,6 +232,12 @@ class TrainConfig:
     """Flush subnormal floats to zero on the CPU while training, evaluating and diagnosing (the
     caller's setting is restored afterwards). Vanishing gradients underflow into subnormals,
     which Intel cores compute on many times slower; results stay within float rounding."""
+    tensorboard: bool = False
+    """Also write TensorBoard event files to `<run folder>/tensorboard/`: loss, accuracy,
+    learning rate, gradient norm and tokens/s per epoch and every `tensorboard_every` steps
+    (needs `pip install 'rnnlab[tensorboard]'`; `tensorboard --logdir runs/<name>/tensorboard`)."""
+    tensorboard_every: int = 50
+    """With `tensorboard`: write the step scalars every this many optimizer steps."""
 
     def __post_init__(self) -> None:
         check(
@@ -277,6 +283,11 @@ class TrainConfig:
         check(
             self.threads is None or self.threads > 0,
             f"threads must be positive (got {self.threads})",
+        )
+        check(
+            self.tensorboard_every >= 1,
+            f"tensorboard_every must be at least 1 (got {self.tensorboard_every}); "
+            "e.g. --tensorboard-every 50",
         )
 
 

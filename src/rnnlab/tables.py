@@ -1,7 +1,9 @@
-"""Tables of results: one shape for the CLI (rich, on a terminal) and the report (HTML)."""
+"""Tables of results: one shape for the CLI (rich, on a terminal), the report (HTML) and a
+notebook (`Table.to_html`, what the results' `_repr_html_` shows)."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +29,35 @@ class Table:
 
     def right_aligned(self, column: int) -> bool:
         return self.numeric[column] if self.numeric else column > 0
+
+    def to_html(self) -> str:
+        """The table as an HTML fragment, every title, header, cell and note escaped (a
+        notebook renders it; the report has its own template)."""
+        esc = html.escape
+
+        def align(i: int) -> str:
+            return f' style="text-align:{"right" if self.right_aligned(i) else "left"}"'
+
+        head = "".join(f"<th{align(i)}>{esc(c)}</th>" for i, c in enumerate(self.columns))
+        body = []
+        for r, row in enumerate(self.rows):
+            attr = f' data-row="{esc(self.row_ids[r])}"' if r < len(self.row_ids) else ""
+            cells = "".join(f"<td{align(i)}>{esc(str(c))}</td>" for i, c in enumerate(row))
+            body.append(f"<tr{attr}>{cells}</tr>")
+        notes = "".join(f'<p style="margin:0.2em 0">{esc(n)}</p>' for n in self.notes)
+        return (
+            f'<table class="rnnlab-table"><caption style="text-align:left;font-weight:bold">'
+            f"{esc(self.title)}</caption><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>{notes}"
+        )
+
+
+def html_block(heading: str, tables: Sequence[Table], notes: Sequence[str] = ()) -> str:
+    """A heading, the tables and closing notes as one escaped HTML fragment (`_repr_html_`)."""
+    parts = [f"<div><p><strong>{html.escape(heading)}</strong></p>"]
+    parts += [table.to_html() for table in tables]
+    parts += [f'<p style="margin:0.2em 0">{html.escape(n)}</p>' for n in notes]
+    return "".join(parts) + "</div>"
 
 
 def print_tables(tables: Sequence[Table], console: Any = None) -> None:

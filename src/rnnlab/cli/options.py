@@ -252,6 +252,26 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         const=False,
         help="no live progress bar",
     )
+    add_tensorboard_options(group)
+
+
+def add_tensorboard_options(group: Any) -> None:
+    """--tensorboard and --tensorboard-every (train, compare, study)."""
+    group.add_argument(
+        "--tensorboard",
+        dest="train__tensorboard",
+        action="store_const",
+        const=True,
+        help="also write TensorBoard event files to <run>/tensorboard/ (needs "
+        "pip install 'rnnlab[tensorboard]')",
+    )
+    group.add_argument(
+        "--tensorboard-every",
+        dest="train__tensorboard_every",
+        type=int,
+        metavar="N",
+        help="--tensorboard: write the step scalars every N optimizer steps (default 50)",
+    )
 
 
 def add_run_options(parser: argparse.ArgumentParser, *, model: bool = True) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.cli.diagnose_cmds import add_preset_flags, presets_from_args
+from rnnlab.cli.options import add_tensorboard_options
 from rnnlab.study import default_out, run_study, study_settings
 
 
@@ -37,12 +38,17 @@ def register(subparsers: Any) -> None:
     study.add_argument(
         "--threads", type=int, metavar="N", help="CPU threads for PyTorch (default: PyTorch's)"
     )
+    add_tensorboard_options(study)
     add_preset_flags(study)
     study.set_defaults(handler=cmd_study)
 
 
 def cmd_study(args: argparse.Namespace) -> int:
     extra = {"threads": args.threads} if args.threads is not None else {}
+    if args.train__tensorboard:
+        extra["tensorboard"] = True
+    if args.train__tensorboard_every is not None:
+        extra["tensorboard_every"] = args.train__tensorboard_every
     settings = study_settings(
         args.dataset, quick=args.quick, device=args.device, seed=args.seed,
         diagnostics=presets_from_args(args, quick=args.quick), **extra,

@@ -36,6 +36,10 @@ result.json (`"kind": "gradient_flow"`):
       least-squares fit of log10(norm) against t over the steps with a non-zero norm),
     trace_max_rel_diff: max |dL/dx (fused) - dL/dx (hand-written cells)| / max |dL/dx|,
       a self-check that both paths agree (about 1e-15 in float64).
+
+A trained run with a `tensorboard/` folder (trained with --tensorboard) also gets its curves
+there (`write_tensorboard`): scalars gradient_flow/grad_x_T<T>, grad_h_T<T> (and grad_c_T<T>
+for an LSTM), one point per time step t (TensorBoard's step axis is t).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -60,6 +65,7 @@ from rnnlab.errors import check
 from rnnlab.formatting import finite, finite_list, fixed, sci, share, sig
 from rnnlab.plotting import colors, nan_for_none, new_figure
 from rnnlab.tables import Table
+from rnnlab.training import tensorboard
 
 THRESHOLDS = {"severe": 0.01, "vanishing": 0.1, "growing": 10.0}
 """early/late ratio < severe: "severe vanishing"; < vanishing: "vanishing"; > growing:
@@ -368,10 +374,33 @@ def gradient_flow(
     return result
 
 
+def write_tensorboard(result: GradientFlowResult, log: Logger | None = None) -> list[Path]:
+    """Each diagnosed run's curves into its tensorboard/ folder, where it has one; returns the
+    folders written (none for fresh models, or without the tensorboard package)."""
+    written = []
+    for m in result.models:
+        folder = Path(m.source) / tensorboard.FOLDER
+        if m.source == "fresh" or not folder.is_dir():
+            continue
+        if not tensorboard.available():
+            if log:
+                log(f"gradient flow: {folder} left as it is (no tensorboard package)")
+            continue
+        for key, values in (("x", m.grad_x), ("h", m.grad_h), ("c", m.grad_c)):
+            if values is not None:
+                tensorboard.write_series(
+                    folder, f"gradient_flow/grad_{key}_T{result.seq_len}", values
+                )
+        written.append(folder)
+    return written
+
+
 def run(settings: Settings, inputs: Inputs) -> GradientFlowResult:
-    return gradient_flow(
+    result = gradient_flow(
         inputs.entries(), settings, seed=inputs.seed, device=inputs.target, log=inputs.log
     )
+    write_tensorboard(result, inputs.log)
+    return result
 
 
 def check_texts(settings: Settings, inputs: Inputs) -> None:

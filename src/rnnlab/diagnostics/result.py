@@ -22,7 +22,7 @@ from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type
 from rnnlab.errors import RnnlabError
 from rnnlab.io import read_json, write_json_atomic
 from rnnlab.plotting import save_png
-from rnnlab.tables import Table
+from rnnlab.tables import Table, html_block
 
 RESULT_FILE = "result.json"
 R = TypeVar("R", bound="Result")
@@ -125,6 +125,13 @@ class Result:
                     path.unlink(missing_ok=True)
             raise
         return folder
+
+    def _repr_html_(self) -> str:
+        """What a notebook shows: the result's tables (escaped), then its figures' titles
+        (`result.figures()[i].draw()` returns each as a matplotlib figure)."""
+        titles = [spec.title for spec in self.figures()]
+        notes = [f"figures (result.figures()[i].draw()): {'; '.join(titles)}"] if titles else []
+        return html_block(f"{self.kind.replace('_', ' ')} result", self.tables(), notes)
 
 
 def build(tp: Any, value: Any) -> Any:

@@ -16,6 +16,7 @@ from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from rnnlab.diagnostics import registry, suite
 from rnnlab.errors import RnnlabError
 from rnnlab.runs import DEFAULT_OUT
+from rnnlab.training import tensorboard
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,12 @@ class StudySettings:
     hidden_dim: int | None = None
     threads: int | None = None
     """CPU threads for PyTorch while the study runs (None: PyTorch's default)."""
+    tensorboard: bool = False
+    """TensorBoard event files for the compared models' training (`compare/<model>/tensorboard/`)
+    and their gradient-flow curves. An output option: it changes no result, so it is not part
+    of the settings a resumed study must match (not in study.json)."""
+    tensorboard_every: int = 50
+    """With `tensorboard`: the step scalars every this many optimizer steps."""
     diagnostics: Mapping[str, Any] = field(default_factory=lambda: suite.presets(quick=False))
     """Diagnostic name -> its Settings."""
 
@@ -72,6 +79,8 @@ class StudySettings:
                 device=self.device,
                 threads=self.threads,
                 progress=False,
+                tensorboard=self.tensorboard,
+                tensorboard_every=self.tensorboard_every,
             ),
         )
 
@@ -79,7 +88,7 @@ class StudySettings:
         out = {
             k: list(v) if isinstance(v, tuple) else v
             for k, v in dataclasses.asdict(self).items()
-            if k != "diagnostics"
+            if k not in ("diagnostics", *OUTPUT_OPTIONS)
         }
         out["diagnostics"] = {
             name: {
@@ -89,6 +98,9 @@ class StudySettings:
         }
         return out
 
+
+OUTPUT_OPTIONS = ("tensorboard", "tensorboard_every")
+"""Fields that change what is written besides the results, not the results themselves."""
 
 TRAIN_SECONDS_PER_EPOCH = 25.0
 """One epoch of a notebook preset on all 19,922 training reviews cut to 150 tokens, 2 cores."""
@@ -127,6 +139,8 @@ def study_settings(
     base.update(changes)
     if base.get("threads") is not None and base["threads"] < 1:
         raise RnnlabError(f"threads must be at least 1 (got {base['threads']})")
+    if base.get("tensorboard"):  # before the study makes any folder
+        tensorboard.check_available()
     try:
         return StudySettings(**base)
     except TypeError as exc:
