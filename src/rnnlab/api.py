@@ -27,7 +27,7 @@ from rnnlab.data.encoded import EncodedSplit, EncodedSplits
 from rnnlab.diagnostics import Inputs, Result, registry, suite
 from rnnlab.diagnostics.attribution import Explanation, explain_texts
 from rnnlab.errors import RnnlabError
-from rnnlab.formatting import MISSING, sig
+from rnnlab.formatting import MISSING, fixed, sig
 from rnnlab.models import build_model, get_preset, kernels
 from rnnlab.models.memory import check_memory, estimate_memory
 from rnnlab.runs import LoadedRun, check_out_dir, load_run
@@ -82,10 +82,6 @@ class RunResult:
         return html_block(f"run {self.run_dir}", [t for t in tables if t.rows])
 
 
-def _num(value: Any, spec: str = ".4f") -> str:
-    return MISSING if value is None else format(value, spec)
-
-
 def _interval(pair: Sequence[float] | None) -> str:
     return f"{pair[0]:.3f}–{pair[1]:.3f}" if pair else MISSING
 
@@ -101,14 +97,16 @@ def _run_table(summary: dict[str, Any]) -> Table:
     ]
     if "accuracy" in test:
         for name, key in (("test accuracy", "accuracy"), ("test macro-F1", "macro_f1")):
-            rows.append([name, f"{_num(test[key])} ({_interval(test.get(key + '_interval'))})"])
+            rows.append(
+                [name, f"{fixed(test[key], '.4f')} ({_interval(test.get(key + '_interval'))})"]
+            )
         rows.append(["test examples", f"{test['examples']:,}"])
     elif "mse" in test:
-        rows.append(["test mse", _num(test["mse"])])
+        rows.append(["test mse", fixed(test["mse"], ".4f")])
     rows += [
         ["epochs (best)", f"{summary.get('epochs_run')} ({summary.get('best_epoch') or MISSING})"],
-        ["s / epoch", _num(summary.get("seconds_per_epoch"), ".1f")],
-        ["tokens / s", _num(summary.get("train_tokens_per_s"), ",.0f")],
+        ["s / epoch", fixed(summary.get("seconds_per_epoch"), ".1f")],
+        ["tokens / s", fixed(summary.get("train_tokens_per_s"), ",.0f")],
         ["device", str(summary.get("device"))],
     ]
     notes = ["test accuracy and macro-F1 with their 95% intervals"] if "accuracy" in test else []
@@ -119,7 +117,13 @@ def _per_class_table(summary: dict[str, Any]) -> Table:
     """Test precision, recall, F1 and support per class (none for regression)."""
     per_class = (summary.get("test") or {}).get("per_class") or {}
     rows = [
-        [str(name), _num(m["precision"]), _num(m["recall"]), _num(m["f1"]), f"{m['support']:,}"]
+        [
+            str(name),
+            fixed(m["precision"], ".4f"),
+            fixed(m["recall"], ".4f"),
+            fixed(m["f1"], ".4f"),
+            f"{m['support']:,}",
+        ]
         for name, m in per_class.items()
     ]
     return Table("test, per class", ["class", "precision", "recall", "F1", "support"], rows)
@@ -130,8 +134,8 @@ def _history_table(history: Sequence[dict[str, Any]]) -> Table:
     keys = ["train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1", "val_mse"]
     keys = [k for k in keys if any(r.get(k) is not None for r in history)]
     rows = [
-        [f"{r['epoch']}{' *' if r.get('best') else ''}", *(_num(r.get(k)) for k in keys),
-         sig(r["lr"]), _num(r["seconds"], ".1f"), _num(r["train_tokens_per_s"], ",.0f")]
+        [f"{r['epoch']}{' *' if r.get('best') else ''}", *(fixed(r.get(k), ".4f") for k in keys),
+         sig(r["lr"]), fixed(r["seconds"], ".1f"), fixed(r["train_tokens_per_s"], ",.0f")]
         for r in history
     ]  # fmt: skip
     columns = ["epoch", *(k.replace("_", " ") for k in keys), "lr", "seconds", "tokens/s"]
@@ -290,28 +294,8 @@ class CompareResult:
 
     def _repr_html_(self) -> str:
         """A notebook shows the comparison table, with the paired tests' readings under it."""
-        table = _compare_table(self.rows)
-        table.notes += [runs.paired_reading(pair) for pair in self.paired]
+        table = runs.compare_table(self.rows, self.paired)
         return html_block(f"comparison {self.compare_dir}", [table])
-
-
-def _compare_table(rows: Sequence[dict[str, Any]]) -> Table:
-    """One row per model (compare.json's rows): parameters, test scores, s/epoch, tokens/s."""
-    regression = any(r.get("test_mse") is not None for r in rows)
-    scores = ["test mse"] if regression else ["test acc", "95% interval", "macro-F1"]
-    body = []
-    for r in rows:
-        values = [_num(r.get("test_mse"))] if regression else [
-            _num(r.get("test_accuracy")), _interval(r.get("test_accuracy_interval")),
-            _num(r.get("test_macro_f1")),
-        ]  # fmt: skip
-        body.append(
-            [r["model"], f"{r.get('parameters') or 0:,}", *values,
-             _num(r.get("seconds_per_epoch"), ".1f"), _num(r.get("train_tokens_per_s"), ",.0f"),
-             str(r.get("best_epoch") or MISSING), str(r.get("status"))]
-        )  # fmt: skip
-    columns = ["model", "parameters", *scores, "s/epoch", "tokens/s", "best", "status"]
-    return Table("compare", columns, body, numeric=[c not in ("model", "status") for c in columns])
 
 
 def compare(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -17,7 +16,7 @@ from rnnlab import api, runs
 from rnnlab.cli.options import SECTIONS, add_run_options, run_config_from_args, section_changes
 from rnnlab.errors import RnnlabError
 from rnnlab.io import dumps_json
-from rnnlab.tables import Table, print_tables
+from rnnlab.tables import print_tables
 
 INTERRUPTED = 130
 
@@ -178,39 +177,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         print(dumps_json({"compare_dir": str(result.compare_dir), "rows": result.rows}))
     else:
-        table = compare_table(result.rows)
-        table.notes += [runs.paired_reading(pair) for pair in result.paired]
-        print_tables([table])
+        print_tables([runs.compare_table(result.rows, result.paired)])
         print(f"saved {result.compare_dir}")
     interrupted = any(r.status == "interrupted" for r in result.runs.values())
     return _exit_code("interrupted" if interrupted else "completed", result.compare_dir)
-
-
-def compare_table(rows: Sequence[dict[str, Any]]) -> Table:
-    """Parameters, test accuracy, macro-F1 (or MSE), s/epoch, tokens/s per model."""
-    regression = any(r.get("test_mse") is not None for r in rows)
-    scores = ["test mse"] if regression else ["test acc", "95% interval", "macro-F1"]
-    body = []
-    for r in rows:
-        interval = r.get("test_accuracy_interval")
-        values = [_fmt(r["test_mse"])] if regression else [
-            _fmt(r["test_accuracy"]),
-            f"{interval[0]:.3f}–{interval[1]:.3f}" if interval else "-",
-            _fmt(r["test_macro_f1"]),
-        ]  # fmt: skip
-        body.append(
-            [
-                r["model"],
-                f"{r['parameters']:,}",
-                *values,
-                _fmt(r["seconds_per_epoch"], ".1f"),
-                _fmt(r["train_tokens_per_s"], ",.0f"),
-                str(r["best_epoch"] or "-"),
-                r["status"],
-            ]
-        )
-    columns = ["model", "parameters", *scores, "s/epoch", "tokens/s", "best", "status"]
-    return Table("compare", columns, body, numeric=[c != "model" for c in columns])
 
 
 # ----- evaluate --------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ saved run reads. `folder` holds the layout (see its docstring); `data` the split
 from rnnlab.runs.compare import (
     clear_compare,
     compare_row,
+    compare_table,
     paired_reading,
     paired_tests,
     write_compare,
@@ -65,6 +66,7 @@ __all__ = [
     "clear_compare",
     "clear_run",
     "compare_row",
+    "compare_table",
     "dataset_slug",
     "default_run_name",
     "finish_run",

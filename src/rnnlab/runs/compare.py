@@ -18,6 +18,7 @@ from typing import Any
 
 from rnnlab.config import RunConfig
 from rnnlab.errors import RnnlabError
+from rnnlab.formatting import MISSING, fixed
 from rnnlab.io import write_json_atomic
 from rnnlab.runs.folder import (
     DEFAULT_OUT,
@@ -27,6 +28,7 @@ from rnnlab.runs.folder import (
     read_predictions,
     read_summary,
 )
+from rnnlab.tables import Table
 from rnnlab.training.curves import plot_compare_curves
 from rnnlab.training.metrics import SIGNIFICANT, describe_p, mcnemar
 
@@ -132,3 +134,28 @@ def paired_reading(pair: dict[str, Any]) -> str:
             f"(McNemar, {describe_p(p)})"
         )
     return f"{a} vs {b}: the difference is within noise (McNemar, {describe_p(p)})"
+
+
+def compare_table(rows: Sequence[dict[str, Any]], paired: Sequence[dict[str, Any]] = ()) -> Table:
+    """One row per model (compare.json's rows): parameters, test scores with the accuracy's
+    95% interval, s/epoch, tokens/s; the paired tests' readings under it."""
+    regression = any(r.get("test_mse") is not None for r in rows)
+    scores = ["test mse"] if regression else ["test acc", "95% interval", "macro-F1"]
+    body = []
+    for r in rows:
+        interval = r.get("test_accuracy_interval")
+        values = [fixed(r.get("test_mse"), ".4f")] if regression else [
+            fixed(r.get("test_accuracy"), ".4f"),
+            f"{interval[0]:.3f}–{interval[1]:.3f}" if interval else MISSING,
+            fixed(r.get("test_macro_f1"), ".4f"),
+        ]  # fmt: skip
+        body.append(
+            [r["model"], f"{r.get('parameters') or 0:,}", *values,
+             fixed(r.get("seconds_per_epoch"), ".1f"), fixed(r.get("train_tokens_per_s"), ",.0f"),
+             str(r.get("best_epoch") or MISSING), str(r.get("status"))]
+        )  # fmt: skip
+    columns = ["model", "parameters", *scores, "s/epoch", "tokens/s", "best", "status"]
+    return Table(
+        "compare", columns, body, [paired_reading(pair) for pair in paired],
+        numeric=[c not in ("model", "status") for c in columns],
+    )  # fmt: skip
