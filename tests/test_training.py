@@ -16,9 +16,10 @@ from torch import nn
 
 from rnnlab.config import DataConfig, TrainConfig
 from rnnlab.data import load_splits
+from rnnlab.data.batching import DeviceSplit, host_split
 from rnnlab.data.encoded import EncodedSplit, EncodedSplits
 from rnnlab.errors import RnnlabError
-from rnnlab.models import create_model
+from rnnlab.models import create_model, list_models
 from rnnlab.training import (
     Callback,
     ConsoleLogger,
@@ -29,9 +30,10 @@ from rnnlab.training import (
     resolve_device,
     seed_everything,
     snapshot,
+    trainer,
 )
-from rnnlab.training.device import keep_freed_memory
-from rnnlab.training.trainer import make_optimizer, train_one_epoch
+from rnnlab.training.device import eval_batch_size, keep_freed_memory
+from rnnlab.training.trainer import make_optimizer, predict_logits, train_one_epoch
 
 TIMING_KEYS = {"seconds", "train_seconds", "train_tokens_per_s"}
 
@@ -459,3 +461,114 @@ def test_optimizer_without_a_fused_kernel_uses_the_multi_tensor_form(
     monkeypatch.setattr(torch.optim, "Adam", no_fused)
     model = create_model("gru", vocab_size=40, num_classes=2, embed_dim=6, hidden_dim=5)
     assert make_optimizer(model, TrainConfig()).defaults["foreach"] is True
+
+
+# ----- batches gathered on the device, logits kept there -----------------------------------------
+class StepLosses(Callback):
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+        self.after_backward = 0
+
+    def on_after_backward(self, state: TrainState, batch: Any) -> None:
+        self.after_backward += 1
+
+    def on_batch_end(self, state: TrainState, stats: StepStats) -> None:
+        self.losses.append(stats.loss)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_device_resident_batches_train_and_predict_exactly_as_the_host_collate(kind: str) -> None:
+    """The device-resident path (forced here on the CPU) gives the same step losses, epoch
+    statistics, weights, logits and metrics as the host collate."""
+    splits = rule_splits()
+
+    def run(train: Any, test: Any) -> tuple[Any, list[float], Any, torch.Tensor, Any]:
+        model, steps = small_model(kind, seed=2), StepLosses()
+        optimizer = make_optimizer(model, quick())
+        state = TrainState(model, optimizer, torch.device("cpu"), "classification", 1, 8, "")
+        stats = [
+            train_one_epoch(
+                model, train, optimizer, quick(), epoch=e, callbacks=[steps], state=state
+            )
+            for e in (1, 2)
+        ]
+        logits = predict_logits(model, test, batch_size=9)
+        return stats, steps.losses, snapshot(model), logits, evaluate(model, test, batch_size=5)
+
+    host = run(splits.train, splits.test)
+    resident = run(DeviceSplit(splits.train, "cpu"), DeviceSplit(splits.test, "cpu"))
+    for a, b in zip(host[0], resident[0], strict=True):
+        assert (a.loss, a.accuracy, a.examples, a.tokens) == (
+            b.loss,
+            b.accuracy,
+            b.examples,
+            b.tokens,
+        )
+    assert len(host[1]) == 16 and host[1] == resident[1]
+    for name, weight in host[2].items():
+        assert torch.equal(weight, resident[2][name]), name
+    assert torch.equal(host[3], resident[3])
+    assert host[4].to_dict() == resident[4].to_dict()
+    np.testing.assert_array_equal(host[4].predictions, resident[4].predictions)
+
+
+def test_fit_with_device_resident_batches_gives_the_same_run(monkeypatch: Any) -> None:
+    """fit moves each split to the device once (on_device); forced on the CPU, the history and
+    the weights are those of the host collate."""
+
+    def run() -> tuple[list[dict[str, Any]], dict[str, torch.Tensor]]:
+        model = small_model(seed=4)
+        result = fit(model, rule_splits(), quick(epochs=2, seed=4))
+        history = [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in result.history]
+        return history, snapshot(model)
+
+    host = run()
+    moved: list[Any] = []
+
+    def resident(split: Any, device: torch.device) -> DeviceSplit:
+        moved.append(split)
+        return DeviceSplit(host_split(split), device)
+
+    monkeypatch.setattr(trainer, "on_device", resident)
+    gathered = run()
+    assert host[0] == gathered[0]
+    for name, weight in host[1].items():
+        assert torch.equal(weight, gathered[1][name]), name
+    # train and val moved once by fit; each epoch and evaluation then finds them there
+    assert [type(s).__name__ for s in moved[:2]] == ["EncodedSplit", "EncodedSplit"]
+    assert all(isinstance(s, DeviceSplit) for s in moved[2:])
+
+
+def test_predict_logits_keeps_split_order_with_the_larger_default_batch() -> None:
+    splits = rule_splits(n_eval=300)
+    model = small_model()
+    assert eval_batch_size(torch.device("cpu")) == 256
+    assert eval_batch_size(torch.device("cuda")) == 1024  # a device object needs no GPU
+    default = predict_logits(model, splits.test)  # 256 per batch on the CPU
+    small = predict_logits(model, splits.test, batch_size=7)
+    assert default.shape == (300, 2) and default.dtype == torch.float32
+    torch.testing.assert_close(default, small, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        one = predict_logits(model, splits.test.subset(np.asarray([123])), batch_size=1)
+    torch.testing.assert_close(one[0], default[123], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", list_models())
+def test_the_training_step_reads_nothing_back_between_flushes(kind: str) -> None:
+    """On the meta device tensors hold no values, so any read on the host (a host-device sync
+    on a GPU) raises at once: every step of the epoch runs, and only the deferred read-back
+    at the end (the flush) fails. This checks the loop, the batching and each preset's
+    forward and backward pass for reads of device values (not for host-to-device copies)."""
+    model = create_model(kind, vocab_size=10, num_classes=2, embed_dim=8, hidden_dim=16)
+    model.to("meta")
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3, foreach=True)  # no fused on meta
+    steps = StepLosses()
+    state = TrainState(model, optimizer, torch.device("meta"), "classification", 1, 8, "")
+    split = rule_splits().train
+    with pytest.raises(NotImplementedError, match="meta tensor"):
+        train_one_epoch(
+            model, split, optimizer, quick(), device=torch.device("meta"), callbacks=[steps],
+            state=state, sync_every=1000,
+        )  # fmt: skip
+    assert steps.after_backward == -(-len(split) // quick().batch_size) == 8
+    assert steps.losses == []  # nothing was read back before the flush

@@ -19,14 +19,15 @@ import numpy as np
 import torch
 
 from rnnlab.config import TrainConfig
-from rnnlab.data.batching import iterate_batches
-from rnnlab.data.encoded import EncodedSplit, EncodedSplits
+from rnnlab.data.batching import AnySplit, host_split, iterate_batches, on_device
+from rnnlab.data.encoded import EncodedSplits
 from rnnlab.errors import RnnlabError
 from rnnlab.training import metrics
 from rnnlab.training.callbacks import Callback, MetricsWriter, StepStats, TrainState
 from rnnlab.training.checkpoint import Checkpoint, StateDict, rng_state, set_rng_state, snapshot
 from rnnlab.training.device import (
     describe_device,
+    eval_batch_size,
     flush_denormal,
     flush_wanted,
     keep_freed_memory,
@@ -140,39 +141,54 @@ def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
 
 def predict_logits(
     model: torch.nn.Module,
-    split: EncodedSplit,
+    split: AnySplit,
     *,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: torch.device | str | None = None,
     amp: bool = False,
 ) -> torch.Tensor:
-    """Logits for every example, in split order: (N, C) float32 on the CPU."""
+    """Logits for every example, in split order: (N, C) float32 on the CPU.
+
+    `batch_size` None: `eval_batch_size(device)` (larger on a GPU). On CUDA the batches are
+    gathered there (`on_device`) and the logits stay there until one copy back at the end,
+    so no batch waits for the host.
+    """
     device = torch.device(device) if device is not None else _model_device(model)
-    out: torch.Tensor | None = None
+    data = on_device(split, device)
+    chunks: list[torch.Tensor] = []
+    order: list[torch.Tensor] = []
     with _eval_mode(model), torch.inference_mode(), flush_denormal(flush_wanted()):
-        for cpu_batch in iterate_batches(split, batch_size, shuffle=False, bucket=True):
-            batch = cpu_batch.to(device)
+        for batch in iterate_batches(
+            data, batch_size or eval_batch_size(device), shuffle=False, bucket=True
+        ):
+            batch = batch.to(device)
             with _autocast(device, amp):
                 logits = model(batch.tokens, batch.lengths)  # (B, C)
-            if out is None:
-                out = torch.empty(len(split), logits.shape[-1], dtype=torch.float32)
-            out[cpu_batch.indices] = logits.float().cpu()
-    return out if out is not None else torch.empty(0, 1)
+            chunks.append(logits.float())
+            order.append(batch.indices)  # (B,) on the CPU
+        if not chunks:
+            return torch.empty(0, 1)
+        ordered = torch.cat(chunks).cpu()  # (N, C) in batch order: the one copy back
+        out = torch.empty_like(ordered)
+        out[torch.cat(order)] = ordered  # split order
+    return out
 
 
 def evaluate(
     model: torch.nn.Module,
-    split: EncodedSplit,
+    split: AnySplit,
     *,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: torch.device | str | None = None,
     amp: bool = False,
     length_edges: Sequence[int] = metrics.LENGTH_EDGES,
 ) -> EvalResult:
-    """Loss and metrics of `model` on `split` (MSE/MAE instead of accuracy for regression)."""
+    """Loss and metrics of `model` on `split` (MSE/MAE instead of accuracy for regression);
+    `batch_size` None: `eval_batch_size(device)`."""
     if len(split) == 0:
         raise RnnlabError("cannot evaluate on an empty split; use more data (raise --limit)")
     logits = predict_logits(model, split, batch_size=batch_size, device=device, amp=amp)  # (N, C)
+    split = host_split(split)
     labels = torch.from_numpy(np.ascontiguousarray(split.labels))
     task = model_task(model)
     with torch.no_grad():
@@ -249,7 +265,7 @@ SYNC_EVERY_GPU = 50
 
 def train_one_epoch(
     model: torch.nn.Module,
-    split: EncodedSplit,
+    split: AnySplit,
     optimizer: torch.optim.Optimizer,
     cfg: TrainConfig,
     *,
@@ -266,7 +282,9 @@ def train_one_epoch(
     Step losses and correct counts stay on the device and are read back every `sync_every`
     steps (every step on the CPU, where reading is free; SYNC_EVERY_GPU on an accelerator), so
     the training step itself never waits for the device. A non-finite loss raises RnnlabError
-    naming its exact epoch and step when it is read.
+    naming its exact epoch and step when it is read. On CUDA, batches are gathered on the
+    device (`on_device`: the split is moved there once, here unless `split` is a DeviceSplit
+    already, as `fit` passes it); on the CPU they are collated on the host.
     """
     device = device or _model_device(model)
     sync_every = sync_every or (1 if device.type == "cpu" else SYNC_EVERY_GPU)
@@ -306,11 +324,12 @@ def train_one_epoch(
         pending.clear()
 
     start = time.perf_counter()
+    data = on_device(split, device)
     batches = iterate_batches(
-        split, cfg.batch_size, shuffle=True, bucket=cfg.bucket, seed=cfg.seed, epoch=epoch
+        data, cfg.batch_size, shuffle=True, bucket=cfg.bucket, seed=cfg.seed, epoch=epoch
     )
-    for step, cpu_batch in enumerate(batches, start=1):
-        batch = cpu_batch.to(device)
+    for step, batch in enumerate(batches, start=1):
+        batch = batch.to(device)  # lengths stay on the CPU
         with _autocast(device, amp):
             logits = model(batch.tokens, batch.lengths)  # (B, C)
         loss = model.loss(logits.float(), batch.labels)  # type: ignore[operator]
@@ -331,9 +350,7 @@ def train_one_epoch(
             with torch.no_grad():
                 predictions = model.predict(logits.detach().float())  # type: ignore[operator]
                 batch_correct = (predictions == batch.labels).sum()
-        pending.append(
-            (step, loss.detach(), batch_correct, len(cpu_batch.lengths), cpu_batch.num_tokens)
-        )
+        pending.append((step, loss.detach(), batch_correct, len(batch.lengths), batch.num_tokens))
         if len(pending) >= sync_every:
             flush()
     flush()
@@ -527,7 +544,7 @@ def fit(
     monitor = resolve_monitor(cfg.monitor, model_task(model), has_val=len(splits.val) > 0)
     stopper = EarlyStopping(monitor, cfg.patience)
     steps_per_epoch = -(-len(splits.train) // cfg.batch_size)
-    eval_batch = max(cfg.batch_size, 256)
+    eval_batch = max(cfg.batch_size, eval_batch_size(device))
 
     start = time.perf_counter()
     with (
@@ -535,6 +552,7 @@ def fit(
         flush_denormal(flush_wanted(cfg.flush_denormal)) as flushed,
     ):
         model.to(device)
+        train_data, val_data = on_device(splits.train, device), on_device(splits.val, device)
         optimizer = make_optimizer(model, cfg)
         scheduler = _make_scheduler(optimizer, cfg, cfg.epochs * steps_per_epoch, stopper.maximize)
         state = TrainState(
@@ -568,14 +586,14 @@ def fit(
                     epoch_start = time.perf_counter()
                     lr = float(optimizer.param_groups[0]["lr"])
                     train = train_one_epoch(
-                        model, splits.train, optimizer, cfg, epoch=epoch, device=device, amp=amp,
+                        model, train_data, optimizer, cfg, epoch=epoch, device=device, amp=amp,
                         scheduler=scheduler if cfg.schedule == "cosine" else None,
                         callbacks=callbacks, state=state,
                     )  # fmt: skip
                     val = None
                     if monitor is not None:
                         val = evaluate(
-                            model, splits.val, batch_size=eval_batch, device=device, amp=amp
+                            model, val_data, batch_size=eval_batch, device=device, amp=amp
                         )
                     record = _epoch_record(epoch, train, val, lr, time.perf_counter() - epoch_start)
 
