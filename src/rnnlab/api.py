@@ -271,7 +271,6 @@ def _test_metrics(
         return evaluate(
             model,
             splits.test,
-            batch_size=max(config.train.batch_size, 256),
             amp=fitted.amp,
             length_edges=metrics.length_edges(config.data.max_len),
         )
@@ -361,7 +360,7 @@ def evaluate_run(
     text_column: str | None = None,
     label_column: str | None = None,
     encoding: str = "utf-8",
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: str = "auto",
 ) -> EvalResult:
     """Metrics of a saved model on a split of its own data, or on another dataset or file.

@@ -83,7 +83,6 @@ def train_and_test(
     test = evaluate(
         model,
         splits.test,
-        batch_size=max(train_cfg.batch_size, 256),
         amp=fitted.amp,
         length_edges=length_edges,
     )

@@ -473,7 +473,7 @@ def _train_cell(
     )
     grad_init = first_step_gradient(model, splits.test)
     fitted = fit(model, splits, train_cfg)
-    test = evaluate(model, splits.test, batch_size=max(train_cfg.batch_size, 256))
+    test = evaluate(model, splits.test)
     value = test.accuracy if splits.task == "classification" else test.mse
     return SyntheticCell(
         model=model_name,
