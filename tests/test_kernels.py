@@ -17,6 +17,7 @@ from rnnlab.errors import RnnlabError
 from rnnlab.models import create_model, kernels
 
 GATES = {"gru": 3, "rnn": 1}
+KINDS = list(GATES)
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +56,7 @@ def _output_and_grads(
 
 @settings(max_examples=25, deadline=None)
 @given(
-    kind=st.sampled_from(["gru", "rnn"]),
+    kind=st.sampled_from(KINDS),
     batch=st.integers(1, 5),
     steps=st.integers(1, 9),
     inputs=st.integers(1, 6),
@@ -76,7 +77,7 @@ def test_float64_matches_pytorch_exactly(
         torch.testing.assert_close(mine, ref, atol=1e-11, rtol=0, msg=name)
 
 
-@pytest.mark.parametrize("kind", ["gru", "rnn"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_any_thread_count_splits_the_batch_into_the_same_result(kind: str) -> None:
     """Each thread runs its own block of batch rows; the blocks must tile the batch exactly."""
     weights = _weights(kind, 3, 5, torch.float64, seed=4)
@@ -96,7 +97,7 @@ def test_any_thread_count_splits_the_batch_into_the_same_result(kind: str) -> No
             torch.testing.assert_close(mine, ref, atol=1e-12, rtol=0)
 
 
-@pytest.mark.parametrize("kind", ["gru", "rnn"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_gradcheck(kind: str) -> None:
     weights = _weights(kind, 3, 4, torch.float64, seed=1)
     x = torch.randn(2, 5, 3, dtype=torch.float64, requires_grad=True)
@@ -106,7 +107,7 @@ def test_gradcheck(kind: str) -> None:
     )
 
 
-@pytest.mark.parametrize("kind", ["gru", "rnn"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_float32_agrees_with_pytorch_to_rounding(kind: str) -> None:
     """The float kernels use a rational tanh (a few ulp): outputs and gradients stay at 1e-5.
 
@@ -150,13 +151,21 @@ def test_models_use_the_kernels_and_match_pytorch(
     calls: list[str] = []
     original = kernels.run_direction
     monkeypatch.setattr(kernels, "run_direction", lambda *a: calls.append(a[0]) or original(*a))
-    fast = model(tokens, lengths)
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def logits_and_grads() -> tuple[Tensor, list[Tensor]]:
+        logits = model(tokens, lengths)
+        return logits.detach(), list(torch.autograd.grad(logits[:, 0].sum(), params))
+
+    fast, fast_grads = logits_and_grads()
     assert calls and set(calls) == {model.spec.kind}
     monkeypatch.setenv("RNNLAB_CPU_KERNELS", "off")
     calls.clear()
-    reference = model(tokens, lengths)
+    reference, reference_grads = logits_and_grads()
     assert calls == []
     torch.testing.assert_close(fast, reference, atol=1e-5, rtol=0)
+    for mine, ref in zip(fast_grads, reference_grads, strict=True):
+        torch.testing.assert_close(mine, ref, atol=1e-5, rtol=1e-4)
 
 
 def test_lstm_and_other_devices_keep_pytorch() -> None:
@@ -185,6 +194,64 @@ def failing_build(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     kernels._extension.cache_clear()
     yield
     kernels._extension.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("capability", "isas"),
+    [
+        ("AVX512", ("avx512", "avx2", "base")),
+        ("AVX2", ("avx2", "base")),
+        ("DEFAULT", ("base",)),
+        ("ZVECTOR", ("base",)),
+    ],
+)
+def test_builds_follow_the_isa_torch_dispatches_to(
+    capability: str, isas: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    assert kernels.cpu_isas() == isas
+    assert kernels.isa_order() == isas  # widest first, then each narrower one as a fallback
+
+
+def test_each_build_is_its_own_extension_in_its_own_folder() -> None:
+    names = {isa: kernels._flags(isa)[0] for isa in kernels.ISAS}
+    assert len(set(names.values())) == len(kernels.ISAS)
+    assert all(isa in name for isa, name in names.items())
+    assert "-mavx512f" in kernels._flags("avx512")[1]
+    assert "-mavx2" in kernels._flags("avx2")[1] and "-mavx512f" not in kernels._flags("avx2")[1]
+    assert not any(flag.startswith("-mavx") for flag in kernels._flags("base")[1])
+
+
+def test_a_wider_build_that_fails_falls_back_to_the_next_with_one_note(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An assembler too old for AVX-512, say: the avx2 build runs, and rnnlab says so once."""
+    monkeypatch.setenv("RNNLAB_KERNELS_DIR", str(tmp_path))
+    monkeypatch.setattr(kernels, "isa_order", lambda: ("avx512", "avx2", "base"))
+    tried: list[str] = []
+    working = kernels._extension()
+
+    def build(isa: str) -> object:
+        tried.append(isa)
+        if isa == "avx512":
+            raise RuntimeError("Error building extension\nError: no such instruction: vfmadd")
+        return working
+
+    monkeypatch.setattr(kernels, "build", build)
+    kernels._extension.cache_clear()
+    try:
+        assert kernels._extension() is working
+        assert kernels.applies("gru", torch.zeros(1))
+    finally:
+        kernels._extension.cache_clear()
+    assert tried == ["avx512", "avx2"]
+    err = capsys.readouterr().err
+    assert err.count("the avx512 build of the fused CPU kernels failed") == 1
+    assert "no such instruction" in err and "using the avx2 build" in err
+
+
+def test_the_default_build_is_the_first_that_builds() -> None:
+    assert kernels.loaded_isa() == kernels.isa_order()[0]
 
 
 def test_auto_falls_back_with_one_note(

@@ -3,8 +3,10 @@
 PyTorch's CPU LSTM runs a fused oneDNN kernel, but its GRU and RNN run op by op with
 unvectorised tanh / sigmoid, at a quarter of the machine's matmul speed. `recurrence.cpp`
 runs one layer direction as one GEMM plus one fused pass per time step, with a hand-written
-backward (docs/BENCHMARKS.md has the figures). It is compiled with torch's JIT extension
-builder (needs a C++ compiler and ninja) into $RNNLAB_KERNELS_DIR, else <cache>/kernels.
+backward, each thread on its own block of batch rows (docs/BENCHMARKS.md has the figures). It
+is compiled with torch's JIT extension builder (needs a C++ compiler and ninja) into
+$RNNLAB_KERNELS_DIR, else <cache>/kernels: one build per instruction set (ISAS), the widest
+this CPU has first, falling back to a narrower one if that fails to build.
 
 RNNLAB_CPU_KERNELS: `auto` (default: use them if they build, else say so once and fall back to
 PyTorch's layers), `on` (fail if they cannot be built), `off` (never use them).
@@ -13,12 +15,14 @@ Results agree with PyTorch's layers to float rounding (tanh to a few ulp): tests
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import re
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -51,18 +55,45 @@ def kernels_dir() -> Path:
     return root / f"torch-{torch.__version__.replace('+', '-')}"
 
 
-def _flags() -> tuple[str, list[str], list[str]]:
-    """Extension name, compiler and linker flags for this CPU and this torch build.
+ISAS = ("avx512", "avx2", "base")
+"""The builds, widest first. Each is its own extension (own name, own folder under kernels_dir),
+so several can be cached side by side and even loaded in one process (benchmarks A/B them)."""
 
-    AVX2 code only where torch itself uses it; OpenMP where torch's own thread pool is OpenMP
-    (the extension then shares torch's libgomp); -fno-trapping-math lets the compiler vectorise
-    the gate loops' clamps (torch builds with it too).
-    """
+_ISA_FLAGS = {
+    "avx512": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma"],
+    "avx2": ["-mavx2", "-mfma"],
+    "base": [],
+}
+
+
+def cpu_isas() -> tuple[str, ...]:
+    """The builds this CPU can run, widest first, per the ISA PyTorch itself dispatches to
+    (torch.backends.cpu.get_cpu_capability(): AVX512 means avx512f/bw/dq/vl are there)."""
     capability = torch.backends.cpu.get_cpu_capability().lower()
-    wide = capability.startswith(("avx2", "avx512"))
+    if capability.startswith("avx512"):
+        return ISAS
+    if capability.startswith("avx2"):
+        return ISAS[1:]
+    return ISAS[2:]
+
+
+def isa_order() -> tuple[str, ...]:
+    """The builds to try, best first: the widest this CPU has, then the narrower ones. On the
+    project's AVX-512 Xeon the avx512 build ran the layers 0-3% faster than the avx2 one, with
+    bit-identical results (benchmarks/bench_kernels_ab.py --what isa; docs/BENCHMARKS.md)."""
+    return cpu_isas()
+
+
+def _flags(isa: str) -> tuple[str, list[str], list[str]]:
+    """Extension name, compiler and linker flags for one ISA and this torch build.
+
+    OpenMP where torch's own thread pool is OpenMP (the extension then shares torch's libgomp);
+    -fno-trapping-math lets the compiler vectorise the gate loops' clamps (torch builds with it
+    too). The GEMMs are torch's (MKL / oneDNN) whatever the ISA: it only decides the gate loops.
+    """
     openmp = "parallel backend: OpenMP" in torch.__config__.parallel_info()
-    cflags = ["-O3", "-fno-trapping-math"] + (["-mavx2", "-mfma"] if wide else [])
-    name = f"rnnlab_recurrence_{'avx2' if wide else 'base'}"
+    cflags = ["-O3", "-fno-trapping-math", *_ISA_FLAGS[isa]]
+    name = f"rnnlab_recurrence_{isa}"
     return name, cflags + (["-fopenmp"] if openmp else []), ["-fopenmp"] if openmp else []
 
 
@@ -89,50 +120,77 @@ def _build_failure(exc: Exception) -> str:
     return (telling or lines or [type(exc).__name__])[0][:200]
 
 
-@functools.cache
-def _extension() -> ModuleType | None:
-    """The compiled module, or None (auto mode) when it cannot be built here."""
+def build(isa: str) -> ModuleType:
+    """Compile (once per ISA, cached on disk) and load the kernels built for `isa`; raises
+    when they cannot be built here."""
     from torch.utils import cpp_extension
 
-    name, cflags, ldflags = _flags()
-    build = kernels_dir() / name
+    name, cflags, ldflags = _flags(isa)
+    folder = kernels_dir() / name
+    _find_ninja()
+    folder.mkdir(parents=True, exist_ok=True)
+    quiet = logging.getLogger("torch.utils.cpp_extension")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # torch warns at length about compilers it did not expect
     try:
-        _find_ninja()
-        build.mkdir(parents=True, exist_ok=True)
-        if not (build / f"{name}.so").exists():
-            print(
-                f"rnnlab: compiling the fused CPU GRU/RNN kernels into {build} "
-                "(once, about a minute)",
-                file=sys.stderr,
-                flush=True,
-            )
-        quiet = logging.getLogger("torch.utils.cpp_extension")
-        level = quiet.level
-        quiet.setLevel(logging.ERROR)  # torch warns at length about compilers it did not expect
-        try:
-            return cpp_extension.load(
-                name,
-                [str(SOURCE)],
-                extra_cflags=cflags,
-                extra_ldflags=ldflags,
-                build_directory=str(build),
-                verbose=False,
-            )
-        finally:
-            quiet.setLevel(level)
-    except Exception as exc:  # compiler, ninja or headers missing; a broken toolchain
-        reason = _build_failure(exc)
-        if mode() == "on":
-            raise RnnlabError(
-                f"cannot build the fused CPU kernels ({reason}); install a C++ compiler "
-                "(g++) or set RNNLAB_CPU_KERNELS=auto"
-            ) from None
-        print(
-            f"rnnlab: note: fused CPU kernels unavailable ({reason}); using PyTorch's "
-            "GRU/RNN layers instead (slower). RNNLAB_CPU_KERNELS=off hides this note",
-            file=sys.stderr,
+        return cpp_extension.load(
+            name,
+            [str(SOURCE)],
+            extra_cflags=cflags,
+            extra_ldflags=ldflags,
+            build_directory=str(folder),
+            verbose=False,
         )
-        return None
+    finally:
+        quiet.setLevel(level)
+
+
+@functools.cache
+def _extension() -> ModuleType | None:
+    """The compiled module for the best ISA that builds here, or None (auto mode) when none does.
+
+    A wider build that fails (an old assembler, say) falls back to the next one with a note.
+    """
+    order = isa_order()
+    first = kernels_dir() / _flags(order[0])[0]
+    if not any(first.glob("*.so")):
+        print(
+            f"rnnlab: compiling the fused CPU GRU/RNN kernels into {first} (once, about a minute)",
+            file=sys.stderr,
+            flush=True,
+        )
+    reasons: list[str] = []
+    for isa in order:
+        try:
+            ext = build(isa)
+        except Exception as exc:  # compiler, ninja or headers missing; a broken toolchain
+            reasons.append(_build_failure(exc))
+            continue
+        if reasons:
+            print(
+                f"rnnlab: note: the {order[0]} build of the fused CPU kernels failed "
+                f"({reasons[0]}); using the {isa} build",
+                file=sys.stderr,
+            )
+        return ext
+    reason = reasons[0]
+    if mode() == "on":
+        raise RnnlabError(
+            f"cannot build the fused CPU kernels ({reason}); install a C++ compiler "
+            "(g++) or set RNNLAB_CPU_KERNELS=auto"
+        )
+    print(
+        f"rnnlab: note: fused CPU kernels unavailable ({reason}); using PyTorch's "
+        "GRU/RNN layers instead (slower). RNNLAB_CPU_KERNELS=off hides this note",
+        file=sys.stderr,
+    )
+    return None
+
+
+def loaded_isa() -> str | None:
+    """Which build the models run on (None: PyTorch's layers)."""
+    ext = _extension()
+    return None if ext is None else ext.__name__.removeprefix("rnnlab_recurrence_")
 
 
 def applies(kind: str, x: Tensor) -> bool:
@@ -152,9 +210,23 @@ def prepare(kind: str, device: torch.device) -> None:
     applies(kind, torch.empty(0, device=device))
 
 
+_chosen: list[ModuleType] = []  # set by `using` (benchmarks), else the default build
+
+
+@contextlib.contextmanager
+def using(ext: ModuleType) -> Iterator[None]:
+    """Run the kernels of one given build (from `build(isa)`) inside the block, forward and
+    backward: an A/B of builds in one process (benchmarks/bench_kernels_ab.py)."""
+    _chosen.append(ext)
+    try:
+        yield
+    finally:
+        _chosen.pop()
+
+
 def _loaded() -> ModuleType:
     """The compiled module; only called once `applies` has said it exists."""
-    ext = _extension()
+    ext = _chosen[-1] if _chosen else _extension()
     assert ext is not None
     return ext
 
