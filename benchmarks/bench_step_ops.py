@@ -4,7 +4,8 @@ A padded GRU/LSTM step at the notebook sizes (batch 64, hidden 128) is one small
 handful of elementwise ops on (64, 128) tensors; this times each such op in a tight loop and a
 large matmul for comparison, on one thread and on the default thread count. It also times
 torch's RNN / LSTM / GRU layers forward + backward on one (64, 230) batch, padded and packed,
-and rnnlab's fused CPU kernels (rnnlab.models.kernels) on the same batch for the GRU and RNN.
+and rnnlab's fused CPU kernels (rnnlab.models.kernels) on the same batch for the GRU, RNN and
+LSTM.
 
 Usage: python benchmarks/bench_step_ops.py [--batch-size 64] [--hidden 128] [--layer-steps 230]
        [--json FILE]
@@ -57,7 +58,7 @@ def measure(batch: int, hidden: int) -> dict[str, float]:
 
 def layer_ms(batch: int, hidden: int, steps: int = 230) -> dict[str, float]:
     """Forward + backward of one (batch, steps) batch: torch's layers padded and packed, and
-    rnnlab's fused kernels with the same weights (GRU, RNN)."""
+    rnnlab's fused kernels with the same weights (GRU, RNN, LSTM)."""
     x = torch.randn(batch, steps, 100, requires_grad=True)
     lengths = torch.randint(max(1, steps - 30), steps + 1, (batch,))
     lengths[0] = steps

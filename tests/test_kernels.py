@@ -1,4 +1,4 @@
-"""The fused CPU GRU / RNN kernels: exact against PyTorch's layers, and the fallbacks."""
+"""The fused CPU GRU / RNN / LSTM kernels: exact against PyTorch's layers, and the fallbacks."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from torch import _VF, Tensor
 from rnnlab.errors import RnnlabError
 from rnnlab.models import create_model, kernels
 
-GATES = {"gru": 3, "rnn": 1}
+GATES = {"gru": 3, "rnn": 1, "lstm": 4}
 KINDS = list(GATES)
 
 
@@ -41,6 +41,8 @@ def _weights(kind: str, inputs: int, hidden: int, dtype: torch.dtype, seed: int)
 def _torch_layer(kind: str, x: Tensor, weights: list[Tensor]) -> Tensor:
     """PyTorch's own single-layer, batch-first run from a zero state: (B, T, H)."""
     h0 = x.new_zeros(1, x.shape[0], weights[1].shape[1])
+    if kind == "lstm":
+        return _VF.lstm(x, (h0, h0), weights, True, 1, 0.0, True, False, True)[0]
     run = _VF.gru if kind == "gru" else _VF.rnn_tanh
     return run(x, h0, weights, True, 1, 0.0, True, False, True)[0]
 
@@ -54,7 +56,7 @@ def _output_and_grads(
     return out.detach(), list(grads)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=36, deadline=None)
 @given(
     kind=st.sampled_from(KINDS),
     batch=st.integers(1, 5),
@@ -139,7 +141,18 @@ def test_float_tanh_is_accurate_saturates_and_keeps_nan() -> None:
     assert special[1:].tolist() == [1.0, -1.0, 0.0]
 
 
-@pytest.mark.parametrize("name", ["gru", "rnn", "bigru-max"])
+def test_lstm_without_an_input_gradient_still_gives_the_weight_gradients() -> None:
+    """A first layer over frozen embeddings: x needs no gradient, the weights still do."""
+    weights = _weights("lstm", 3, 4, torch.float64, seed=3)
+    x = torch.randn(3, 5, 3, dtype=torch.float64)
+    ours = kernels.run_direction("lstm", x, tuple(weights))
+    theirs = _torch_layer("lstm", x, weights)
+    mine_all = torch.autograd.grad(ours.sum(), weights)
+    for mine, ref in zip(mine_all, torch.autograd.grad(theirs.sum(), weights), strict=True):
+        torch.testing.assert_close(mine, ref, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["gru", "rnn", "bigru-max", "lstm", "bilstm-max"])
 def test_models_use_the_kernels_and_match_pytorch(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -168,9 +181,10 @@ def test_models_use_the_kernels_and_match_pytorch(
         torch.testing.assert_close(mine, ref, atol=1e-5, rtol=1e-4)
 
 
-def test_lstm_and_other_devices_keep_pytorch() -> None:
-    assert not kernels.applies("lstm", torch.zeros(1))
+def test_other_dtypes_and_devices_keep_pytorch() -> None:
+    assert all(kernels.applies(kind, torch.zeros(1)) for kind in KINDS)
     assert not kernels.applies("gru", torch.zeros(1, dtype=torch.bfloat16))
+    assert not kernels.applies("lstm", torch.zeros(1, dtype=torch.float16))
     assert not kernels.applies("gru", torch.zeros(1, device="meta"))
 
 

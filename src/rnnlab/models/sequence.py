@@ -70,7 +70,7 @@ def fused_direction(kind: str, x: Tensor, weights: Weights, *, training: bool) -
 
     This is the call nn.RNN / nn.LSTM / nn.GRU make, on a subset of their weights, so a
     bidirectional or stacked encoder can be run layer by layer and direction by direction;
-    on the CPU, GRU and RNN layers run on rnnlab's own kernels (rnnlab.models.kernels).
+    on the CPU, GRU, RNN and LSTM layers run on rnnlab's own kernels (rnnlab.models.kernels).
     """
     if kernels.applies(kind, x):
         return kernels.run_direction(kind, x, weights)

@@ -1,12 +1,14 @@
-"""Fused CPU recurrences for GRU and vanilla RNN layers, compiled on first use.
+"""Fused CPU recurrences for GRU, vanilla RNN and LSTM layers, compiled on first use.
 
-PyTorch's CPU LSTM runs a fused oneDNN kernel, but its GRU and RNN run op by op with
-unvectorised tanh / sigmoid, at a quarter of the machine's matmul speed. `recurrence.cpp`
-runs one layer direction as one GEMM plus one fused pass per time step, with a hand-written
-backward, each thread on its own block of batch rows (docs/BENCHMARKS.md has the figures). It
-is compiled with torch's JIT extension builder (needs a C++ compiler and ninja) into
-$RNNLAB_KERNELS_DIR, else <cache>/kernels: one build per instruction set (ISAS), the widest
-this CPU has first, falling back to a narrower one if that fails to build.
+PyTorch's CPU GRU and RNN run op by op with unvectorised tanh / sigmoid, at a quarter of the
+machine's matmul speed; its LSTM runs oneDNN, about 10% slower than rnnlab's LSTM kernel with
+subnormals flushed and twice as slow when another process shares the cores.
+`recurrence.cpp` runs one layer direction as one GEMM plus one fused pass per time step, with a
+hand-written backward, each thread on its own block of batch rows (docs/BENCHMARKS.md has the
+figures; benchmarks/bench_kernels_ab.py measures them against PyTorch's layers). It is compiled
+with torch's JIT extension builder (needs a C++ compiler and ninja) into $RNNLAB_KERNELS_DIR,
+else <cache>/kernels: one build per instruction set (ISAS), the widest this CPU has first,
+falling back to a narrower one if that fails to build.
 
 RNNLAB_CPU_KERNELS: `auto` (default: use them if they build, else say so once and fall back to
 PyTorch's layers), `on` (fail if they cannot be built), `off` (never use them).
@@ -36,7 +38,7 @@ from rnnlab.models.cells import Weights
 from rnnlab.paths import cache_dir
 
 SOURCE = Path(__file__).with_name("recurrence.cpp")
-KINDS = ("gru", "rnn")
+KINDS = ("gru", "rnn", "lstm")
 MODES = ("auto", "on", "off")
 
 
@@ -155,7 +157,8 @@ def _extension() -> ModuleType | None:
     first = kernels_dir() / _flags(order[0])[0]
     if not any(first.glob("*.so")):
         print(
-            f"rnnlab: compiling the fused CPU GRU/RNN kernels into {first} (once, about a minute)",
+            f"rnnlab: compiling the fused CPU GRU/RNN kernels (and LSTM) into {first} "
+            "(once, about a minute)",
             file=sys.stderr,
             flush=True,
         )
@@ -181,7 +184,7 @@ def _extension() -> ModuleType | None:
         )
     print(
         f"rnnlab: note: fused CPU kernels unavailable ({reason}); using PyTorch's "
-        "GRU/RNN layers instead (slower). RNNLAB_CPU_KERNELS=off hides this note",
+        "GRU/RNN/LSTM layers instead (slower). RNNLAB_CPU_KERNELS=off hides this note",
         file=sys.stderr,
     )
     return None
@@ -261,11 +264,44 @@ class _RNNRecurrence(torch.autograd.Function):
         return d_gi, d_w_hh
 
 
+class _LSTMLayer(torch.autograd.Function):
+    """The whole direction, input projection included: x (B, T, In) -> out (B, T, H).
+
+    The input projection runs time major (T*B, In) @ W_ih^T, so each step's rows lie together
+    for the kernel; both biases are added in the kernel's gate pass and their gradient summed
+    there, instead of separate passes over the (T, B, 4H) pre-activations.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Tensor) -> Tensor:
+        batch, steps, inputs = x.shape
+        x_tm = x.transpose(0, 1).reshape(steps * batch, inputs)  # (T*B, In), time major
+        gates = torch.mm(x_tm, w_ih.t()).view(steps, batch, -1)  # (T, B, 4H): x W_ih^T
+        w_hh = w_hh.contiguous()
+        out, cell = _loaded().lstm_forward(gates, w_hh, bias.contiguous())  # gates: i, f, g, o
+        ctx.save_for_backward(x_tm, w_ih, w_hh, out, gates, cell)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, d_out: Tensor) -> tuple[Tensor | None, Tensor, Tensor, Tensor]:
+        x_tm, w_ih, w_hh, out, gates, cell = ctx.saved_tensors
+        d_gi, d_w_hh, d_bias = _loaded().lstm_backward(d_out.contiguous(), w_hh, out, gates, cell)
+        steps, batch, _ = d_gi.shape
+        d_flat = d_gi.view(steps * batch, -1)  # (T*B, 4H)
+        d_x = None
+        if ctx.needs_input_grad[0]:
+            d_x = torch.mm(d_flat, w_ih).view(steps, batch, -1).transpose(0, 1)  # (B, T, In)
+        d_w_ih = torch.mm(x_tm.t(), d_flat).t()  # (4H, In); MKL is faster this way round
+        return d_x, d_w_ih, d_w_hh, d_bias
+
+
 def run_direction(kind: str, x: Tensor, weights: Weights) -> Tensor:
     """One layer direction forward in time from a zero state: x (B, T, In) -> (B, T, H)."""
     w_ih, w_hh, b_ih, b_hh = weights
     if kind == "gru":
         gi = F.linear(x, w_ih, b_ih)  # (B, T, 3H)
         return _GRURecurrence.apply(gi, w_hh, b_hh)
+    if kind == "lstm":
+        return _LSTMLayer.apply(x, w_ih, w_hh, b_ih + b_hh)
     gi = F.linear(x, w_ih, b_ih + b_hh)  # (B, T, H)
     return _RNNRecurrence.apply(gi, w_hh)

@@ -1,14 +1,17 @@
-// Fused CPU recurrences for one GRU or Elman-RNN layer direction, with hand-written backward.
+// Fused CPU recurrences for one GRU, Elman-RNN or LSTM layer direction, with hand-written
+// backward.
 //
 // PyTorch's CPU GRU / RNN run ~10 small ops per time step, each recorded by autograd, and its
 // float tanh / sigmoid are not vectorised. Here each step is one GEMM for the recurrent
 // projection plus one pass over (B, H) for the gates; the backward is the mirror image, and
 // the recurrent weight gradient is a single GEMM over all steps. The batch is split into one
 // block of rows per thread, each running its own time loop. The input projection
-// x W_ih^T + b_ih is left to the caller (one big GEMM that autograd differentiates).
+// x W_ih^T (+ b_ih) is left to the caller (one big GEMM).
 //
-// Layouts (batch first, contiguous): gi (B, T, G*H), out / d_out (B, T, H), w_hh (G*H, H).
-// Gate order is torch's: GRU r, z, n; h' = (1 - z) * n + z * h, n = tanh(x_n + r * (W_hn h + b_hn)).
+// Layouts (contiguous): GRU / RNN batch first, gi (B, T, G*H); LSTM time major, gates
+// (T, B, 4H); out / d_out (B, T, H), w_hh (G*H, H). Gate order is torch's: GRU r, z, n;
+// h' = (1 - z) * n + z * h, n = tanh(x_n + r * (W_hn h + b_hn)); LSTM i, f, g, o;
+// c' = f * c + i * g, h' = o * tanh(c').
 #include <torch/extension.h>
 
 #include <algorithm>
@@ -79,6 +82,53 @@ void gru_row_backward(const T* __restrict__ saved, const T* __restrict__ h,
     dy[2 * hidden + j] = d_n * r;
     d_direct[j] = grad * z;
   }
+}
+
+// One row of one LSTM step: x = x W_ih^T row (4H), overwritten with the gates i, f, g, o (the
+// backward's saved state, written where it was read: no second buffer to stream through);
+// y = W_hh h row (4H); bias = b_ih + b_hh; c = the previous cell state. Writes the new cell
+// state cell (H) and hidden state o (H).
+template <typename T>
+void lstm_row_forward(T* __restrict__ x, const T* __restrict__ y, const T* __restrict__ bias,
+                      const T* __restrict__ c, T* __restrict__ cell, T* __restrict__ o,
+                      int64_t hidden) {
+  for (int64_t j = 0; j < hidden; ++j) {
+    const T in = sigmoid_of(x[j] + y[j] + bias[j]);
+    const T forget = sigmoid_of(x[hidden + j] + y[hidden + j] + bias[hidden + j]);
+    const T g = tanh_of(x[2 * hidden + j] + y[2 * hidden + j] + bias[2 * hidden + j]);
+    const T out = sigmoid_of(x[3 * hidden + j] + y[3 * hidden + j] + bias[3 * hidden + j]);
+    const T next = forget * c[j] + in * g;
+    x[j] = in;
+    x[hidden + j] = forget;
+    x[2 * hidden + j] = g;
+    x[3 * hidden + j] = out;
+    cell[j] = next;
+    o[j] = out * tanh_of(next);
+  }
+}
+
+// The same row backward: gates = i, f, g, o (4H); cell / c = this step's and the previous cell
+// state; d_h = dL/dh' from the output and later steps; d_c = dL/dc' from later steps (updated in
+// place to dL/dc for the step before). Writes the gate gradients dg (4H), adds them to d_bias.
+template <typename T>
+void lstm_row_backward(const T* __restrict__ gates, const T* __restrict__ cell,
+                       const T* __restrict__ c, const T* __restrict__ d_out,
+                       const T* __restrict__ d_later, T* __restrict__ d_c, T* __restrict__ dg,
+                       T* __restrict__ d_bias, int64_t hidden) {
+  for (int64_t j = 0; j < hidden; ++j) {
+    const T in = gates[j], forget = gates[hidden + j], g = gates[2 * hidden + j];
+    const T out = gates[3 * hidden + j], tc = tanh_of(cell[j]);
+    const T grad = d_out[j] + d_later[j];
+    const T d_cell = d_c[j] + grad * out * (1 - tc * tc);
+    const T d_i = d_cell * g * in * (1 - in), d_f = d_cell * c[j] * forget * (1 - forget);
+    const T d_g = d_cell * in * (1 - g * g), d_o = grad * tc * out * (1 - out);
+    dg[j] = d_i;
+    dg[hidden + j] = d_f;
+    dg[2 * hidden + j] = d_g;
+    dg[3 * hidden + j] = d_o;
+    d_c[j] = d_cell * forget;
+  }
+  for (int64_t j = 0; j < 4 * hidden; ++j) d_bias[j] += dg[j];  // dg is still in L1
 }
 
 template <typename T>
@@ -237,6 +287,83 @@ std::vector<at::Tensor> rnn_backward(const at::Tensor& d_out, const at::Tensor& 
   return {d_gi, d_w_hh};
 }
 
+// LSTM, gate order i, f, g, o. gates (T, B, 4H), time major, holds x W_ih^T on entry (a step's
+// rows then lie together) and the gates i, f, g, o on return; bias = b_ih + b_hh (4H).
+// Returns out (B, T, H) and the cell states (T, B, H).
+std::vector<at::Tensor> lstm_forward(const at::Tensor& gates, const at::Tensor& w_hh,
+                                     const at::Tensor& bias) {
+  const int64_t steps = gates.size(0), batch = gates.size(1), hidden = w_hh.size(1);
+  const int64_t g4 = 4 * hidden;
+  auto out = at::empty({batch, steps, hidden}, gates.options());
+  auto cell = at::empty({steps, batch, hidden}, gates.options());
+  const auto w_t = w_hh.t().contiguous();  // (H, 4H): MKL runs the step GEMM faster this way
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_forward", [&] {
+    for_each_row_block(batch, [&](int64_t first, int64_t last) {
+      const int64_t rows = last - first;
+      auto gh = at::zeros({rows, g4}, gates.options());  // W_hh h of these rows (0 at t=0)
+      auto zeros = at::zeros({hidden}, gates.options());
+      const auto block_out = out.narrow(0, first, rows);
+      scalar_t* gates_p = gates.data_ptr<scalar_t>();
+      const scalar_t* gh_p = gh.data_ptr<scalar_t>();
+      const scalar_t* bias_p = bias.data_ptr<scalar_t>();
+      const scalar_t* zeros_p = zeros.data_ptr<scalar_t>();
+      scalar_t* cell_p = cell.data_ptr<scalar_t>();
+      scalar_t* out_p = out.data_ptr<scalar_t>();
+      for (int64_t t = 0; t < steps; ++t) {
+        if (t > 0) at::mm_out(gh, block_out.select(1, t - 1), w_t);  // (rows, 4H)
+        for (int64_t b = first; b < last; ++b) {
+          const int64_t row = t * batch + b;
+          const scalar_t* c = t == 0 ? zeros_p : cell_p + (row - batch) * hidden;
+          lstm_row_forward(gates_p + row * g4, gh_p + (b - first) * g4, bias_p, c,
+                           cell_p + row * hidden, out_p + (b * steps + t) * hidden, hidden);
+        }
+      }
+    });
+  });
+  return {out, cell};
+}
+
+// Returns d_gi (T, B, 4H), time major (the gradient of x W_ih^T and of W_hh h), d_w_hh (4H, H)
+// and d_bias (4H).
+std::vector<at::Tensor> lstm_backward(const at::Tensor& d_out, const at::Tensor& w_hh,
+                                      const at::Tensor& out, const at::Tensor& gates,
+                                      const at::Tensor& cell) {
+  const int64_t batch = out.size(0), steps = out.size(1), hidden = out.size(2);
+  const int64_t g4 = 4 * hidden;
+  auto d_gi = at::empty({steps, batch, g4}, out.options());
+  auto d_bias = at::zeros({batch, g4}, out.options());  // row `first` holds its block's sum
+  AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "lstm_backward", [&] {
+    for_each_row_block(batch, [&](int64_t first, int64_t last) {
+      const int64_t rows = last - first;
+      auto d_h = at::zeros({rows, hidden}, out.options());  // dL/dh_t from later steps
+      auto d_c = at::zeros({rows, hidden}, out.options());  // dL/dc_t from later steps
+      auto zeros = at::zeros({hidden}, out.options());
+      const scalar_t* gates_p = gates.data_ptr<scalar_t>();
+      const scalar_t* cell_p = cell.data_ptr<scalar_t>();
+      const scalar_t* d_out_p = d_out.data_ptr<scalar_t>();
+      const scalar_t* d_h_p = d_h.data_ptr<scalar_t>();
+      const scalar_t* zeros_p = zeros.data_ptr<scalar_t>();
+      scalar_t* d_c_p = d_c.data_ptr<scalar_t>();
+      scalar_t* d_gi_p = d_gi.data_ptr<scalar_t>();
+      scalar_t* d_bias_p = d_bias.data_ptr<scalar_t>() + first * g4;
+      for (int64_t t = steps - 1; t >= 0; --t) {
+        for (int64_t b = first; b < last; ++b) {
+          const int64_t row = t * batch + b;
+          const scalar_t* c = t == 0 ? zeros_p : cell_p + (row - batch) * hidden;
+          lstm_row_backward(gates_p + row * g4, cell_p + row * hidden, c,
+                            d_out_p + (b * steps + t) * hidden, d_h_p + (b - first) * hidden,
+                            d_c_p + (b - first) * hidden, d_gi_p + row * g4, d_bias_p, hidden);
+        }
+        if (t > 0) at::mm_out(d_h, d_gi[t].narrow(0, first, rows), w_hh);  // (rows, H)
+      }
+    });
+  });
+  auto d_gi_flat = d_gi.view({steps * batch, g4});
+  auto previous = previous_states(out).view({steps * batch, hidden});
+  auto d_w_hh = at::mm(previous.t(), d_gi_flat).t();  // (4H, H); MKL is faster this way round
+  return {d_gi, d_w_hh, d_bias.sum(0)};
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -244,4 +371,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gru_backward", &gru_backward);
   m.def("rnn_forward", &rnn_forward);
   m.def("rnn_backward", &rnn_backward);
+  m.def("lstm_forward", &lstm_forward);
+  m.def("lstm_backward", &lstm_backward);
 }
