@@ -128,7 +128,7 @@ def test_every_family_padding_and_completeness(name: str) -> None:
     """Every preset: a text's attributions are the same alone and padded in a batch with a
     longer one, padding gets none, and they add up to f(x) - f(baseline)."""
     torch.manual_seed(1)
-    model = create_model(name, vocab_size=30, num_classes=3, embed_dim=6, hidden_dim=5)
+    model = create_model(name, vocab_size=30, num_classes=3, embed_dim=6, hidden_dim=8)
     tokens = torch.randint(2, 30, (2, 14))
     lengths = torch.tensor([9, 14])
     tokens[0, 9:] = 0

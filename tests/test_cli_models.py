@@ -27,7 +27,8 @@ def test_json_counts_add_up(capsys: pytest.CaptureFixture[str]) -> None:
     assert [row["name"] for row in rows] == list_models()
     for row in rows:
         counts = row["parameters"]
-        assert counts["embedding"] == 30 * 6
+        buckets = row["spec"]["hash_buckets"] if row["spec"]["kind"] == "bow" else 0
+        assert counts["embedding"] == (30 + buckets) * 6  # bow: word and hashed pair rows
         assert counts["total"] == counts["embedding"] + counts["recurrent"] + counts["head"]
         assert row["description"] and row["spec"]["hidden_dim"] == 8
     lstm = next(row for row in rows if row["name"] == "lstm")

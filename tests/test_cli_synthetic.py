@@ -61,7 +61,7 @@ BAD = [
     (["remember-first", "--lengths", "1,10"], "at least 2"),
     (["remember-first", "--lengths", "10,x"], "'x'"),
     (["remember-first", "--num-examples", "0"], "num_examples"),
-    (["parity", "--models", "rnn,transformer"], "transformer"),
+    (["parity", "--models", "rnn,cnn"], "cnn"),
     (["adding", "--seeds", "0"], "--seeds"),
     (["adding", "--epochs", "0"], "epochs"),
 ]

@@ -375,8 +375,8 @@ def test_out_dir_checks(tmp_path: Path) -> None:
 
 def test_names_and_settings_are_checked() -> None:
     assert parse_names("rnn, lstm") == ["rnn", "lstm"]
-    with pytest.raises(RnnlabError, match="unknown model 'transformer'"):
-        parse_names("rnn,transformer")
+    with pytest.raises(RnnlabError, match="unknown model 'cnn'"):
+        parse_names("rnn,cnn")
     from rnnlab.diagnostics import embedding_grad as module
 
     assert module.Settings(lengths=(400, 50, 100)).lengths == (50, 100, 400)

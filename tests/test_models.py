@@ -1,18 +1,23 @@
-"""Contract tests over every preset, plus the sequence modes, impls, trace and heads."""
+"""Contract tests over every preset (every family), plus the sequence modes, impls, trace and
+heads of the recurrent family. Family-specific exactness tests: tests/test_families.py."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
-from rnnlab.config import ModelConfig
+from rnnlab import api
+from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from rnnlab.data import load_splits
 from rnnlab.data.encoded import EncodedSplit, EncodedSplits
 from rnnlab.errors import RnnlabError
 from rnnlab.models import (
@@ -23,9 +28,12 @@ from rnnlab.models import (
     count_parameters,
     create_model,
     create_model_from_config,
+    from_spec,
     get_preset,
     list_models,
+    model_class,
 )
+from rnnlab.training import predict_logits
 
 VOCAB, EMBED, HIDDEN = 30, 6, 8
 TINY = {"embed_dim": EMBED, "hidden_dim": HIDDEN}
@@ -60,12 +68,18 @@ def _batch(lengths: list[int], seed: int = 0, extra: int = 0) -> tuple[torch.Ten
     return tokens.masked_fill(positions >= lengths_t[:, None], 0), lengths_t
 
 
-def _twin(model: RecurrentClassifier, **changes: object) -> RecurrentClassifier:
+def _twin(model: Any, **changes: object) -> Any:
     """The same weights under another sequence_mode / impl."""
     spec = ModelSpec.from_dict({**model.spec.to_dict(), **changes})
-    other = RecurrentClassifier.from_spec(spec).eval()
+    other = from_spec(spec).eval()
     other.load_state_dict(model.state_dict())
     return other
+
+
+def _modes(name: str) -> list[tuple[str, str]]:
+    """(sequence_mode, impl) pairs the preset's family runs."""
+    family = model_class(get_preset(name).settings["kind"])
+    return list(itertools.product(family.sequence_modes, family.impls))
 
 
 # -- contract tests over the registry ---------------------------------------------------------
@@ -82,18 +96,96 @@ def test_forward_backward_shape_no_nan(name: str) -> None:
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert model.head.weight.grad is not None and model.head.weight.grad.abs().sum() > 0
+    counts = count_parameters(model)
+    assert counts["total"] == sum(p.numel() for p in model.parameters())
+    assert counts["embedding"] + counts["recurrent"] + counts["head"] <= counts["total"]
+    assert model.layout()
 
 
 @pytest.mark.parametrize(
-    ("name", "mode", "impl"),
-    list(itertools.product(list_models(), ["padded", "packed"], ["torch", "scratch"])),
+    ("name", "mode", "impl"), [(name, *pair) for name in list_models() for pair in _modes(name)]
 )
 def test_padding_does_not_change_the_output(name: str, mode: str, impl: str) -> None:
     model = _model(name, sequence_mode=mode, impl=impl)
     tokens, lengths = _batch([4, 1, 2, 4])
     wider = torch.cat([tokens, torch.zeros(4, 3, dtype=torch.int64)], dim=1)  # 3 more pad columns
+    junk = wider.clone()
+    junk[:, 4:] = torch.randint(1, VOCAB, (4, 3))  # whatever sits after the end is not read
+    for row, n in enumerate(lengths.tolist()):
+        junk[row, n:4] = 7
     with torch.no_grad():
-        torch.testing.assert_close(model(tokens, lengths), model(wider, lengths), atol=ATOL, rtol=0)
+        expected = model(tokens, lengths)
+        torch.testing.assert_close(expected, model(wider, lengths), atol=ATOL, rtol=0)
+        torch.testing.assert_close(expected, model(junk, lengths), atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_is_forward_embedded_of_embed(name: str) -> None:
+    """model(t, l) == model.forward_embedded(model.embed(t), l): what gradient flow and the
+    attributions differentiate; padding of the embedded input gets no gradient."""
+    model = _model(name)
+    tokens, lengths = _batch([4, 2, 1])
+    x = model.embed(tokens).detach().requires_grad_(True)
+    logits = model.forward_embedded(x, lengths)
+    torch.testing.assert_close(logits, model(tokens, lengths), atol=ATOL, rtol=0)
+    logits.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert x.grad[1, 2:].abs().sum() == 0 and x.grad[2, 1:].abs().sum() == 0
+    assert x.grad[0].abs().sum(dim=-1).gt(0).all()  # every real step reaches the logits
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_rows_of_pure_padding_stay_finite(name: str) -> None:
+    model = _model(name).train()
+    tokens, lengths = _batch([3, 1, 2])
+    tokens[1] = 0
+    lengths[1] = 0
+    logits = model(tokens, lengths)
+    assert logits.shape == (3, 3) and torch.isfinite(logits).all()
+    model.loss(logits, torch.tensor([0, 1, 2])).backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small two-label CSV the contract tests train on."""
+    rng = np.random.default_rng(0)
+    words = {0: ["bad", "awful", "dull"], 1: ["good", "great", "fun"]}
+    filler = ["the", "movie", "plot", "film", "scene", "story"]
+    path = tmp_path_factory.mktemp("corpus") / "reviews.csv"
+    lines = ["text,label"]
+    for i in range(120):
+        text = [*rng.choice(words[i % 2], 2), *rng.choice(filler, 4)]
+        rng.shuffle(text)
+        lines.append(f"{' '.join(text)},{('negative', 'positive')[i % 2]}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_save_load_round_trip_and_predict_on_raw_text(
+    name: str, tiny_corpus: Path, tmp_path: Path
+) -> None:
+    """Every preset trains into a run folder, loads back with the same outputs (the spec and
+    the weights' shapes checked by load_run) and predicts labels for new text."""
+    config = RunConfig(
+        DataConfig(dataset=str(tiny_corpus), max_len=12),
+        ModelConfig(name=name, embed_dim=8, hidden_dim=8),
+        TrainConfig(epochs=1, batch_size=16, lr=1e-2, progress=False, patience=None),
+    )
+    result = api.train(config, out=tmp_path, name="run", verbose=False)
+    loaded = api.load_run(result.run_dir)
+    assert type(loaded.model) is type(result.model) and loaded.model.spec == result.model.spec
+    splits = load_splits(config.data)
+    result.model.cpu().eval()
+    torch.testing.assert_close(
+        predict_logits(loaded.model, splits.test), predict_logits(result.model, splits.test),
+        rtol=0, atol=0,
+    )  # fmt: skip
+    [good, bad] = api.predict(loaded, ["a great fun film", "dull awful plot"])
+    for answer in (good, bad):
+        assert answer.label in ("negative", "positive")
+        assert sum(answer.probabilities.values()) == pytest.approx(1.0)
 
 
 def test_presets_have_descriptions_and_notebook_setup() -> None:
@@ -339,8 +431,9 @@ def test_create_model_from_config() -> None:
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
         ({"dropout": -0.1}, "dropout"),
         ({"colour": "red"}, "unknown model override.*colour.*valid ones"),
-        ({"pooling": "sum"}, "pooling must be one of last, mean, max"),
-        ({"kind": "transformer"}, "kind must be one of rnn, lstm, gru"),
+        ({"pooling": "sum"}, "pooling must be one of last, mean, max, first"),
+        ({"pooling": "first"}, "pooling first does not apply to lstm"),
+        ({"kind": "cnn"}, "kind must be one of rnn, lstm, gru, bow, mingru, minlstm, transformer"),
         ({"sequence_mode": "ragged"}, "padded or packed"),
         ({"impl": "cuda"}, "torch or scratch"),
         ({"binary_single_logit": True}, "needs exactly 2 classes"),
@@ -353,8 +446,8 @@ def test_bad_overrides(overrides: dict[str, Any], match: str) -> None:
 
 
 def test_unknown_model_lists_presets() -> None:
-    with pytest.raises(RnnlabError, match=r"unknown model 'transformer'.*rnn, lstm, gru"):
-        create_model("transformer", vocab_size=VOCAB, num_classes=2)
+    with pytest.raises(RnnlabError, match=r"unknown model 'cnn'.*rnn, lstm, gru"):
+        create_model("cnn", vocab_size=VOCAB, num_classes=2)
     with pytest.raises(RnnlabError, match="bigru-max"):
         get_preset("nope")
 

@@ -379,7 +379,7 @@ def test_synthetic_sweep_tiny() -> None:
         ({"task": "nope"}, "valid tasks"),
         ({"lengths": [1, 5]}, "at least 2"),
         ({"lengths": []}, "no lengths"),
-        ({"models": ["rnn", "transformer"]}, "transformer"),
+        ({"models": ["rnn", "cnn"]}, "cnn"),
         ({"num_examples": 0}, "num_examples"),
         ({"seeds": 0}, "seeds"),
         ({"epochs": 0}, "epochs"),

@@ -24,8 +24,9 @@ from rnnlab.io import write_text_atomic
 SourceName = Literal["auto", "bundled", "hub"]
 Truncation = Literal["head", "tail"]
 EmptyPolicy = Literal["unk", "drop"]
-RecurrentKind = Literal["rnn", "lstm", "gru"]
-Pooling = Literal["last", "mean", "max"]
+RecurrentKind = Literal["rnn", "lstm", "gru", "bow", "mingru", "minlstm", "transformer"]
+Pooling = Literal["last", "mean", "max", "first"]
+Positions = Literal["sinusoidal", "learned"]
 SequenceMode = Literal["padded", "packed"]
 Impl = Literal["torch", "scratch"]
 OptimizerName = Literal["adam", "adamw"]
@@ -133,7 +134,7 @@ class ModelConfig:
     name: str = "lstm"
     """Preset name (`rnnlab models`)."""
     kind: RecurrentKind | None = None
-    """Recurrent cell: rnn, lstm or gru (None: the preset's)."""
+    """Model family: rnn, lstm, gru, bow, mingru, minlstm or transformer (None: the preset's)."""
     embed_dim: int | None = None
     """Embedding size (None: the preset's, 100 for the notebook presets)."""
     hidden_dim: int | None = None
@@ -145,7 +146,7 @@ class ModelConfig:
     dropout: float | None = None
     """Dropout on embeddings, between layers and before the head, in [0, 1)."""
     pooling: Pooling | None = None
-    """`last` real time step, or `mean` / `max` over real steps."""
+    """`last` real time step, `mean` / `max` over real steps, or `first` (transformer: [CLS])."""
     sequence_mode: SequenceMode = "padded"
     """`padded` (fast, exact) or `packed` (pack_padded_sequence, as the notebooks)."""
     impl: Impl = "torch"
@@ -158,6 +159,12 @@ class ModelConfig:
     """Binary tasks: one logit with BCE-with-logits (as the notebooks) instead of two with CE."""
     gate_bias: float | None = None
     """Initial LSTM forget-gate / GRU update-gate bias (None: PyTorch's default init)."""
+    hash_buckets: int | None = None
+    """bow: rows of the hashed bigram table, 0 for unigrams only (None: the preset's)."""
+    num_heads: int | None = None
+    """transformer: attention heads (None: the preset's)."""
+    positions: Positions | None = None
+    """transformer: `sinusoidal` or `learned` position vectors (None: the preset's)."""
 
     def overrides(self) -> dict[str, Any]:
         """The fields set here, to apply on top of the preset."""
@@ -169,9 +176,13 @@ class ModelConfig:
         }
 
     def __post_init__(self) -> None:
-        for name in ("embed_dim", "hidden_dim", "num_layers"):
+        for name in ("embed_dim", "hidden_dim", "num_layers", "num_heads"):
             value = getattr(self, name)
             check(value is None or value > 0, f"{name} must be positive (got {value})")
+        check(
+            self.hash_buckets is None or self.hash_buckets >= 0,
+            f"hash_buckets must not be negative (got {self.hash_buckets})",
+        )
         check(
             self.gate_bias is None or math.isfinite(self.gate_bias),
             f"gate_bias must be a finite number (got {self.gate_bias}); e.g. --gate-bias 1",

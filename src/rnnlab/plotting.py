@@ -15,7 +15,15 @@ from typing import Any
 from rnnlab.io import write_with
 
 DPI = 110
-KIND_COLORS = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
+KIND_COLORS = {
+    "rnn": "tab:red",
+    "lstm": "tab:blue",
+    "gru": "tab:green",
+    "bow": "tab:brown",
+    "mingru": "tab:orange",
+    "minlstm": "tab:pink",
+    "transformer": "tab:purple",
+}
 PALETTE = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:pink")
 
 

@@ -51,8 +51,7 @@ def describe_presets(
             {
                 "name": name,
                 "description": get_preset(name).description,
-                "layout": _layout(spec.kind, spec.num_layers, spec.hidden_dim, spec.bidirectional)
-                + f", {spec.pooling} pooling",
+                "layout": model.layout(),
                 "spec": spec.to_dict(),
                 "parameters": {k: v for k, v in count_parameters(model).items() if k in PARTS},
             }
@@ -83,6 +82,3 @@ def run_models(args: argparse.Namespace) -> int:
     print_tables([table])
     return 0
 
-
-def _layout(kind: str, layers: int, hidden: int, bidirectional: bool) -> str:
-    return f"{'bi' if bidirectional else ''}{kind.upper()} {layers}x{hidden}"

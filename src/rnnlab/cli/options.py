@@ -144,7 +144,12 @@ def add_model_options(parser: argparse.ArgumentParser, *, model: bool = True) ->
         "--bidirectional", dest="model__bidirectional", action=argparse.BooleanOptionalAction
     )
     group.add_argument("--dropout", dest="model__dropout", type=float, metavar="P")
-    group.add_argument("--pooling", dest="model__pooling", choices=("last", "mean", "max"))
+    group.add_argument(
+        "--pooling",
+        dest="model__pooling",
+        choices=("last", "mean", "max", "first"),
+        help="last step, mean or max over steps, or first (transformer: a [CLS] token)",
+    )
     group.add_argument(
         "--sequence-mode",
         dest="model__sequence_mode",
@@ -174,6 +179,22 @@ def add_model_options(parser: argparse.ArgumentParser, *, model: bool = True) ->
         type=float,
         metavar="B",
         help="initial LSTM forget-gate / GRU update-gate bias (default: PyTorch's init)",
+    )
+    group.add_argument(
+        "--hash-buckets",
+        dest="model__hash_buckets",
+        type=int,
+        metavar="N",
+        help="bow: hashed bigram rows (0: unigrams only)",
+    )
+    group.add_argument(
+        "--num-heads", dest="model__num_heads", type=int, metavar="N", help="transformer: heads"
+    )
+    group.add_argument(
+        "--positions",
+        dest="model__positions",
+        choices=("sinusoidal", "learned"),
+        help="transformer: position vectors",
     )
     group.add_argument(
         "--binary-single-logit",

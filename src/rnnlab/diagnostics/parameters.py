@@ -96,7 +96,7 @@ def parameter_counts(entries: Sequence[ModelEntry]) -> ParametersResult:
         [
             ModelParameters(
                 e.label, e.kind, e.source, getattr(e.model, "spec").to_dict(),  # noqa: B009
-                {k: int(v) for k, v in count_parameters(e.model).items()},  # type: ignore[arg-type]
+                {k: int(v) for k, v in count_parameters(e.model).items()},
             )
             for e in entries
         ]

@@ -1,11 +1,15 @@
-"""RecurrentClassifier: embedding -> recurrent encoder -> pooling over time -> linear head."""
+"""The model interface every family shares (TextClassifier, ModelSpec), and the recurrent family:
+RecurrentClassifier, embedding -> RNN | LSTM | GRU -> pooling over time -> linear head.
+
+Other families (rnnlab.models.bow, minrnn, transformer) subclass TextClassifier and read the same
+ModelSpec; rnnlab.models.families maps every kind to its class."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -28,6 +32,11 @@ from rnnlab.models.sequence import (
 TASKS = ("classification", "regression")
 SEQUENCE_MODES = ("padded", "packed")
 IMPLS = ("torch", "scratch")
+MODEL_KINDS = (*KINDS, "bow", "mingru", "minlstm", "transformer")
+"""Every family's kinds; rnnlab.models.families maps each one to its module's class."""
+ALL_POOLINGS = (*POOLINGS, "first")
+"""Poolings some family reads (`first`: the transformer's first-token / [CLS] output)."""
+POSITIONS = ("sinusoidal", "learned")
 TORCH_LAYERS: dict[str, Callable[..., nn.Module]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
@@ -37,7 +46,11 @@ def _positive_int(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything needed to rebuild a RecurrentClassifier (weights come from its state_dict)."""
+    """Everything needed to rebuild a model of any family (weights come from its state_dict).
+
+    `kind` picks the family (rnnlab.models.families); each family reads the fields that mean
+    something for it and refuses settings it cannot run (e.g. packed sequences for a Transformer).
+    """
 
     kind: str
     vocab_size: int
@@ -63,10 +76,23 @@ class ModelSpec:
     tasks need (Jozefowicz et al. 2015 recommend 1 for LSTMs); ignored for the vanilla RNN."""
     name: str | None = None
     """The preset this spec was built from."""
+    hash_buckets: int = 262_144
+    """bow: rows of the hashed bigram table (0: unigrams only)."""
+    num_heads: int = 4
+    """transformer: attention heads (they split hidden_dim, the model width d_model)."""
+    ff_dim: int | None = None
+    """transformer: feed-forward width (None: 2 x hidden_dim)."""
+    positions: str = "sinusoidal"
+    """transformer: `sinusoidal` (any length) or `learned` (at most max_positions steps)."""
+    max_positions: int = 4096
+    """transformer with learned positions: the longest text it can read."""
 
     def __post_init__(self) -> None:
-        check(self.kind in KINDS, f"kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
-        for field_name in ("embed_dim", "hidden_dim", "num_layers"):
+        check(
+            self.kind in MODEL_KINDS,
+            f"kind must be one of {', '.join(MODEL_KINDS)}, not {self.kind!r}",
+        )
+        for field_name in ("embed_dim", "hidden_dim", "num_layers", "num_heads", "max_positions"):
             value = getattr(self, field_name)
             check(
                 _positive_int(value),
@@ -78,8 +104,22 @@ class ModelSpec:
             f"dropout must be in [0, 1) (got {self.dropout!r}); pass e.g. --dropout 0.3",
         )
         check(
-            self.pooling in POOLINGS,
-            f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}",
+            self.pooling in ALL_POOLINGS,
+            f"pooling must be one of {', '.join(ALL_POOLINGS)}, not {self.pooling!r}",
+        )
+        check(
+            isinstance(self.hash_buckets, int)
+            and not isinstance(self.hash_buckets, bool)
+            and self.hash_buckets >= 0,
+            f"hash_buckets must be 0 or a positive integer (got {self.hash_buckets!r})",
+        )
+        check(
+            self.ff_dim is None or _positive_int(self.ff_dim),
+            f"ff_dim must be a positive integer (got {self.ff_dim!r})",
+        )
+        check(
+            self.positions in POSITIONS,
+            f"positions must be one of {', '.join(POSITIONS)}, not {self.positions!r}",
         )
         check(
             self.sequence_mode in SEQUENCE_MODES,
@@ -136,12 +176,18 @@ class ModelSpec:
         """Matmul FLOPs of the recurrent layers' forward pass per time step of one sequence.
 
         Per layer and direction: 2 * (In + H) * G * H (input and recurrent projections, G gate
-        blocks: 1 rnn, 3 gru, 4 lstm). A training step costs about 3x this (backward ~2x).
+        blocks: 1 rnn, 3 gru, 4 lstm); minGRU / minLSTM have no recurrent matmul, 2 * In * G * H
+        (G = 2 and 3). A training step costs about 3x this (backward ~2x). Families without
+        recurrent layers (bow, transformer) count 0.
         """
+        gates = {**GATES, "mingru": 2, "minlstm": 3}.get(self.kind)
+        if gates is None:
+            return 0
         hidden, total = self.hidden_dim, 0
+        recurrent = hidden if self.kind in GATES else 0
         for layer in range(self.num_layers):
             in_size = (self.input_dim or self.embed_dim) if layer == 0 else self.directions * hidden
-            total += self.directions * 2 * (in_size + hidden) * GATES[self.kind] * hidden
+            total += self.directions * 2 * (in_size + recurrent) * gates * hidden
         return total
 
     def to_dict(self) -> dict[str, Any]:
@@ -168,14 +214,147 @@ class StateTrace:
     lengths: Tensor  # (B,) int64 on the CPU (clamped to >= 1)
 
 
-class RecurrentClassifier(nn.Module):
+class TextClassifier(nn.Module):
+    """What every model family shares, and what every caller relies on.
+
+    - `model(tokens (B, T) int64 or (B, T, F) float, lengths (B,)) -> logits (B, C)`, equal to
+      `model.forward_embedded(model.embed(tokens), lengths)` (gradient flow and attributions
+      differentiate with respect to the embedded input);
+    - `loss`, `probabilities`, `predict` on the logits; `spec` (a ModelSpec, the run folder's
+      model_spec.json); `parts()` (embedding / recurrent / head, for parameter counts);
+    - `trace(x, lengths)` only where `has_states`: the per-step states of the last layer.
+
+    Every batch is right-padded: real steps at 0 .. lengths[b]-1; whatever sits on the padding
+    never changes the logits. A family says which ModelSpec settings it runs (`sequence_modes`,
+    `impls`, `poolings`); anything else is refused with a one-line error.
+    """
+
+    family: ClassVar[str] = "model"
+    """The family's name in messages ("not applicable to <family>")."""
+    sequence_modes: ClassVar[tuple[str, ...]] = ("padded",)
+    impls: ClassVar[tuple[str, ...]] = ("torch",)
+    poolings: ClassVar[tuple[str, ...]] = ("mean",)
+    has_states: ClassVar[bool] = False
+    """Whether `trace()` gives per-step states (hidden-state and dL/dh_t diagnostics)."""
+    no_states: ClassVar[str] = "it has no per-step state"
+    """Why there is no trace, in words, for families without one."""
+    reads_hidden_dim: ClassVar[bool] = True
+    """Whether hidden_dim sizes something (the hidden-size sweep)."""
+
+    spec: ModelSpec
+    embedding: nn.Embedding | nn.EmbeddingBag | None
+    embedding_coverage: float | None
+    """Share of the vocabulary found in the pretrained vectors (None without them)."""
+    head: nn.Linear
+
+    @classmethod
+    def check_spec(cls, spec: ModelSpec) -> None:
+        """Refuse, in one line, settings this family cannot run."""
+        for field_name, allowed in (
+            ("sequence_mode", cls.sequence_modes),
+            ("impl", cls.impls),
+            ("pooling", cls.poolings),
+        ):
+            value = getattr(spec, field_name)
+            check(
+                value in allowed,
+                f"{field_name} {value} does not apply to {spec.kind}; it takes "
+                f"{' or '.join(allowed)} (--{field_name.replace('_', '-')})",
+            )
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec | dict[str, Any]) -> TextClassifier:
+        """A fresh model for a spec (or its to_dict()); load the weights with load_state_dict."""
+        return cls(spec if isinstance(spec, ModelSpec) else ModelSpec.from_dict(spec))
+
+    def parts(self) -> dict[str, nn.Module | None]:
+        """The modules counted as embedding, recurrent (the sequence encoder) and head."""
+        return {"embedding": self.embedding, "recurrent": None, "head": self.head}
+
+    def layout(self) -> str:
+        """One line for `rnnlab models`, e.g. `biLSTM 1x128, max pooling`."""
+        return f"{self.spec.kind}, {self.spec.pooling} pooling"
+
+    # -- forward ----------------------------------------------------------------------------
+
+    def embed(self, tokens: Tensor) -> Tensor:
+        """(B, T) ids -> (B, T, E); continuous (B, T, F) unchanged."""
+        if self.embedding is None:
+            return tokens
+        return self.embedding(tokens)  # (B, T, E)
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        return self.forward_embedded(self.embed(tokens), lengths)
+
+    def forward_embedded(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """x (B, T, E) and lengths (B,) -> logits (B, C)."""
+        raise NotImplementedError
+
+    # -- loss and predictions -----------------------------------------------------------------
+
+    def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """Mean loss: MSE (regression), BCE-with-logits (single-logit binary) or cross-entropy."""
+        if self.spec.task == "regression":
+            return F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype))
+        if self.spec.binary_single_logit:
+            return F.binary_cross_entropy_with_logits(logits.squeeze(-1), labels.to(logits.dtype))
+        return F.cross_entropy(logits, labels.long())
+
+    def probabilities(self, logits: Tensor) -> Tensor:
+        """(B, num_classes) class probabilities; for regression the predicted values (B, 1)."""
+        if self.spec.task == "regression":
+            return logits
+        if self.spec.binary_single_logit:
+            positive = torch.sigmoid(logits.squeeze(-1))  # (B,)
+            return torch.stack([1 - positive, positive], dim=-1)  # (B, 2)
+        return torch.softmax(logits, dim=-1)
+
+    def predict(self, logits: Tensor) -> Tensor:
+        """(B,) class ids (int64), or predicted values for regression."""
+        if self.spec.task == "regression":
+            return logits.squeeze(-1)
+        if self.spec.binary_single_logit:
+            return (logits.squeeze(-1) > 0).long()
+        return logits.argmax(dim=-1)
+
+    # -- embeddings -----------------------------------------------------------------------------
+
+    def load_embeddings(self, matrix: np.ndarray | Tensor, *, freeze: bool | None = None) -> None:
+        """Copy pretrained vectors (V, E) into the embedding's first V rows (row 0, <pad>, stays
+        zero); a table with more rows (bow's hashed bigrams) keeps the others."""
+        if self.embedding is None:
+            raise RnnlabError("this model reads continuous inputs and has no embedding to load")
+        weight = self.embedding.weight
+        vocab = self.spec.vocab_size
+        vectors = torch.as_tensor(np.asarray(matrix), dtype=weight.dtype)
+        check(
+            tuple(vectors.shape) == (vocab, weight.shape[1]),
+            f"pretrained matrix has shape {tuple(vectors.shape)} but the embedding is "
+            f"{(vocab, weight.shape[1])}; build the vectors for this vocabulary and embed_dim",
+        )
+        with torch.no_grad():
+            weight[:vocab].copy_(vectors)
+            weight[0].zero_()
+        frozen = self.spec.freeze_embeddings if freeze is None else freeze
+        weight.requires_grad_(not frozen)
+
+
+class RecurrentClassifier(TextClassifier):
     """embedding (padding_idx 0) -> RNN | LSTM | GRU -> pooling over real steps -> linear head.
 
     model(tokens (B, T) int64 or (B, T, F) float, lengths (B,)) -> logits (B, C).
     """
 
+    family = "recurrent"
+    sequence_modes = SEQUENCE_MODES
+    impls = IMPLS
+    poolings = POOLINGS
+    has_states = True
+
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
+        check(spec.kind in KINDS, f"RecurrentClassifier runs {', '.join(KINDS)}, not {spec.kind}")
+        self.check_spec(spec)
         self.spec = spec
         self.embedding_coverage: float | None = None
         """Share of the vocabulary found in the pretrained vectors (None without them)."""
@@ -222,10 +401,13 @@ class RecurrentClassifier(nn.Module):
                 elif name.startswith("bias_hh"):
                     param[keep] = 0.0
 
-    @classmethod
-    def from_spec(cls, spec: ModelSpec | dict[str, Any]) -> RecurrentClassifier:
-        """A fresh model for a spec (or its to_dict()); load the weights with load_state_dict."""
-        return cls(spec if isinstance(spec, ModelSpec) else ModelSpec.from_dict(spec))
+    def parts(self) -> dict[str, nn.Module | None]:
+        return {"embedding": self.embedding, "recurrent": self.rnn, "head": self.head}
+
+    def layout(self) -> str:
+        s = self.spec
+        bi = "bi" if s.bidirectional else ""
+        return f"{bi}{s.kind.upper()} {s.num_layers}x{s.hidden_dim}, {s.pooling} pooling"
 
     # -- forward ----------------------------------------------------------------------------
 
@@ -234,9 +416,6 @@ class RecurrentClassifier(nn.Module):
         if self.embedding is None:
             return tokens
         return self.dropout(self.embedding(tokens))  # (B, T, E)
-
-    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
-        return self.forward_embedded(self.embed(tokens), lengths)
 
     def forward_embedded(self, x: Tensor, lengths: Tensor) -> Tensor:
         """x (B, T, E) and lengths (B,) -> logits (B, C)."""
@@ -303,65 +482,21 @@ class RecurrentClassifier(nn.Module):
         output = fused_direction(self.spec.kind, x, weights, training=self.training)
         return CellRun(output, output[:, -1], None, [], None)
 
-    # -- loss and predictions -----------------------------------------------------------------
 
-    def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
-        """Mean loss: MSE (regression), BCE-with-logits (single-logit binary) or cross-entropy."""
-        if self.spec.task == "regression":
-            return F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype))
-        if self.spec.binary_single_logit:
-            return F.binary_cross_entropy_with_logits(logits.squeeze(-1), labels.to(logits.dtype))
-        return F.cross_entropy(logits, labels.long())
-
-    def probabilities(self, logits: Tensor) -> Tensor:
-        """(B, num_classes) class probabilities; for regression the predicted values (B, 1)."""
-        if self.spec.task == "regression":
-            return logits
-        if self.spec.binary_single_logit:
-            positive = torch.sigmoid(logits.squeeze(-1))  # (B,)
-            return torch.stack([1 - positive, positive], dim=-1)  # (B, 2)
-        return torch.softmax(logits, dim=-1)
-
-    def predict(self, logits: Tensor) -> Tensor:
-        """(B,) class ids (int64), or predicted values for regression."""
-        if self.spec.task == "regression":
-            return logits.squeeze(-1)
-        if self.spec.binary_single_logit:
-            return (logits.squeeze(-1) > 0).long()
-        return logits.argmax(dim=-1)
-
-    # -- embeddings -----------------------------------------------------------------------------
-
-    def load_embeddings(self, matrix: np.ndarray | Tensor, *, freeze: bool | None = None) -> None:
-        """Copy pretrained vectors (V, E) into the embedding (row 0, <pad>, stays zero)."""
-        if self.embedding is None:
-            raise RnnlabError("this model reads continuous inputs and has no embedding to load")
-        weight = self.embedding.weight
-        vectors = torch.as_tensor(np.asarray(matrix), dtype=weight.dtype)
-        check(
-            tuple(vectors.shape) == tuple(weight.shape),
-            f"pretrained matrix has shape {tuple(vectors.shape)} but the embedding is "
-            f"{tuple(weight.shape)}; build the vectors for this vocabulary and embed_dim",
-        )
-        with torch.no_grad():
-            weight.copy_(vectors)
-            weight[0].zero_()
-        frozen = self.spec.freeze_embeddings if freeze is None else freeze
-        weight.requires_grad_(not frozen)
-
-
-def count_parameters(model: RecurrentClassifier) -> dict[str, int]:
-    """Parameter counts: embedding, recurrent, head, total (and trainable)."""
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    """Parameter counts: embedding, recurrent (the sequence encoder), head, total (and
+    trainable), from the family's `parts()`."""
 
     def size(module: nn.Module | None, trainable_only: bool = False) -> int:
         if module is None:
             return 0
         return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
+    parts = model.parts()  # type: ignore[operator]
     return {
-        "embedding": size(model.embedding),
-        "recurrent": size(model.rnn),
-        "head": size(model.head),
+        "embedding": size(parts["embedding"]),
+        "recurrent": size(parts["recurrent"]),
+        "head": size(parts["head"]),
         "total": size(model),
         "trainable": size(model, trainable_only=True),
     }

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import torch
 
 from rnnlab.errors import RnnlabError
-from rnnlab.models.classifier import ModelSpec, RecurrentClassifier
+from rnnlab.models.classifier import ModelSpec
+from rnnlab.models.families import from_spec, model_class
 
 GIB = 1 << 30
 MEMORY_SHARE = 0.5
@@ -26,13 +27,13 @@ LONG_TEXT = 2_000
 def parameter_shapes(spec: ModelSpec) -> dict[str, torch.Size]:
     """Every parameter and buffer's shape, from a model built on the meta device (no memory)."""
     with torch.device("meta"):
-        model = RecurrentClassifier(spec)
+        model = from_spec(spec)
     return {name: tensor.shape for name, tensor in model.state_dict().items()}
 
 
 def parameter_count(spec: ModelSpec) -> int:
     with torch.device("meta"):
-        model = RecurrentClassifier(spec)
+        model = from_spec(spec)
     return sum(p.numel() for p in model.parameters())
 
 
@@ -77,6 +78,9 @@ def estimate_memory(
     per_token = features + spec.num_layers * directions * (
         features + SAVED_PER_HIDDEN * spec.hidden_dim
     )
+    family = getattr(model_class(spec.kind), "activation_floats_per_token", None)
+    if family is not None:  # families other than rnn / lstm / gru say what they keep
+        per_token = family(spec, steps)
     activations = int(batch_size * steps * per_token * FLOAT_BYTES * ACTIVATION_MARGIN)
     if not training:
         activations //= SAVED_PER_HIDDEN  # inference keeps one step's states, not all of them

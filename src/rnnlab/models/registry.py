@@ -9,8 +9,9 @@ from typing import Any
 from rnnlab.config import ModelConfig
 from rnnlab.data.encoded import EncodedSplits
 from rnnlab.errors import RnnlabError
-from rnnlab.models.classifier import ModelSpec, RecurrentClassifier
+from rnnlab.models.classifier import ModelSpec, TextClassifier
 from rnnlab.models.embeddings import load_pretrained
+from rnnlab.models.families import from_spec
 
 OVERRIDES = (
     "kind",
@@ -26,6 +27,11 @@ OVERRIDES = (
     "embeddings",
     "freeze_embeddings",
     "gate_bias",
+    "hash_buckets",
+    "num_heads",
+    "ff_dim",
+    "positions",
+    "max_positions",
 )
 """Keys create_model accepts on top of a preset (plus `itos`, the vocabulary words)."""
 
@@ -74,6 +80,56 @@ _PRESETS = {
             "Bidirectional LSTM, max-pooled over time, dropout 0.3",
             {**_NOTEBOOK, "kind": "lstm", "bidirectional": True, "pooling": "max", "dropout": 0.3},
         ),
+        Preset(
+            "bow",
+            "fastText-style bag of words + hashed bigrams, mean, linear head (no word order "
+            "beyond pairs)",
+            {
+                **_NOTEBOOK,
+                "kind": "bow",
+                "embed_dim": 16,
+                "pooling": "mean",
+                "hash_buckets": 262_144,
+            },
+        ),
+        Preset(
+            "mingru",
+            "minGRU (gates read only the input; trains as a parallel scan), last real step",
+            {"kind": "mingru", **_NOTEBOOK},
+        ),
+        Preset(
+            "minlstm",
+            "minLSTM (normalised forget/input gates; parallel scan), last real step",
+            {"kind": "minlstm", **_NOTEBOOK},
+        ),
+        Preset(
+            "bimingru-max",
+            "Bidirectional 2-layer minGRU, max-pooled over time, dropout 0.3",
+            {
+                **_NOTEBOOK,
+                "kind": "mingru",
+                "bidirectional": True,
+                "pooling": "max",
+                "dropout": 0.3,
+                "num_layers": 2,
+            },
+        ),
+        Preset(
+            "transformer",
+            "Transformer encoder, 2 layers, d_model 128, 4 heads, sinusoidal positions, mean "
+            "pooling, dropout 0.1",
+            {
+                "kind": "transformer",
+                "embed_dim": 128,
+                "hidden_dim": 128,
+                "num_layers": 2,
+                "num_heads": 4,
+                "positions": "sinusoidal",
+                "pooling": "mean",
+                "dropout": 0.1,
+                "bidirectional": False,
+            },
+        ),
     )
 }
 
@@ -99,7 +155,7 @@ def create_model(
     input_dim: int | None = None,
     task: str = "classification",
     **overrides: Any,
-) -> RecurrentClassifier:
+) -> TextClassifier:
     """Build a preset, with overrides applied (None values are ignored).
 
     Pretrained vectors (`embeddings="glove-6b-50d"` or a GloVe text file) need `itos`, the
@@ -121,7 +177,7 @@ def create_model(
         task=task,
         **settings,
     )
-    model = RecurrentClassifier(spec)
+    model = from_spec(spec)
     if spec.embeddings is not None:
         if itos is None:
             raise RnnlabError(
@@ -146,7 +202,7 @@ def create_model_from_config(
     input_dim: int | None = None,
     task: str = "classification",
     itos: list[str] | None = None,
-) -> RecurrentClassifier:
+) -> TextClassifier:
     """create_model(cfg.name, ...) with the fields set in cfg as overrides."""
     return create_model(
         cfg.name,
@@ -161,7 +217,7 @@ def create_model_from_config(
 
 def build_model(
     cfg: ModelConfig, splits: EncodedSplits, *, name: str | None = None, **overrides: Any
-) -> RecurrentClassifier:
+) -> TextClassifier:
     """The model `cfg` asks for, sized for `splits` (vocabulary, classes, inputs, task).
 
     `name` switches to another preset (and drops cfg.kind, which belonged to the old one);

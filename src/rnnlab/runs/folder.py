@@ -41,7 +41,7 @@ from rnnlab.data.encoded import EncodedSplits
 from rnnlab.data.text_encoder import TextEncoder
 from rnnlab.errors import RnnlabError
 from rnnlab.io import read_json, write_json_atomic
-from rnnlab.models import ModelSpec, RecurrentClassifier, count_parameters
+from rnnlab.models import ModelSpec, count_parameters, from_spec
 from rnnlab.models.memory import check_memory, estimate_memory, parameter_shapes
 from rnnlab.training.checkpoint import load_state_dict, save_state_dict
 from rnnlab.training.curves import plot_curves
@@ -271,7 +271,7 @@ def build_summary(
         "model": {
             "name": config.model.name,
             "kind": model.spec.kind,  # type: ignore[union-attr]
-            "parameters": count_parameters(model),  # type: ignore[arg-type]
+            "parameters": count_parameters(model),
             "embedding_coverage": getattr(model, "embedding_coverage", None),
         },
         "test": test.to_dict(splits.label_names) if test is not None else None,
@@ -467,7 +467,7 @@ def load_run(run_dir: Path | str) -> LoadedRun:
         None,
         fix=f"the spec in {run_dir / SPEC} is not the one the run was trained with",
     )
-    model = RecurrentClassifier(spec)
+    model = from_spec(spec)
     model.load_state_dict(weights)
     model.eval()
     encoder = None

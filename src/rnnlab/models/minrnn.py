@@ -1,0 +1,356 @@
+"""minGRU and minLSTM (Feng et al. 2024, "Were RNNs All We Needed?"): gates that read only the
+input, so the recurrence is linear in the state and trains as a parallel scan over time.
+
+    minGRU   z_t = σ(W_z x_t + b_z),  h̃_t = g(W_h x_t + b_h)
+             h_t = (1 − z_t) ⊙ h_{t−1} + z_t ⊙ h̃_t
+    minLSTM  f_t = σ(W_f x_t + b_f),  i_t = σ(W_i x_t + b_i),  h̃_t = g(W_h x_t + b_h)
+             f'_t = f_t / (f_t + i_t),  i'_t = i_t / (f_t + i_t)
+             h_t = f'_t ⊙ h_{t−1} + i'_t ⊙ h̃_t
+    g(x) = x + 0.5 for x ≥ 0, σ(x) otherwise (always positive);  h_{−1} = 0.
+
+Both are h_t = a_t ⊙ h_{t−1} + b_t with a_t in (0, 1) and b_t > 0, and with k_t the logit of the
+update weight (minGRU: k = W_z x + b_z; minLSTM: k = softplus(−f) − softplus(−i), from
+log f' = −softplus(k) and log i' = −softplus(−k)):
+
+    log a_t = −softplus(k_t),  log b_t = −softplus(−k_t) + log g(h̃ pre-activation)
+
+Two modes compute the same thing (`ModelSpec.impl`):
+- `torch` (training, the default): Heinsen's log-space parallel scan, h = exp(A + logcumsumexp(
+  log b − A)) with A = cumsum(log a). It runs in chunks of about √T steps: the cumulative sums
+  and logcumsumexp inside each chunk, one log-space carry between chunks, so the values stay
+  small (float32 keeps ~1e-6 at any T, where one scan over the whole text would lose precision
+  as |A| grows) and every number is finite (no −inf enters a logcumsumexp: an all −inf prefix
+  gives NaN gradients, pytorch issues 31829 and 49724). The backward pass is the scan's exact
+  adjoint, the reverse linear recurrence g̃_t = dL/dh_t + a_{t+1} g̃_{t+1}, chunked the same way.
+- `scratch`: the step-by-step loop of the equations above (plain autograd): the reference the
+  tests compare the scan with, the per-step states of `trace()`, and streaming (`step`).
+
+Padding: right padding, read at length − 1 (the scan is causal: padding comes after the real
+steps); a bidirectional encoder reads each row reversed within its own length.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnlab.errors import check
+from rnnlab.models.classifier import ModelSpec, StateTrace, TextClassifier
+from rnnlab.models.sequence import POOLINGS, clean_lengths, pool, reverse_index, reverse_within
+
+GATES = {"mingru": 2, "minlstm": 3}
+"""Blocks of the input projection: minGRU (z, h̃), minLSTM (f, i, h̃)."""
+NEGATIVE = -1e30
+"""A large finite stand-in for log 0 (the empty prefix): finite, so no NaN gradients."""
+
+
+LIMIT = 60.0
+"""Gate logits and candidate pre-activations are clamped to ±LIMIT inside the scan: σ(−60) ~ 1e-26,
+so the result moves by less than float rounding, and no logarithm ever sees 0."""
+
+
+def g(x: Tensor) -> Tensor:
+    """x + 0.5 for x >= 0, σ(x) otherwise: continuous, positive, linear for large x.
+    Computed as σ(min(x, 0)) + max(x, 0) (the same function, without a branch)."""
+    return torch.sigmoid(x.clamp(max=0)) + x.clamp(min=0)
+
+
+def chunk_size(steps: int) -> int:
+    """About √T steps per chunk: the scans then loop about 2√T times."""
+    return max(1, math.ceil(math.sqrt(steps)))
+
+
+def _chunked(x: Tensor, size: int, fill: float) -> Tensor:
+    """Time-major (T, B, H) -> (n, size, B, H), padding time with `fill` to a multiple of size
+    (the model pads its input to whole chunks already: `padded_steps`).
+    A step i of every chunk, [:, i], is then n blocks of B*H contiguous numbers (elementwise
+    ops on a (B, n, C, H) layout's [:, :, i] run tens of times slower on the CPU)."""
+    steps, batch, hidden = x.shape
+    chunks = -(-steps // size)
+    if chunks * size != steps:
+        x = torch.cat([x, x.new_full((chunks * size - steps, batch, hidden), fill)], dim=0)
+    return x.view(chunks, size, batch, hidden)
+
+
+def heinsen_scan(log_a: Tensor, log_b: Tensor) -> Tensor:
+    """h_t = a_t h_{t-1} + b_t with h_{-1} = 0, from log a and log b, time-major (T, B, H).
+
+    Heinsen's sequence inside each chunk of C steps: with A = cumsum(log a) from the chunk's
+    start, the chunk's own part is exp(A + logcumsumexp(log b − A)) (its state started from 0);
+    the state entering a chunk is carried over with exp(A) (the chunk's decay, at most 1).
+    Both parts are at most max_t b_t / (1 - a_t), so nothing overflows, at any length.
+    """
+    steps, batch, hidden = log_a.shape
+    size = chunk_size(steps)
+    la = _chunked(log_a, size, 0.0)  # (n, C, B, H); padding (after the end): a = 1 ...
+    lb = _chunked(log_b, size, NEGATIVE)  # ... b ~ 0: never read
+    cum = torch.empty_like(la)  # A within each chunk
+    inner = torch.empty_like(lb)  # A + logcumsumexp(log b - A) within each chunk
+    if log_a.device.type == "cpu":  # PyTorch's CPU logcumsumexp is a scalar loop: step it
+        running_cum = cum[:, 0]
+        running_cum.copy_(la[:, 0])
+        running = lb[:, 0] - running_cum
+        torch.add(running_cum, running, out=inner[:, 0])
+        for i in range(1, size):
+            running_cum = torch.add(running_cum, la[:, i], out=cum[:, i])
+            running = torch.logaddexp(running, lb[:, i] - running_cum)
+            torch.add(running_cum, running, out=inner[:, i])
+    else:
+        torch.cumsum(la, dim=1, out=cum)
+        torch.add(cum, torch.logcumsumexp(lb - cum, dim=1), out=inner)
+    decay = cum.exp_()  # (n, C, B, H): prod of a from the chunk's start, in [0, 1]
+    local = inner.exp_()  # the chunk's own part
+    carries = torch.empty_like(local[:, 0])  # (n, B, H): h just before each chunk
+    carry = local.new_zeros(batch, hidden)
+    for c in range(local.shape[0]):
+        carries[c] = carry
+        carry = torch.addcmul(local[c, -1], decay[c, -1], carry)
+    h = local.addcmul_(decay, carries[:, None])
+    return h.view(-1, batch, hidden)[:steps]
+
+
+def reverse_linear_scan(coef: Tensor, values: Tensor) -> Tensor:
+    """y_t = values_t + coef_t * y_{t+1} (y_T = 0), time-major (T, B, H), chunked like
+    heinsen_scan; coef in [0, 1] keeps it stable in linear space."""
+    steps, batch, hidden = coef.shape
+    size = chunk_size(steps)
+    a = _chunked(coef, size, 0.0)  # (n, C, B, H)
+    b = _chunked(values, size, 0.0)
+    local = torch.empty_like(b)  # the reverse scan inside each chunk, from y = 0
+    decay = torch.empty_like(a)  # prod_{j >= i in the chunk} coef_j
+    running = local[:, -1]
+    running.copy_(b[:, -1])
+    product = decay[:, -1]
+    product.copy_(a[:, -1])
+    for i in range(size - 2, -1, -1):
+        running = torch.addcmul(b[:, i], a[:, i], running, out=local[:, i])
+        product = torch.mul(a[:, i], product, out=decay[:, i])
+    carries = torch.empty_like(local[:, 0])  # (n, B, H): y at the start of the next chunk
+    carry = local.new_zeros(batch, hidden)
+    for c in range(a.shape[0] - 1, -1, -1):
+        carries[c] = carry
+        carry = torch.addcmul(local[c, 0], decay[c, 0], carry)
+    out = local.addcmul_(decay, carries[:, None])
+    return out.view(-1, batch, hidden)[:steps]
+
+
+class _ParallelScan(torch.autograd.Function):
+    """h = scan(k, v): a = σ(−k), b = σ(k) g(v); forward in log space, backward its adjoint.
+    Time-major (T, B, H) in and out, contiguous: elementwise ops on strided views are many
+    times slower on the CPU."""
+
+    @staticmethod
+    def forward(ctx: Any, k: Tensor, v: Tensor) -> Tensor:
+        k = k.clamp(-LIMIT, LIMIT)
+        z = torch.sigmoid(k)
+        log_z = z.log()
+        log_a = log_z - k  # log(1 - σ(k)) = log σ(k) - k: finite where 1 - z rounds to 0
+        v = v.clamp(min=-LIMIT)
+        low = torch.sigmoid(v.clamp(max=0))  # σ(min(v, 0))
+        log_b = torch.add(low, v.clamp(min=0)).log_().add_(log_z)  # log z + log g(v)
+        h = heinsen_scan(log_a, log_b)  # (T, B, H)
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            # g'(v): σ'(v) = s (1 - s) below 0, 1 from 0 on (where s = σ(0) = 1/2)
+            slope = torch.addcmul(low, low, low, value=-1.0).add_((v >= 0).to(v.dtype), alpha=0.75)
+            ctx.save_for_backward(z, slope, h)
+        return h
+
+    @staticmethod
+    def backward(ctx: Any, grad_h: Tensor) -> tuple[Tensor, Tensor]:
+        z, slope, h = ctx.saved_tensors  # (T, B, H)
+        a = 1 - z
+        coef = torch.empty_like(a)  # a_{t+1}: how much of dL/dh_{t+1} reaches h_t
+        coef[:-1] = a[1:]
+        coef[-1] = 0
+        total = reverse_linear_scan(coef, grad_h.contiguous())  # dL/dh_t via every later step
+        step = torch.empty_like(h)  # h_t - h_{t-1}
+        torch.sub(h[1:], h[:-1], out=step[1:])
+        step[0] = h[0]
+        grad_k = total * a * step  # dh_t/dk_t = z a (h̃ - h_{t-1}) = a (h_t - h_{t-1})
+        grad_v = total.mul_(z).mul_(slope)  # dh_t/dv_t = z g'(v_t)
+        return grad_k, grad_v
+
+
+def parallel_scan(k: Tensor, v: Tensor) -> Tensor:
+    """h_t = (1 − σ(k_t)) h_{t−1} + σ(k_t) g(v_t), h_{−1} = 0, all steps at once.
+    k, v time-major (T, B, H) -> h (T, B, H)."""
+    return _ParallelScan.apply(k.contiguous(), v.contiguous())
+
+
+def padded_steps(steps: int) -> int:
+    """T rounded up to whole chunks (the scans then need no padding of their own)."""
+    size = chunk_size(steps)
+    return -(-steps // size) * size
+
+
+def sequential_steps(kind: str, gates: Tensor, state: Tensor | None = None) -> list[Tensor]:
+    """The equations step by step (the reference): gates (B, T, G*H) -> T states (B, H)."""
+    blocks = gates.chunk(GATES[kind], dim=-1)
+    candidate = g(blocks[-1])  # h̃ (B, T, H)
+    if kind == "mingru":
+        keep_new = torch.sigmoid(blocks[0])
+        keep_old = 1 - keep_new
+    else:
+        f, i = torch.sigmoid(blocks[0]), torch.sigmoid(blocks[1])
+        keep_old, keep_new = f / (f + i), i / (f + i)
+    h = state if state is not None else candidate.new_zeros(candidate.shape[0], candidate.shape[2])
+    states = []
+    for t in range(candidate.shape[1]):
+        h = keep_old[:, t] * h + keep_new[:, t] * candidate[:, t]
+        states.append(h)
+    return states
+
+
+def update_logit(kind: str, blocks: list[Tensor]) -> tuple[Tensor, Tensor]:
+    """(k, v) from the gate blocks: the logit of the update weight and the candidate's
+    pre-activation (minLSTM: k = softplus(−f) − softplus(−i), so that σ(k) = i / (f + i))."""
+    if kind == "mingru":
+        return blocks[0], blocks[1]
+    return F.softplus(-blocks[0]) - F.softplus(-blocks[1]), blocks[2]
+
+
+class MinRecurrentClassifier(TextClassifier):
+    """embedding -> stacked minGRU / minLSTM layers (optionally bidirectional) -> pooling -> head.
+
+    model(tokens (B, T) int64 or (B, T, F) float, lengths (B,)) -> logits (B, C). Parameters:
+    `rnn.l{layer}` (and `rnn.l{layer}_reverse`), each one Linear(In, G*H) with the gate blocks
+    stacked in the order of GATES (minGRU z, h̃; minLSTM f, i, h̃).
+    """
+
+    family = "minrnn"
+    sequence_modes = ("padded",)
+    impls = ("torch", "scratch")
+    poolings = POOLINGS
+    has_states = True
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        check(spec.kind in GATES, f"MinRecurrentClassifier runs mingru or minlstm, not {spec.kind}")
+        self.check_spec(spec)
+        self.spec = spec
+        self.embedding_coverage: float | None = None
+        self.embedding: nn.Embedding | None = None
+        if spec.input_dim is None:
+            self.embedding = nn.Embedding(spec.vocab_size, spec.embed_dim, padding_idx=0)
+            self.embedding.weight.requires_grad_(not spec.freeze_embeddings)
+        hidden, blocks = spec.hidden_dim, GATES[spec.kind]
+        layers = {}
+        for layer in range(spec.num_layers):
+            in_size = (spec.input_dim or spec.embed_dim) if layer == 0 else spec.directions * hidden
+            for suffix in ("", "_reverse")[: spec.directions]:
+                layers[f"l{layer}{suffix}"] = nn.Linear(in_size, blocks * hidden)
+        self.rnn = nn.ModuleDict(layers)
+        self.dropout = nn.Dropout(spec.dropout)
+        self.head = nn.Linear(spec.directions * hidden, spec.num_outputs)
+        if spec.gate_bias is not None:
+            self._set_gate_bias(spec.gate_bias)
+
+    def _set_gate_bias(self, value: float) -> None:
+        """Bias towards keeping the state: minGRU's z by -value, minLSTM's f by +value."""
+        hidden = self.spec.hidden_dim
+        with torch.no_grad():
+            for linear in self.rnn.values():
+                assert isinstance(linear, nn.Linear)
+                linear.bias[:hidden] = -value if self.spec.kind == "mingru" else value
+                if self.spec.kind == "minlstm":
+                    linear.bias[hidden : 2 * hidden] = 0.0
+
+    def parts(self) -> dict[str, nn.Module | None]:
+        return {"embedding": self.embedding, "recurrent": self.rnn, "head": self.head}
+
+    def layout(self) -> str:
+        s = self.spec
+        name = {"mingru": "minGRU", "minlstm": "minLSTM"}[s.kind]
+        bi = "bi" if s.bidirectional else ""
+        return f"{bi}{name} {s.num_layers}x{s.hidden_dim}, {s.pooling} pooling"
+
+    @classmethod
+    def activation_floats_per_token(cls, spec: ModelSpec, steps: int) -> float:
+        """Floats autograd keeps per token: the gates, k, v and h per layer and direction, with
+        room for the scan's temporaries."""
+        features = spec.input_dim or spec.embed_dim
+        per_direction = features + (GATES[spec.kind] + 6) * spec.hidden_dim
+        return features + spec.num_layers * spec.directions * per_direction
+
+    # -- forward ----------------------------------------------------------------------------
+
+    def embed(self, tokens: Tensor) -> Tensor:
+        """(B, T) ids -> (B, T, E) (with embedding dropout); continuous (B, T, F) unchanged."""
+        if self.embedding is None:
+            return tokens
+        return self.dropout(self.embedding(tokens))  # (B, T, E)
+
+    def forward_embedded(self, x: Tensor, lengths: Tensor) -> Tensor:
+        lengths = clean_lengths(lengths, x.shape[1])
+        outputs, _ = self._layered(x, lengths, sequential=self.spec.impl == "scratch")
+        return self._head(outputs, lengths)
+
+    def trace(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, StateTrace]:
+        """The sequential mode: logits and the states h_t of the last layer's forward direction,
+        one (B, H) node per step on the loss path (any impl gives the same logits)."""
+        lengths = clean_lengths(lengths, x.shape[1])
+        outputs, states = self._layered(x, lengths, sequential=True)
+        return self._head(outputs, lengths), StateTrace(states, None, lengths)
+
+    def step(self, x: Tensor, state: list[Tensor] | None = None) -> tuple[Tensor, list[Tensor]]:
+        """Streaming: one time step x (B, In) of a unidirectional model -> the last layer's h_t
+        (B, H) and the new state (one (B, H) per layer; None starts from h = 0)."""
+        check(not self.spec.bidirectional, "streaming needs a unidirectional model")
+        new_state = []
+        layer_input = x
+        for layer in range(self.spec.num_layers):
+            if layer > 0:
+                layer_input = F.dropout(layer_input, self.spec.dropout, self.training)
+            gates = self.rnn[f"l{layer}"](layer_input)[:, None]  # (B, 1, G*H)
+            previous = state[layer] if state is not None else None
+            (h,) = sequential_steps(self.spec.kind, gates, previous)
+            new_state.append(h)
+            layer_input = h
+        return layer_input, new_state
+
+    def _head(self, outputs: Tensor, lengths: Tensor) -> Tensor:
+        pooled = pool(outputs, lengths, self.spec.pooling, self.spec.directions)  # (B, D*H)
+        return self.head(self.dropout(pooled))  # (B, C)
+
+    def _layered(
+        self, x: Tensor, lengths: Tensor, *, sequential: bool
+    ) -> tuple[Tensor, list[Tensor]]:
+        """Layer by layer; the backward direction reads each row reversed within its length.
+        Returns outputs (B, T, D*H) and, when sequential, the last layer's forward states."""
+        spec = self.spec
+        index = reverse_index(lengths, x.shape[1], x.device) if spec.bidirectional else None
+        layer_input, states = x, list[Tensor]()
+        for layer in range(spec.num_layers):
+            if layer > 0:
+                layer_input = F.dropout(layer_input, spec.dropout, self.training)
+            forward, states = self._direction(layer_input, f"l{layer}", sequential)
+            outputs = [forward]  # (B, T, H)
+            if index is not None:
+                flipped = reverse_within(layer_input, index)
+                backward, _ = self._direction(flipped, f"l{layer}_reverse", sequential)
+                outputs.append(reverse_within(backward, index))
+            layer_input = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
+        return layer_input, states
+
+    def _direction(self, x: Tensor, name: str, sequential: bool) -> tuple[Tensor, list[Tensor]]:
+        """One layer and direction over x (B, T, In) -> (B, T, H), and the states if sequential."""
+        linear = self.rnn[name]
+        assert isinstance(linear, nn.Linear)
+        if sequential:
+            states = sequential_steps(self.spec.kind, linear(x))  # gates (B, T, G*H)
+            return torch.stack(states, dim=1), states
+        steps = x.shape[1]
+        # time-major and whole chunks for the scan; the padded steps come last: never read
+        xt = F.pad(x.transpose(0, 1), (0, 0, 0, 0, 0, padded_steps(steps) - steps))
+        hidden = self.spec.hidden_dim
+        blocks = [
+            F.linear(xt, linear.weight[i * hidden : (i + 1) * hidden],
+                     linear.bias[i * hidden : (i + 1) * hidden])
+            for i in range(GATES[self.spec.kind])
+        ]  # fmt: skip  # each (T', B, H), contiguous
+        h = parallel_scan(*update_logit(self.spec.kind, blocks))  # (T', B, H)
+        return h[:steps].transpose(0, 1), []

@@ -1,0 +1,149 @@
+"""A small Transformer encoder (Vaswani et al. 2017), on PyTorch's own nn.TransformerEncoderLayer
+(pre-norm, GELU; its attention runs F.scaled_dot_product_attention).
+
+    u_t = P x_t + p_t                  x_t the embedded token, P a projection to the model width D
+                                       (identity when embed_dim == D), p_t the position's vector
+    U' = Layer_N(... Layer_1([c; U]))  each: U + MHA(LN(U)), then + FFN(LN(·)); c a learned [CLS]
+                                       vector, present only with first-token pooling
+    logits = W · pool(LN(U')) + b      mean / max over the real tokens, or the [CLS] output
+
+Every position attends to every other one in one step: no state is carried along the text, so
+nothing has to survive many steps, and the whole layer is a few large matrix products (the
+serial loop is gone; the cost is quadratic in the length instead). Padding: a key-padding mask,
+so no position attends to padding; outputs on padding are never read. Positions: sinusoidal
+(any length) or learned (up to `max_positions`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from rnnlab.errors import check
+from rnnlab.models.classifier import ModelSpec, TextClassifier
+from rnnlab.models.sequence import clean_lengths, pool, time_mask
+
+
+def sinusoidal_positions(
+    steps: int, width: int, *, device: torch.device, dtype: torch.dtype
+) -> Tensor:
+    """(T, D): sin on even features, cos on odd ones, wavelengths 2π .. 10000·2π."""
+    position = torch.arange(steps, device=device, dtype=torch.float64)[:, None]
+    rates = torch.exp(
+        torch.arange(0, width, 2, device=device, dtype=torch.float64)
+        * (-math.log(10_000.0) / width)
+    )
+    table = torch.zeros(steps, width, device=device, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(position * rates)
+    table[:, 1::2] = torch.cos(position * rates[: width // 2])
+    return table.to(dtype)
+
+
+class TransformerClassifier(TextClassifier):
+    """embedding -> projection + positions -> N pre-norm encoder layers -> pooling -> head."""
+
+    family = "transformer"
+    sequence_modes = ("padded",)
+    impls = ("torch",)
+    poolings = ("mean", "max", "first")
+    has_states = False
+    no_states = (
+        "a Transformer has no recurrent state: every position attends to every other in one step"
+    )
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        check(
+            spec.kind == "transformer", f"TransformerClassifier runs transformer, not {spec.kind}"
+        )
+        self.check_spec(spec)
+        width = spec.hidden_dim
+        check(
+            width % spec.num_heads == 0,
+            f"hidden_dim {width} (the model width) must be a multiple of num_heads "
+            f"{spec.num_heads}; e.g. --hidden-dim {spec.num_heads * max(1, width // spec.num_heads)}",
+        )
+        check(not spec.bidirectional, "bidirectional does not apply to a Transformer: it already "
+              "reads every position from both sides; drop --bidirectional")  # fmt: skip
+        self.spec = spec
+        self.embedding_coverage: float | None = None
+        self.embedding: nn.Embedding | None = None
+        features = spec.input_dim or spec.embed_dim
+        if spec.input_dim is None:
+            self.embedding = nn.Embedding(spec.vocab_size, spec.embed_dim, padding_idx=0)
+            self.embedding.weight.requires_grad_(not spec.freeze_embeddings)
+        encoder: dict[str, nn.Module] = {}
+        encoder["project"] = nn.Identity() if features == width else nn.Linear(features, width)
+        if spec.positions == "learned":
+            encoder["positions"] = nn.Embedding(spec.max_positions, width)
+        layer = nn.TransformerEncoderLayer(
+            width,
+            spec.num_heads,
+            spec.ff_dim or 2 * width,
+            spec.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        encoder["layers"] = nn.TransformerEncoder(
+            layer, spec.num_layers, norm=nn.LayerNorm(width), enable_nested_tensor=False
+        )
+        self.encoder = nn.ModuleDict(encoder)
+        self.cls = nn.Parameter(torch.zeros(1, 1, width)) if spec.pooling == "first" else None
+        self.dropout = nn.Dropout(spec.dropout)
+        self.head = nn.Linear(width, spec.num_outputs)
+
+    def parts(self) -> dict[str, nn.Module | None]:
+        return {"embedding": self.embedding, "recurrent": self.encoder, "head": self.head}
+
+    def layout(self) -> str:
+        s = self.spec
+        return (
+            f"Transformer {s.num_layers}x{s.hidden_dim}, {s.num_heads} heads, {s.positions} "
+            f"positions, {'[CLS]' if s.pooling == 'first' else s.pooling} pooling"
+        )
+
+    @classmethod
+    def activation_floats_per_token(cls, spec: ModelSpec, steps: int) -> float:
+        """Per layer: the residual stream, norms, q/k/v, attention output and the FFN (about
+        12 D + 2 ff floats per token), plus the attention weights where the math path keeps them
+        (heads * T per token)."""
+        width = spec.hidden_dim
+        ff = spec.ff_dim or 2 * width
+        per_layer = 12 * width + 2 * ff + spec.num_heads * steps
+        return (spec.input_dim or spec.embed_dim) + spec.num_layers * per_layer
+
+    # -- forward ----------------------------------------------------------------------------
+
+    def embed(self, tokens: Tensor) -> Tensor:
+        """(B, T) ids -> (B, T, E) (with dropout); continuous (B, T, F) unchanged."""
+        if self.embedding is None:
+            return tokens
+        return self.dropout(self.embedding(tokens))  # (B, T, E)
+
+    def forward_embedded(self, x: Tensor, lengths: Tensor) -> Tensor:
+        steps = x.shape[1]
+        lengths = clean_lengths(lengths, steps)
+        spec = self.spec
+        u = self.encoder["project"](x)  # (B, T, D)
+        if spec.positions == "learned":
+            check(
+                steps <= spec.max_positions,
+                f"a text of {steps} tokens is longer than the {spec.max_positions} learned "
+                "positions; cut texts with --max-len or use sinusoidal positions",
+            )
+            table = self.encoder["positions"]
+            assert isinstance(table, nn.Embedding)
+            u = u + table.weight[:steps]
+        else:
+            u = u + sinusoidal_positions(steps, u.shape[-1], device=u.device, dtype=u.dtype)
+        padding = ~time_mask(lengths, steps, x.device)  # (B, T) True on padding
+        if self.cls is not None:
+            u = torch.cat([self.cls.expand(u.shape[0], -1, -1).to(u.dtype), u], dim=1)
+            padding = torch.cat([padding.new_zeros(padding.shape[0], 1), padding], dim=1)
+        out = self.encoder["layers"](u, src_key_padding_mask=padding)  # (B, T(+1), D)
+        # the [CLS] position, or mean / max over the real tokens: (B, D)
+        pooled = out[:, 0] if self.cls is not None else pool(out, lengths, spec.pooling, 1)
+        return self.head(self.dropout(pooled))  # (B, C)
