@@ -81,4 +81,3 @@ def run_models(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print_tables([table])
     return 0
-
