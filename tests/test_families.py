@@ -4,6 +4,7 @@ positions and pooling. The registry contract tests (tests/test_models.py) cover 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -254,7 +255,7 @@ def test_bow_is_the_mean_of_word_and_pair_vectors(buckets: int) -> None:
         vectors = [weight[w] for w in words]
         if buckets:
             vectors += [
-                weight[VOCAB + (a * 1_000_003 + b) % buckets] for a, b in zip(words, words[1:])
+                weight[VOCAB + (a * 1_000_003 + b) % buckets] for a, b in itertools.pairwise(words)
             ]
         rows.append(torch.stack(vectors).mean(dim=0))
     expected = model.head(torch.stack(rows))
