@@ -221,3 +221,18 @@ def test_identical_runs_write_identical_model_files(corpus: Path, tmp_path: Path
         assert main(args) == 0
     assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
     assert (tmp_path / "a" / "checkpoint.pt").is_file()
+
+
+def test_interrupt_once_holds_the_second_signal_until_the_block_ends() -> None:
+    from rnnlab.training.signals import interrupt_once
+
+    finished = False
+    with pytest.raises(KeyboardInterrupt), interrupt_once() as received:
+        with pytest.raises(KeyboardInterrupt):  # the first stops the work
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGINT)  # the second is held ...
+        time.sleep(0.05)
+        finished = True  # ... so the saving goes on
+    assert finished and received == [signal.SIGTERM, signal.SIGINT]
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers restored

@@ -36,7 +36,7 @@ from rnnlab.training import metrics, tensorboard
 from rnnlab.training.callbacks import Callback, ConsoleLogger
 from rnnlab.training.checkpoint import Checkpoint
 from rnnlab.training.device import flush_denormal, flush_wanted, resolve_device, runtime
-from rnnlab.training.signals import interrupts_deferred, sigterm_as_interrupt
+from rnnlab.training.signals import interrupt_once
 from rnnlab.training.trainer import EvalResult, FitResult, evaluate, fit, predict_logits
 
 __all__ = [
@@ -241,7 +241,7 @@ def _fit_and_save(
                 run_dir / tensorboard.FOLDER, every=config.train.tensorboard_every
             )
         )
-    with sigterm_as_interrupt():
+    with interrupt_once():  # a second Ctrl-C / SIGTERM waits for the run's last files
         try:
             fitted = fit(
                 model, splits, config.train, callbacks=[*loggers, *callbacks], run_dir=run_dir,
@@ -255,8 +255,7 @@ def _fit_and_save(
         summary = runs.build_summary(
             config=config, splits=splits, model=model, fit=fitted, test=test, name=run_dir.name
         )
-        with interrupts_deferred():  # the weights and summary.json are written whole
-            runs.finish_run(run_dir, model, summary, test)
+        runs.finish_run(run_dir, model, summary, test)
     return RunResult(run_dir, config, model, fitted, test, summary)
 
 

@@ -1,4 +1,5 @@
-"""Signals during training: SIGTERM stops like Ctrl-C, and writes that must finish wait for it.
+"""Signals during training: SIGTERM stops like Ctrl-C, and a second signal waits for the run's
+last files.
 
 SIGTERM is what `timeout`, docker, Kubernetes and Slurm send before they kill a job; turning it
 into KeyboardInterrupt lets the loop end the same clean way (best weights kept, folder marked).
@@ -38,20 +39,25 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 @contextmanager
-def interrupts_deferred() -> Iterator[list[int]]:
-    """Ctrl-C and SIGTERM received during the block are held until it ends, then raised as
-    KeyboardInterrupt: a run's last files are written whole whatever the user presses."""
-    received: list[int] = []
+def interrupt_once() -> Iterator[list[int]]:
+    """The first Ctrl-C or SIGTERM raises KeyboardInterrupt (training stops, as usual); any
+    further one is held until the block ends, then raised: what follows the first (testing the
+    best weights, writing the run's last files) always finishes."""
     if not _main_thread():
-        yield received
+        yield []
         return
-    before = {
-        s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in STOP_SIGNALS
-    }
+    received: list[int] = []
+
+    def handle(signum: int, frame: Any) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            raise KeyboardInterrupt
+
+    before = {s: signal.signal(s, handle) for s in STOP_SIGNALS}
     try:
         yield received
     finally:
         for s, handler in before.items():
             signal.signal(s, handler)
-    if received:
+    if len(received) > 1:
         raise KeyboardInterrupt
