@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -266,6 +267,13 @@ def test_a_wider_build_that_fails_falls_back_to_the_next_with_one_note(
 
 def test_the_default_build_is_the_first_that_builds() -> None:
     assert kernels.loaded_isa() == kernels.isa_order()[0]
+
+
+def test_a_rebuilt_extension_still_names_its_isa(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch's JIT builder renames a module it builds twice in one process (name_v1, ...)."""
+    renamed = ModuleType("rnnlab_recurrence_avx512_v2")
+    monkeypatch.setattr(kernels, "_extension", lambda: renamed)
+    assert kernels.loaded_isa() == "avx512"
 
 
 def test_auto_falls_back_with_one_note(

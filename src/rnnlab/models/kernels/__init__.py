@@ -103,7 +103,7 @@ def _find_ninja() -> None:
     """Put the `ninja` wheel's binary on PATH when the environment was not activated."""
     if shutil.which("ninja") is None:
         try:
-            import ninja
+            import ninja  # optional: only where the environment was not activated
 
             os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
         except ImportError:  # the build then fails with a clear "ninja is required"
@@ -125,7 +125,7 @@ def _build_failure(exc: Exception) -> str:
 def build(isa: str) -> ModuleType:
     """Compile (once per ISA, cached on disk) and load the kernels built for `isa`; raises
     when they cannot be built here."""
-    from torch.utils import cpp_extension
+    from torch.utils import cpp_extension  # heavy (setuptools), wanted only to build kernels
 
     name, cflags, ldflags = _flags(isa)
     folder = kernels_dir() / name
@@ -193,7 +193,11 @@ def _extension() -> ModuleType | None:
 def loaded_isa() -> str | None:
     """Which build the models run on (None: PyTorch's layers)."""
     ext = _extension()
-    return None if ext is None else ext.__name__.removeprefix("rnnlab_recurrence_")
+    if ext is None:
+        return None
+    # torch's JIT builder appends _v1, _v2, ... when one process builds a name twice differently
+    found = re.fullmatch(r"rnnlab_recurrence_([a-z0-9]+?)(_v\d+)?", ext.__name__)
+    return found.group(1) if found else None
 
 
 def applies(kind: str, x: Tensor) -> bool:
