@@ -115,11 +115,18 @@ def test_other_settings_or_foreign_folder_refused(tmp_path: Path) -> None:
 def test_step_list_and_presets() -> None:
     quick, full = study_settings("imdb", quick=True), study_settings("imdb")
     names = [s.name for s in build_steps(quick)]
-    assert names[:5] == ["dataset", "train-rnn", "train-lstm", "train-gru", "compare"]
-    assert names[5:] == [entry.name for entry in REGISTRY]  # every diagnostic, registry order
+    trained = ["train-rnn", "train-lstm", "train-gru", "train-bow", "train-mingru"]
+    assert names[:7] == ["dataset", *trained, "compare"]
+    assert names[7:] == [entry.name for entry in REGISTRY]  # every diagnostic, registry order
     assert quick.max_len <= 256 and quick.epochs <= 3 and quick.truncate == "tail"
-    assert quick.diagnostics == {e.name: e.quick for e in REGISTRY}
-    assert full.diagnostics == {e.name: e.settings() for e in REGISTRY}
+    assert full.models == ("rnn", "lstm", "gru", "bow", "mingru", "transformer")
+    for settings, presets in ((quick, {e.name: e.quick for e in REGISTRY}),
+                              (full, {e.name: e.settings() for e in REGISTRY})):  # fmt: skip
+        # the synthetic task trains the study's own models; every other preset as it is
+        synthetic = dataclasses.replace(presets["synthetic"], models=settings.models)
+        assert settings.diagnostics == {**presets, "synthetic": synthetic}
+    by_hand = study_settings("imdb", quick=True, diagnostics={"synthetic": {"models": ("gru",)}})
+    assert by_hand.diagnostics["synthetic"].models == ("gru",)
     assert full.limit is None and "minutes" in full.expected
     assert default_out("imdb", quick=True).name == "study-imdb-quick"
 

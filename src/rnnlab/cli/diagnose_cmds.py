@@ -26,6 +26,7 @@ from rnnlab.cli.settings_flags import add_settings_flags, parse_field, settings_
 from rnnlab.config import RunConfig, flag_name
 from rnnlab.diagnostics import REGISTRY, Diagnostic, Inputs, suite
 from rnnlab.diagnostics.inputs import DEFAULT_MODELS, log_to_stderr
+from rnnlab.diagnostics.result import Result
 from rnnlab.errors import RnnlabError
 from rnnlab.runs import check_out_dir, check_run_dir, dataset_slug
 from rnnlab.tables import print_tables
@@ -175,12 +176,19 @@ def cmd_diagnostic(args: argparse.Namespace) -> int:
         entry.check(settings, inputs)
     result = suite.run_one(entry, settings, inputs)
     result.save(out)
-    print_tables(result.tables())
+    print_result(result)
     print(f"saved {out}")
     if getattr(result, "status", "completed") == "interrupted":
         print("rnnlab: interrupted; the cells finished so far are saved", file=sys.stderr)
         return INTERRUPTED
     return 0
+
+
+def print_result(result: Result) -> None:
+    """The result's tables, then one line per model it does not apply to."""
+    print_tables(result.tables())
+    for line in result.notices():
+        print(line)
 
 
 # ----- diagnose all ----------------------------------------------------------------------------
@@ -246,7 +254,7 @@ def cmd_all(args: argparse.Namespace) -> int:
     try:
         result = suite.run_all(
             inputs, out, settings=settings, skip=skip,
-            on_part=lambda name, part: print_tables(part.tables()),
+            on_part=lambda name, part: print_result(part),
         )  # fmt: skip
     except BaseException:
         if created:

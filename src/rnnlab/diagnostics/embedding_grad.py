@@ -10,7 +10,8 @@ result.json (`"kind": "embedding_grad"`):
   dataset, split, lengths (ascending), batch_size (texts used), rows (indices in the split),
   dtype, device, seed, loss ("batch mean"),
   models: one object per model with label, kind, source, and one number per length in
-    embedding (||dL/dE||, null for continuous inputs), recurrent, head, total, loss.
+    embedding (||dL/dE||, null for continuous inputs), recurrent (the sequence encoder: null for
+    a bag of n-grams), head, total, loss.
 """
 
 from __future__ import annotations
@@ -63,11 +64,11 @@ def gradient_norms(
 ) -> dict[str, float | None]:
     """L2 norms of dL/dθ per part (embedding, recurrent, head, total) and the loss, for one
     backward pass of the batch-mean loss. Parameter .grad is left untouched."""
+    parts: dict[str, nn.Module | None] = model.parts()  # type: ignore[operator]
     groups: dict[str, list[nn.Parameter]] = {
-        "embedding": list(model.embedding.parameters()) if model.embedding is not None else [],  # type: ignore[union-attr]
-        "recurrent": list(model.rnn.parameters()),  # type: ignore[union-attr]
-        "head": list(model.head.parameters()),  # type: ignore[union-attr]
-    }
+        name: list(module.parameters()) if (module := parts[name]) is not None else []
+        for name in ("embedding", "recurrent", "head")
+    }  # "recurrent": the sequence encoder (none for a bag of n-grams)
     params = [p for group in groups.values() for p in group]
     with gradient_mode(model):
         frozen = [p for p in params if not p.requires_grad]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rnnlab.diagnostics.inputs import Inputs
+from rnnlab.diagnostics.inputs import Inputs, ModelEntry
 from rnnlab.diagnostics.result import Result
 
 
@@ -46,6 +46,10 @@ class Diagnostic:
     """Settings fields the CLI takes as positional arguments (synthetic TASK)."""
     aliases: tuple[str, ...] = ()
     """Other CLI command names (sweep hidden-size for sweep hidden)."""
+    applies: Callable[[ModelEntry], str | None] | None = None
+    """For `models` diagnostics: why it does not apply to a model (None: it does), e.g. hidden
+    states of a model with no per-step state. `suite.run_one` runs the others and records one
+    "not applicable to <model>" line per model left out (the CLI and the report show it)."""
 
     @property
     def kind(self) -> str:

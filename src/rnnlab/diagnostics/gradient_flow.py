@@ -6,8 +6,10 @@ position is a real token), the loss is backpropagated once and we read, at every
 - ||dL/dx_t||: the gradient w.r.t. the embedded input, through the model's own forward pass
   (the fused torch.nn layer, or whatever `impl` / `sequence_mode` the model uses);
 - ||dL/dh_t|| (and ||dL/dc_t|| for an LSTM): the gradient w.r.t. the hidden (cell) state of the
-  last layer's forward direction, through the hand-written cells (`model.trace`), where each
-  state is a node on the loss path.
+  last layer's forward direction, through the hand-written cells (`model.trace`, minGRU /
+  minLSTM: their sequential mode), where each state is a node on the loss path. Families
+  without per-step states (bag of n-grams, Transformer) get ||dL/dx_t|| only; their dL/dh_t
+  part is "not applicable" (grad_h null, reading_h says why).
 
 Norms are L2 over the feature dimension, then averaged over the batch. L is the *sum* of the
 per-example losses, so each row's gradient is that example's own loss gradient, independent of
@@ -27,7 +29,7 @@ result.json (`"kind": "gradient_flow"`):
   models: one object per model with
     label, kind, source ("fresh" or the run folder),
     grad_x: T numbers, ||dL/dx_t|| per step (null where not finite),
-    grad_h: T numbers, ||dL/dh_t|| per step,
+    grad_h: T numbers, ||dL/dh_t|| per step (null for a model without per-step states),
     grad_c: T numbers for an LSTM (||dL/dc_t||), else null,
     x_at_steps, h_at_steps: the values at `steps`,
     ratio_x, ratio_h: value at steps[0] / value at steps[-1] (null if undefined),
@@ -136,14 +138,16 @@ class StepGradients:
     """Per-step gradients of the summed loss for one batch."""
 
     x: Tensor  # (B, T, E) dL/dx_t through the model's own forward pass
-    x_trace: Tensor  # (B, T, E) dL/dx_t through the hand-written cells
-    h: Tensor  # (B, T, H) dL/dh_t, last layer, forward direction
+    x_trace: Tensor | None  # (B, T, E) dL/dx_t through the hand-written cells
+    h: Tensor | None  # (B, T, H) dL/dh_t, last layer, forward direction (None: no states)
     c: Tensor | None  # (B, T, H) dL/dc_t for an LSTM
     lengths: Tensor  # (B,) int64 on the CPU
 
     def norms(self) -> dict[str, np.ndarray]:
         """(T,) per-step norms, L2 over features and mean over the rows that reach step t."""
-        out = {"x": _mean_norm(self.x, self.lengths), "h": _mean_norm(self.h, self.lengths)}
+        out = {"x": _mean_norm(self.x, self.lengths)}
+        if self.h is not None:
+            out["h"] = _mean_norm(self.h, self.lengths)
         if self.c is not None:
             out["c"] = _mean_norm(self.c, self.lengths)
         return out
@@ -165,12 +169,17 @@ def step_gradients(
 
     tokens (B, T) ids (or (B, T, F) features), lengths (B,), labels (B,); everything on the
     model's device. Runs in gradient mode (train, dropout off); parameter .grad is untouched.
+    A model without per-step states (no `trace`) gets dL/dx_t only.
     """
     with gradient_mode(model):
         embedded = model.embed(tokens).detach()  # type: ignore[operator]  # (B, T, E)
         x = embedded.clone().requires_grad_(True)
         logits = model.forward_embedded(x, lengths)  # type: ignore[operator]  # (B, C)
         (grad_x,) = torch.autograd.grad(sum_loss(model, logits, labels), [x])
+        if not getattr(model, "has_states", hasattr(model, "trace")):
+            steps = tokens.shape[1]
+            clean = lengths.detach().to("cpu", torch.int64).clamp(1, max(steps, 1))
+            return StepGradients(grad_x, None, None, None, clean)
 
         x_cells = embedded.clone().requires_grad_(True)
         logits, trace = model.trace(x_cells, lengths)  # type: ignore[operator]
@@ -191,10 +200,10 @@ class ModelGradients:
     kind: str
     source: str
     grad_x: list[float | None]
-    grad_h: list[float | None]
+    grad_h: list[float | None] | None
     grad_c: list[float | None] | None
     x_at_steps: list[float | None]
-    h_at_steps: list[float | None]
+    h_at_steps: list[float | None] | None
     ratio_x: float | None
     ratio_h: float | None
     reading_x: str
@@ -229,12 +238,20 @@ class GradientFlowResult(Result):
             [m.label, *map(sci, m.x_at_steps), sci(m.ratio_x), m.reading_x, fixed(m.decades_x)]
             for m in self.models
         ]
+        traced = [m for m in self.models if m.h_at_steps is not None]
         h_rows = [
-            [m.label, *map(sci, m.h_at_steps), sci(m.ratio_h), m.reading_h] for m in self.models
+            [m.label, *map(sci, m.h_at_steps or []), sci(m.ratio_h), m.reading_h] for m in traced
         ]
         notes = [
             "reading: early/late ratio < 0.01 severe vanishing, < 0.1 vanishing, > 10 growing, "
             "else well preserved"
+        ]
+        h_notes = [
+            f"||dL/dh_t||: not applicable to {m.label}"
+            + (f" ({m.kind})" if m.kind != m.label else "")
+            + f": {m.reading_h}"
+            for m in self.models
+            if m.h_at_steps is None
         ]
         return [
             Table(
@@ -245,7 +262,7 @@ class GradientFlowResult(Result):
             ),
             Table(
                 "||dL/dh_t|| through the hand-written cells (model.trace)", columns, h_rows,
-                numeric=numeric,
+                h_notes, numeric=numeric,
             ),
         ]  # fmt: skip
 
@@ -300,6 +317,8 @@ class GradientFlowResult(Result):
             (axes[0][1], "grad_h", "||dL/dh_t|| (hidden state, hand-written cells)"),
         ):
             for m in self.models:
+                if getattr(m, key) is None:  # no per-step states: dL/dh_t does not apply
+                    continue
                 ax.plot(
                     nan_for_none(getattr(m, key)), label=m.label, color=palette[m.label], lw=1.4
                 )
@@ -349,25 +368,30 @@ def gradient_flow(
         grads = step_gradients(model, tokens, batch.lengths, batch.labels)
         norms = {k: finite_list(v) for k, v in grads.norms().items()}
         scale = float(grads.x.abs().max())
-        diff = float((grads.x - grads.x_trace).abs().max())
-        rx, rh = ratio(norms["x"], steps[0], steps[-1]), ratio(norms["h"], steps[0], steps[-1])
+        diff = None if grads.x_trace is None else float((grads.x - grads.x_trace).abs().max())
+        grad_h = norms.get("h")
+        rx = ratio(norms["x"], steps[0], steps[-1])
+        rh = ratio(grad_h, steps[0], steps[-1]) if grad_h is not None else None
+        no_states = entry.no_states
         result.models.append(
             ModelGradients(
                 label=entry.label,
                 kind=entry.kind,
                 source=entry.source,
                 grad_x=norms["x"],
-                grad_h=norms["h"],
+                grad_h=grad_h,
                 grad_c=norms.get("c"),
                 x_at_steps=[norms["x"][t] for t in steps],
-                h_at_steps=[norms["h"][t] for t in steps],
+                h_at_steps=[grad_h[t] for t in steps] if grad_h is not None else None,
                 ratio_x=rx,
                 ratio_h=rh,
                 reading_x=reading(rx),
-                reading_h=reading(rh),
+                reading_h=reading(rh) if grad_h is not None else str(no_states),
                 decades_x=decades_per_100_steps(norms["x"]),
-                decades_h=decades_per_100_steps(norms["h"]),
-                trace_max_rel_diff=finite(diff / scale) if scale > 0 else None,
+                decades_h=decades_per_100_steps(grad_h) if grad_h is not None else None,
+                trace_max_rel_diff=(
+                    finite(diff / scale) if diff is not None and scale > 0 else None
+                ),
             )
         )
     assert result is not None

@@ -25,7 +25,7 @@ from rnnlab.data import load_splits
 from rnnlab.data.encoded import EncodedSplits
 from rnnlab.diagnostics.entry import Diagnostic
 from rnnlab.diagnostics.inputs import Inputs, Logger, parse_names
-from rnnlab.diagnostics.result import FigureSpec, Result
+from rnnlab.diagnostics.result import FigureSpec, NotApplicable, Result
 from rnnlab.diagnostics.sweep_runs import (
     Point,
     TrainedCell,
@@ -41,6 +41,7 @@ from rnnlab.diagnostics.sweep_runs import (
 )
 from rnnlab.errors import check
 from rnnlab.formatting import pct, pm
+from rnnlab.models import get_preset, preset_family
 from rnnlab.plotting import colormap, colors, nan_for_none, new_figure
 from rnnlab.tables import Table
 from rnnlab.training.metrics import length_edges, mean_std
@@ -246,11 +247,17 @@ def hidden_size_sweep(
     )
     edges = list(length_edges(config.data.max_len))
     seeds = [seed + i for i in range(s.seeds)]
+    sized = [m for m in s.models if preset_family(m).reads_hidden_dim]
     result = HiddenSizeResult(
-        str(splits.info.get("dataset", config.data.dataset)), list(s.sizes), list(s.models),
+        str(splits.info.get("dataset", config.data.dataset)), list(s.sizes), sized,
         seeds, config.data.max_len, edges, sweep_settings(config), config.to_dict(),
     )  # fmt: skip
-    for model in s.models:
+    result.not_applicable = [
+        NotApplicable(m, str(get_preset(m).settings["kind"]),
+                      f"{preset_family(m).family}: it has no hidden state to size")
+        for m in s.models if m not in sized
+    ]  # fmt: skip
+    for model in sized:
         for size in s.sizes:
             for cell_seed in seeds:
                 if log:

@@ -1,5 +1,7 @@
 """Hidden- and cell-state dynamics: ||h_t|| (and ||c_t|| for an LSTM) at every step of real
-reviews, a few per class, through the hand-written cells (`model.trace`, eval mode, no grad).
+reviews, a few per class, through the hand-written cells (`model.trace`, eval mode, no grad;
+minGRU / minLSTM through their sequential mode). Families without per-step states (bag of
+n-grams, Transformer) are left out with a "not applicable" line.
 
 A tanh RNN's state saturates and is overwritten at every step; an LSTM's cell state can grow
 and carry information; the per-text variance of the norms over time summarises how much the
@@ -343,4 +345,5 @@ DIAGNOSTIC = Diagnostic(
     run=run,
     estimate=estimate,
     check=check_texts,
+    applies=lambda entry: entry.no_states,
 )

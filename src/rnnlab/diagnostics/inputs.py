@@ -48,6 +48,13 @@ class ModelEntry:
     def dataset(self) -> str:
         return str(self.splits.info.get("dataset", ""))
 
+    @property
+    def no_states(self) -> str | None:
+        """Why the model has no per-step states to trace (None: it has, `model.trace`)."""
+        if getattr(self.model, "has_states", hasattr(self.model, "trace")):
+            return None
+        return str(getattr(self.model, "no_states", "it has no per-step state"))
+
 
 def parse_names(
     text: str | Sequence[str] | None, default: Sequence[str] = DEFAULT_MODELS
@@ -162,3 +169,9 @@ class Inputs:
     def say(self, message: str) -> None:
         if self.log is not None:
             self.log(message)
+
+    def only(self, entries: Sequence[ModelEntry]) -> Inputs:
+        """The same inputs with only these (already built) models."""
+        copy = dataclasses.replace(self)
+        copy.__dict__["_entries"] = list(entries)
+        return copy

@@ -22,7 +22,7 @@ from rnnlab.diagnostics import (
     timing,
 )
 from rnnlab.diagnostics.entry import Diagnostic
-from rnnlab.diagnostics.result import RESULT_FILE, Result
+from rnnlab.diagnostics.result import RESULT_FILE, NotApplicableResult, Result
 from rnnlab.errors import RnnlabError
 from rnnlab.io import read_json
 
@@ -57,6 +57,24 @@ def for_kind(kind: str) -> Diagnostic | None:
     return next((d for d in REGISTRY if kind == d.kind or kind in d.legacy_kinds), None)
 
 
+def for_data(raw: dict[str, Any]) -> Diagnostic | None:
+    """The entry a result.json belongs to: by its kind, or, for a NotApplicableResult, by the
+    diagnostic it names."""
+    kind = raw.get("kind")
+    if kind == NotApplicableResult.kind:
+        name = raw.get("name")
+        return next((d for d in REGISTRY if name in (d.name, d.kind)), None)
+    return for_kind(kind) if isinstance(kind, str) else None
+
+
+def result_class(raw: dict[str, Any]) -> type[Result] | None:
+    """The Result class that reads this result.json (None: a kind this version does not know)."""
+    if raw.get("kind") == NotApplicableResult.kind:
+        return NotApplicableResult if for_data(raw) is not None else None
+    entry = for_data(raw)
+    return entry.result if entry is not None else None
+
+
 def read_result(path: Path | str) -> Result:
     """Any registered diagnostic's result.json (or the folder holding it), as its result."""
     path = Path(path)
@@ -68,9 +86,9 @@ def read_result(path: Path | str) -> Result:
     except (OSError, UnicodeDecodeError, ValueError):
         raise RnnlabError(f"{file} is not valid JSON; run the diagnostic again") from None
     kind = raw.get("kind") if isinstance(raw, dict) else None
-    entry = for_kind(kind) if isinstance(kind, str) else None
-    if entry is None:
+    cls = result_class(raw) if isinstance(raw, dict) else None
+    if cls is None:
         raise RnnlabError(
             f"{file} has unknown kind {kind!r}; known: {', '.join(d.kind for d in REGISTRY)}"
         )
-    return entry.result.from_dict(raw, where=str(file))
+    return cls.from_dict(raw, where=str(file))

@@ -7,6 +7,12 @@ The CLI prints `tables()`; the report shows the same tables and the saved PNGs w
 captions of `figures()`, so there is one schema per result and it is the dataclass. A result
 may also give `shaded_texts()`: texts whose tokens the report shades by a score (token
 attributions), one column per model, side by side.
+
+A diagnostic that does not apply to some of the models (hidden states of a Transformer) says so
+in the result: `not_applicable` (saved as result.json's "not_applicable": [{label, kind,
+reason}]) and `notices()`, one line per model, which the CLI prints and the report shows. When it
+applies to none of them, the folder holds a `NotApplicableResult` (kind "not_applicable", with
+the diagnostic's name) instead.
 """
 
 from __future__ import annotations
@@ -69,25 +75,69 @@ class ShadedText:
     columns: list[ShadedColumn]
 
 
+@dataclass(frozen=True)
+class NotApplicable:
+    """A model a diagnostic left out, and why."""
+
+    label: str
+    kind: str
+    """The model's family kind (rnn, bow, transformer, ...)."""
+    reason: str
+
+    def line(self, diagnostic: str) -> str:
+        family = f" ({self.kind})" if self.kind != self.label else ""
+        return f"{diagnostic}: not applicable to {self.label}{family}: {self.reason}"
+
+
+NOT_APPLICABLE = "not_applicable"
+"""result.json key of the models a diagnostic left out."""
+
+
 class Result:
     """Mixin for result dataclasses: JSON round trip, tables and figures, saving to a folder."""
 
     kind: ClassVar[str] = ""
 
+    @property
+    def not_applicable(self) -> list[NotApplicable]:
+        """The models this diagnostic does not apply to (set by `suite.run_one`)."""
+        return list(self.__dict__.get("_not_applicable", []))
+
+    @not_applicable.setter
+    def not_applicable(self, items: list[NotApplicable]) -> None:
+        self.__dict__["_not_applicable"] = list(items)
+
+    @property
+    def diagnostic(self) -> str:
+        """The diagnostic's name in messages (its kind with dashes)."""
+        return self.kind.replace("_", "-")
+
+    def notices(self) -> list[str]:
+        """One line per model left out: `hidden-states: not applicable to bow (bow): ...`."""
+        return [item.line(self.diagnostic) for item in self.not_applicable]
+
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, **dataclasses.asdict(self)}  # type: ignore[call-overload]
+        out = {"kind": self.kind, **dataclasses.asdict(self)}  # type: ignore[call-overload]
+        if self.not_applicable:
+            out[NOT_APPLICABLE] = [dataclasses.asdict(item) for item in self.not_applicable]
+        return out
 
     @classmethod
     def from_dict(cls: type[R], raw: dict[str, Any], *, where: str = "result.json") -> R:
         """Rebuild from JSON data; a missing or unknown field is a one-line RnnlabError."""
         if not isinstance(raw, dict):
             raise RnnlabError(f"{where} is not a JSON object; run the diagnostic again")
+        skip = ("kind", "version", NOT_APPLICABLE)
         try:
-            return build(cls, {k: v for k, v in raw.items() if k not in ("kind", "version")})
+            result = build(cls, {k: v for k, v in raw.items() if k not in skip})
+            result.not_applicable = [
+                build(NotApplicable, item) for item in raw.get(NOT_APPLICABLE) or []
+            ]
         except (TypeError, KeyError, ValueError, AttributeError) as exc:
             raise RnnlabError(
                 f"{where} does not hold a {cls.kind} result ({exc}); run the diagnostic again"
             ) from None
+        return result
 
     @classmethod
     def load(cls: type[R], path: Path | str) -> R:
@@ -131,7 +181,26 @@ class Result:
         (`result.figures()[i].draw()` returns each as a matplotlib figure)."""
         titles = [spec.title for spec in self.figures()]
         notes = [f"figures (result.figures()[i].draw()): {'; '.join(titles)}"] if titles else []
+        notes += self.notices()
         return html_block(f"{self.kind.replace('_', ' ')} result", self.tables(), notes)
+
+
+@dataclass
+class NotApplicableResult(Result):
+    """What a diagnostic saves when it applies to none of the models it was given."""
+
+    kind = "not_applicable"
+
+    name: str
+    """The diagnostic (its registry name, e.g. hidden-states)."""
+    models: list[NotApplicable] = field(default_factory=list)
+
+    @property
+    def diagnostic(self) -> str:
+        return self.name
+
+    def notices(self) -> list[str]:
+        return [item.line(self.name) for item in self.models]
 
 
 def build(tp: Any, value: Any) -> Any:

@@ -26,7 +26,7 @@ from typing import Any
 from rnnlab.diagnostics.entry import Diagnostic
 from rnnlab.diagnostics.inputs import Inputs
 from rnnlab.diagnostics.registry import REGISTRY, names
-from rnnlab.diagnostics.result import Result
+from rnnlab.diagnostics.result import NotApplicable, NotApplicableResult, Result
 from rnnlab.errors import RnnlabError
 from rnnlab.tables import Table
 from rnnlab.training.device import flush_denormal, flush_wanted, num_threads
@@ -65,12 +65,31 @@ def describe_seconds(seconds: float) -> str:
 
 
 def run_one(entry: Diagnostic, settings: Any, inputs: Inputs) -> Result:
-    """One diagnostic with the run's CPU threads, subnormals flushed as the config says."""
+    """One diagnostic with the run's CPU threads, subnormals flushed as the config says.
+
+    Models the entry does not apply to (`entry.applies`) are left out with one line each in the
+    result (`Result.not_applicable`); when it applies to none, a NotApplicableResult says so.
+    """
+    skipped: list[NotApplicable] = []
+    if entry.applies is not None and entry.reads == "models":
+        kept = []
+        for model in inputs.entries():
+            reason = entry.applies(model)
+            if reason is None:
+                kept.append(model)
+            else:
+                skipped.append(NotApplicable(model.label, model.kind, reason))
+        if not kept:
+            return NotApplicableResult(entry.name, skipped)
+        inputs = inputs.only(kept)
     with (
         num_threads(inputs.threads),
         flush_denormal(flush_wanted(inputs.config.train.flush_denormal)),
     ):
-        return entry.run(settings, inputs)
+        result = entry.run(settings, inputs)
+    if skipped:
+        result.not_applicable = [*result.not_applicable, *skipped]
+    return result
 
 
 @dataclass

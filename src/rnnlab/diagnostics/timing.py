@@ -8,8 +8,14 @@ several times, and keep the median; on CUDA every timed call is bracketed by
 `torch.cuda.synchronize()`. A least-squares line time = intercept + slope * T (with R^2) per
 model and mode summarises the growth.
 
-Modes: `padded` (fused torch.nn layer on the padded batch), `packed` (fused layer on a
-PackedSequence), `scratch` (the hand-written cells, one Python step per token).
+Modes, what each family runs in them:
+- `padded`: the model's own training path on the padded batch: the fused torch.nn layer (or
+  rnnlab's CPU kernels) for rnn / lstm / gru, the log-space parallel scan for minGRU / minLSTM,
+  one batched pass for the bag of n-grams and the Transformer;
+- `packed`: the fused layer on a PackedSequence (rnn / lstm / gru only);
+- `scratch`: one Python step per token: the hand-written cells (rnn / lstm / gru), the
+  sequential mode of minGRU / minLSTM.
+A mode a family does not run is left out with a "not applicable" line (`not_applicable`).
 
 Flush: `on` times with subnormal floats flushed to zero on the CPU (rnnlab's default), `off`
 without. Measuring both shows, on the machine that ran it, how much of the backward pass was
@@ -46,10 +52,10 @@ from rnnlab.config import check_positive
 from rnnlab.diagnostics.entry import Diagnostic
 from rnnlab.diagnostics.gradients import gradient_mode
 from rnnlab.diagnostics.inputs import Inputs, Logger, parse_names
-from rnnlab.diagnostics.result import FigureSpec, Result
+from rnnlab.diagnostics.result import FigureSpec, NotApplicable, Result
 from rnnlab.errors import check
 from rnnlab.formatting import MISSING, factor, finite, pct
-from rnnlab.models import RecurrentClassifier, create_model_from_config
+from rnnlab.models import create_model_from_config, from_spec, supports
 from rnnlab.plotting import new_figure
 from rnnlab.tables import Table
 from rnnlab.training.device import cpu_model, flush_denormal, synchronize
@@ -295,9 +301,15 @@ class TimingResult(Result):
 def model_variant(model: nn.Module, mode: str) -> nn.Module:
     """The same architecture (and weights) as `model`, run in `mode` (padded/packed/scratch)."""
     spec = dataclasses.replace(getattr(model, "spec"), **MODES[mode])  # noqa: B009
-    twin = RecurrentClassifier.from_spec(spec)
+    twin = from_spec(spec)
     twin.load_state_dict(model.state_dict())
     return twin
+
+
+def mode_applies(model: nn.Module, mode: str) -> str | None:
+    """Why `model`'s family does not run in `mode` (None: it does)."""
+    reason = supports(getattr(model, "spec"), **MODES[mode])  # noqa: B009
+    return None if reason is None else f"{mode} mode: {reason}"
 
 
 def time_model(
@@ -366,12 +378,17 @@ def bench_timing(
         str(target), torch.get_num_threads(), s.batch_size, list(s.lengths), list(s.modes),
         s.warmup, s.repeats, seed, flush_denormal=flushes, cpu=cpu_description(),
     )  # fmt: skip
+    skipped = []
     for label, model, source in models:
         spec = getattr(model, "spec")  # noqa: B009
         summary = {k: getattr(spec, k) for k in ("kind", "vocab_size", "embed_dim", "hidden_dim",
                                                  "num_layers", "bidirectional", "pooling")}  # fmt: skip
         entry = ModelTiming(label, spec.kind, source, summary)
         for mode in s.modes:
+            reason = mode_applies(model, mode)
+            if reason is not None:
+                skipped.append(NotApplicable(label, spec.kind, reason))
+                continue
             for flush in flushes:
                 if log:
                     log(
@@ -391,6 +408,7 @@ def bench_timing(
                     )
                 )  # fmt: skip
         result.models.append(entry)
+    result.not_applicable = skipped
     return result
 
 
@@ -423,6 +441,10 @@ DIAGNOSTIC = Diagnostic(
         "Time for a forward and backward pass against the sequence length.",
         "A recurrent layer must finish step t before step t+1, so time grows linearly with "
         "length however many cores there are.",
+        "padded is each model's own training path (for minGRU / minLSTM the parallel scan, for "
+        "the bag of n-grams and the Transformer one batched pass); packed runs rnn / lstm / gru "
+        "on a PackedSequence; scratch steps through the text one token at a time (the "
+        "hand-written cells, minGRU / minLSTM's sequential mode).",
     ),
     settings=Settings,
     quick=QUICK,

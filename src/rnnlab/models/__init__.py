@@ -15,6 +15,7 @@ from rnnlab.models.registry import (
     create_model_from_config,
     get_preset,
     list_models,
+    preset_family,
 )
 
 __all__ = [
@@ -31,5 +32,6 @@ __all__ = [
     "get_preset",
     "list_models",
     "model_class",
+    "preset_family",
     "supports",
 ]

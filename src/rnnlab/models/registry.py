@@ -11,7 +11,7 @@ from rnnlab.data.encoded import EncodedSplits
 from rnnlab.errors import RnnlabError
 from rnnlab.models.classifier import ModelSpec, TextClassifier
 from rnnlab.models.embeddings import load_pretrained
-from rnnlab.models.families import from_spec
+from rnnlab.models.families import from_spec, model_class
 
 OVERRIDES = (
     "kind",
@@ -145,6 +145,11 @@ def get_preset(name: str) -> Preset:
     if preset is None:
         raise RnnlabError(f"unknown model {name!r}; choose one of {', '.join(list_models())}")
     return preset
+
+
+def preset_family(name: str) -> type[TextClassifier]:
+    """The class a preset builds (its family), without building it."""
+    return model_class(get_preset(name).settings["kind"])
 
 
 def create_model(

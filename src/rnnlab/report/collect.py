@@ -235,8 +235,9 @@ def read_result(path: Path) -> ResultFolder:
     if not isinstance(kind, str) or not kind:
         raise RnnlabError(f"{path / RESULT} has no 'kind'; run the diagnostic again")
     figures = sorted(p for p in path.glob("*.png") if p.is_file())
-    entry = registry.for_kind(kind)
-    result = entry.result.from_dict(data, where=str(path / RESULT)) if entry else None
+    entry = registry.for_data(data)  # a "not applicable" result joins its diagnostic
+    cls = registry.result_class(data)
+    result = cls.from_dict(data, where=str(path / RESULT)) if cls else None
     return ResultFolder(path, kind, data, figures, entry, result)
 
 

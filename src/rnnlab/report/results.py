@@ -43,7 +43,7 @@ def result_sections(c: Collection) -> list[Section]:
             if found:
                 section.figures.append(found[0])
                 section.tables.append(found[1])
-        if not section.empty:
+        if not section.empty or section.notes:  # "not applicable to <model>" lines only
             sections.append(section)
     unknown: dict[str, list[ResultFolder]] = {}
     for result in c.results:
@@ -63,6 +63,7 @@ def result_sections(c: Collection) -> list[Section]:
 def _add_result(section: Section, folder: ResultFolder, c: Collection) -> None:
     assert folder.result is not None
     section.tables += folder.result.tables()
+    section.notes += [n for n in folder.result.notices() if n not in section.notes]
     for spec in folder.result.figures():
         path = folder.path / spec.file
         if not _add_figure(section, folder, path, spec.title, spec.caption, c):

@@ -118,6 +118,8 @@ def diagnose(entry: Diagnostic) -> Callable[[Context], None]:
         result = suite.run_one(entry, s.diagnostics[entry.name], inputs)
         if getattr(result, "status", "completed") == "interrupted":
             raise KeyboardInterrupt
+        for line in result.notices():
+            ctx.log(line)
         result.save(ctx.out / entry.name)
 
     return run
