@@ -29,11 +29,11 @@ browser:
 	  else echo "chromium missing and not root: the browser test will be skipped"; fi; }
 
 # A C++ compiler for rnnlab's CPU kernels (Debian package), installed where missing; without
-# one rnnlab falls back to PyTorch's GRU/RNN layers and the kernel tests are skipped.
+# one rnnlab falls back to PyTorch's GRU/RNN/LSTM layers and the kernel tests are skipped.
 compiler:
 	@command -v c++ >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null; \
-	  else echo "no C++ compiler and not root: rnnlab will use PyTorch's GRU/RNN layers"; fi; }
+	  else echo "no C++ compiler and not root: rnnlab will use PyTorch's GRU/RNN/LSTM layers"; fi; }
 
 demo: $(STAMP) compiler
 	$(BIN)/rnnlab study --dataset imdb --quick --out runs/demo

@@ -7,7 +7,7 @@ rnnlab:   its real training loop (`rnnlab.training.train_one_epoch`): ids encode
 ablation: rnnlab's loop with `sequence_mode="packed"` (encoded once and bucketed, but packed),
           to split the gain between the data pipeline and the padded recurrent path;
           and on the CPU, rnnlab with PyTorch's GRU / RNN layers instead of its fused kernels
-          (RNNLAB_CPU_KERNELS=off; the LSTM always runs PyTorch's).
+          (RNNLAB_CPU_KERNELS=off), and likewise PyTorch's LSTM (oneDNN) for the LSTM.
 Subnormal floats: rnnlab flushes them to zero on the CPU while it trains (as `fit` does; the
 baseline does not, as the notebooks did not). A second ablation runs the baseline with the
 flush, to show how much of the gain the flush alone gives on this CPU; `--no-flush` measures
@@ -148,7 +148,7 @@ def main() -> None:
                 time_baseline(pipeline, name, splits.vocab_size, warm, batch_size, device)
                 time_rnnlab(splits, name, warm, cfg, device)
             base, base_flushed, ours, packed, layers = [], [], [], [], []
-            compare_layers = device.type == "cpu" and name in ("rnn", "gru")
+            compare_layers = device.type == "cpu" and name in ("rnn", "gru", "lstm")
             for repeat in range(args.repeats):
                 rng = np.random.default_rng(repeat)
                 n = args.steps * batch_size
