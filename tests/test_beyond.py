@@ -140,3 +140,53 @@ def test_hidden_size_sweep_leaves_out_the_bag_of_ngrams() -> None:
     assert result.notices() == [
         "hidden-size: not applicable to bow: bag of n-grams: it has no hidden state to size"
     ]
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny study by hand: rnn, bow, mingru and transformer compared on 300 IMDB reviews, then
+    timing, gradient flow and remember-first on them, as `rnnlab study` lays it out."""
+    from rnnlab import api
+    from rnnlab.config import TrainConfig
+
+    out = tmp_path_factory.mktemp("study")
+    names = ["rnn", "bow", "mingru", "transformer"]
+    config = RunConfig(
+        DataConfig(dataset="imdb", limit=300, max_len=32, truncate="tail"),
+        TINY,
+        TrainConfig(epochs=1, batch_size=32, lr=3e-3, progress=False),
+    )
+    api.compare(config, names, out=out, name="compare", verbose=False)
+    inputs = Inputs(config, runs=[out / "compare" / n for n in names])
+    for name, changes in (
+        ("timing", dict(lengths=(8, 16), modes=("padded",), batch_size=4, repeats=1)),
+        ("gradient-flow", dict(seq_len=16, batch_size=4)),
+        ("synthetic", dict(lengths=(5, 10), num_examples=200, epochs=1, hidden_dim=8,
+                           models=tuple(names))),
+    ):  # fmt: skip
+        entry = registry.get(name)
+        suite.run_one(entry, entry.settings(**changes), inputs).save(out / name)
+    return out
+
+
+def test_the_beyond_recurrence_chapter_answers_both_claims(tiny_study: Path) -> None:
+    html = render([tiny_study], tiny_study / "report.html").read_text()
+    assert 'id="beyond"' in html and "Beyond recurrence" in html
+    chapter = html[html.index('id="beyond"') :]
+    chapter = chapter[: chapter.index("</section>")]
+    for name in ("rnn", "bow", "mingru", "transformer"):
+        assert f'data-row="beyond-{name}"' in chapter
+    assert "Claim 1" in chapter and "Claim 2" in chapter
+    assert "McNemar" in chapter  # the paired tests decide what counts as a finding
+    assert any(word in chapter for word in ("holds here", "does not hold", "cannot tell them"))
+    assert "remember-first, T=10" in chapter
+
+
+def test_no_chapter_without_a_family_beyond_the_gated_rnns(tmp_path: Path) -> None:
+    from rnnlab.report.collect import collect
+    from rnnlab.report.sections import beyond_section
+
+    empty = tmp_path / "x"
+    empty.mkdir()
+    (empty / "result.json").write_text('{"kind": "unknown-thing"}')
+    assert beyond_section(collect([empty])) is None

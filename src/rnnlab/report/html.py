@@ -22,6 +22,7 @@ from rnnlab.report.collect import Collection, collect
 from rnnlab.report.page import Page, Section
 from rnnlab.report.results import result_sections
 from rnnlab.report.sections import (
+    beyond_section,
     certainty_section,
     dataset_section,
     environment_section,
@@ -41,6 +42,7 @@ def build_page(collection: Collection, *, title: str | None = None) -> Page:
         models_section(collection),
         training_section(collection),
         *result_sections(collection),
+        beyond_section(collection),
         environment_section(collection),
     ):
         if section is None:

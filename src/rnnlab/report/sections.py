@@ -6,14 +6,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from rnnlab.formatting import cell, is_num, mapping, num, pct
+from rnnlab.formatting import cell, is_num, mapping, num, pct, sci
 from rnnlab.report import narrative as say
 from rnnlab.report import plots
 from rnnlab.report.collect import Collection, TrainingRun
 from rnnlab.report.page import Block, Figure, Section, png_file_uri, png_uri
 from rnnlab.runs import paired_reading, paired_tests
 from rnnlab.tables import Table
-from rnnlab.training.metrics import resolvable_difference
+from rnnlab.training.metrics import SIGNIFICANT, resolvable_difference
 
 MAX_EXAMPLES = 3
 MAX_EXAMPLE_CHARS = 600
@@ -544,3 +544,247 @@ def environment_section(c: Collection) -> Section | None:
         "`rnnlab train --config config.yaml`."
     )
     return section
+
+
+# ----- beyond recurrence --------------------------------------------------------------------------
+FAMILY_NAMES = {
+    "rnn": "recurrent (serial loop)",
+    "lstm": "recurrent (serial loop)",
+    "gru": "recurrent (serial loop)",
+    "bow": "bag of n-grams",
+    "mingru": "parallel scan",
+    "minlstm": "parallel scan",
+    "transformer": "attention",
+}
+BEYOND = ("bow", "mingru", "minlstm", "transformer")
+"""Kinds that make the chapter worth showing: at least one model beyond the gated RNNs."""
+ORDERED = ("rnn", "lstm", "gru", "mingru", "minlstm", "transformer")
+"""Kinds that read word order beyond pairs of words."""
+RECURRENT = ("rnn", "lstm", "gru")
+PARALLEL = ("mingru", "minlstm", "transformer")
+
+
+def _results(c: Collection, kind: str) -> list[Any]:
+    return [r.result for r in c.results if r.kind == kind and r.result is not None]
+
+
+def _paired(c: Collection, labels: dict[int, str], runs: Sequence[TrainingRun]) -> list[Any]:
+    """The McNemar tests of the comparison (compare.json's "paired"), else computed afresh."""
+    pairs = [p for compare in c.compares for p in compare.data.get("paired") or []]
+    if pairs:
+        return pairs
+    return paired_tests({labels[id(r)]: r.path for r in runs if r.dataset == runs[0].dataset})
+
+
+def _pair(pairs: Sequence[dict[str, Any]], a: str, b: str) -> dict[str, Any] | None:
+    return next((p for p in pairs if {p.get("a"), p.get("b")} == {a, b}), None)
+
+
+def _verdict(pair: dict[str, Any] | None, a: str, b: str) -> tuple[str, str]:
+    """(outcome, words): outcome is a's result against b: "better", "worse", "tie" or "untested"."""
+    if pair is None:
+        return "untested", f"{a} and {b} were not tested on the same texts"
+    better_a = (
+        pair["only_a"] > pair["only_b"] if pair["a"] == a else pair["only_b"] > pair["only_a"]
+    )
+    p = float(pair["p_value"])
+    if p < SIGNIFICANT and pair["only_a"] != pair["only_b"]:
+        return ("better" if better_a else "worse"), paired_reading(pair)
+    return "tie", paired_reading(pair)
+
+
+def beyond_section(c: Collection) -> Section | None:
+    """'Beyond recurrence': the bag of n-grams, the parallel scan and attention next to the
+    recurrent cells, in one table, and the notebooks' two untested claims answered from it."""
+    runs = [r for r in c.main_runs if r.kind in FAMILY_NAMES]
+    if not any(r.kind in BEYOND for r in runs):
+        return None
+    labels = run_labels(runs)
+    slopes: dict[str, float] = {}
+    for timing in _results(c, "timing"):
+        for m in timing.models:
+            flush = "on" if "on" in timing.flush_denormal else timing.flush_denormal[0]
+            t = m.timing("padded", flush)
+            if t is not None and t.forward_backward_fit.slope is not None:
+                slopes[m.label] = t.forward_backward_fit.slope
+    ratios: dict[str, float | None] = {}
+    steps: list[int] = []
+    for flow in _results(c, "gradient_flow"):
+        steps = steps or list(flow.steps)
+        for m in flow.models:
+            ratios.setdefault(m.label, m.ratio_x)
+    remember: dict[str, float | None] = {}
+    longest = None
+    for synthetic in _results(c, "synthetic"):
+        if synthetic.task != "remember-first" or not synthetic.lengths:
+            continue
+        longest = max(synthetic.lengths)
+        for s in synthetic.summary:
+            if s.length == longest:
+                remember[s.model] = s.mean
+    rows, by = [], {}
+    for run in runs:
+        name = labels[id(run)]
+        by[name] = run
+        rows.append(
+            [
+                name,
+                FAMILY_NAMES[run.kind],
+                cell(run.test.get("accuracy")),
+                cell(run.parameters.get("total"), "count"),
+                cell(run.summary.get("train_tokens_per_s"), "count"),
+                f"{1e3 * slopes[name]:.3f}" if name in slopes else "—",
+                sci(ratios.get(name)) if name in ratios else "—",
+                cell(remember.get(name)) if name in remember else "—",
+            ]
+        )
+    early_late = f"t={steps[0]} / t={steps[-1]}" if steps else "early / late"
+    table = Table(
+        "Beyond recurrence: every family on the same data, training and diagnostics",
+        ["model", "family", "test accuracy", "parameters", "trained tokens / s",
+         "time vs T (ms per step)", f"||dL/dx|| {early_late}",
+         f"remember-first, T={longest}" if longest else "remember-first"],
+        rows,
+        notes=[
+            "time vs T: slope of the padded forward + backward time per batch against the "
+            "sequence length (the timing diagnostic); ||dL/dx||: the gradient an early input "
+            "gets as a share of a late one's (gradient flow, trained models); remember-first: "
+            "test accuracy on the synthetic task at its longest length (chance 50%).",
+        ],
+        numeric=[False, False, True, True, True, True, True, True],
+        row_ids=[f"beyond-{n}" for n in by],
+    )  # fmt: skip
+    pairs = _paired(c, labels, runs)
+    section = Section("beyond", "Beyond recurrence", tables=[table])
+    section.lead = [
+        "The notebooks end on two claims they never test: that a vanilla RNN beats "
+        "bag-of-words (word order matters), and that what is left to fix is the serial loop "
+        "(“What if we removed recurrence entirely?”). Here they meet a bag of n-grams, "
+        "a recurrence that trains as a parallel scan (minGRU / minLSTM) and a small Transformer, "
+        "on the same data, with the same training and diagnostics. A difference is called a "
+        "finding only where the paired McNemar test on the same test texts says p < 0.05.",
+    ]
+    section.lead += _order_claim(by, pairs)
+    section.lead += _serial_claim(by, pairs, slopes, ratios, remember, longest)
+    return section
+
+
+def _acc(run: TrainingRun) -> str:
+    return cell(run.test.get("accuracy"))
+
+
+def _order_claim(by: dict[str, TrainingRun], pairs: Sequence[dict[str, Any]]) -> list[str]:
+    """Claim 1: 'unlike bag-of-words, performance is significantly higher' (the vanilla RNN)."""
+    bows = [n for n, r in by.items() if r.kind == "bow"]
+    rnns = [n for n, r in by.items() if r.kind == "rnn"]
+    if not bows:
+        return [
+            "Claim 1 (the vanilla RNN beats bag-of-words) is not tested: no bag of n-grams ran."
+        ]
+    bow = bows[0]
+    out = []
+    if rnns:
+        rnn = rnns[0]
+        outcome, words = _verdict(_pair(pairs, rnn, bow), rnn, bow)
+        first = f"Claim 1, “unlike bag-of-words, performance is significantly higher”: {rnn} " \
+                f"{_acc(by[rnn])} against {bow} {_acc(by[bow])}; {words}."  # fmt: skip
+        if outcome == "better":
+            first += " The claim holds here: the vanilla RNN's reading of word order pays."
+        elif outcome == "worse":
+            first += (
+                " The claim does not hold here: the bag of n-grams beats the vanilla RNN, which "
+                "loses what it read early in a text before it reaches the end."
+            )
+        elif outcome == "tie":
+            first += " The test set cannot tell them apart, so the claim is not supported here."
+        out.append(first)
+    ordered = [n for n, r in by.items() if r.kind in ORDERED and is_num(r.test.get("accuracy"))]
+    if ordered:
+        best = max(ordered, key=lambda n: float(by[n].test["accuracy"]))
+        outcome, words = _verdict(_pair(pairs, best, bow), best, bow)
+        tail = {
+            "better": "so word order beyond pairs of words does pay, for the best order-aware model.",
+            "worse": "so on this data no model that reads word order beats a mean over words and "
+            "word pairs.",
+            "tie": "so on this data word order beyond pairs of words adds nothing the test set "
+            "can resolve.",
+            "untested": "",
+        }[outcome]
+        out.append(
+            f"The best model that reads word order, {best} ({_acc(by[best])}), against {bow}: "
+            f"{words}; {tail}".rstrip("; ")
+        )
+    return out
+
+
+def _serial_claim(
+    by: dict[str, TrainingRun],
+    pairs: Sequence[dict[str, Any]],
+    slopes: dict[str, float],
+    ratios: dict[str, float | None],
+    remember: dict[str, float | None],
+    longest: int | None,
+) -> list[str]:
+    """Claim 2: the remaining limit is the serial loop; removing recurrence is the way out."""
+    recurrent = [n for n, r in by.items() if r.kind in RECURRENT]
+    parallel = [n for n, r in by.items() if r.kind in PARALLEL]
+    if not recurrent or not parallel:
+        return [
+            "Claim 2 (the serial loop is what is left to remove) is not tested: it needs a "
+            "recurrent model and a parallel one (mingru, minlstm or transformer)."
+        ]
+    gated = [n for n in recurrent if by[n].kind in ("gru", "lstm")] or recurrent
+    base = max(gated, key=lambda n: float(by[n].test.get("accuracy") or 0))
+    speed = {n: num(by[n].summary.get("train_tokens_per_s")) for n in by}
+    device = str(by[base].summary.get("device", "this device"))
+    parts, faster, steeper = [], [], []
+    for name in parallel:
+        if speed.get(name) and speed.get(base):
+            ratio = speed[name] / speed[base]  # type: ignore[operator]
+            faster.append(ratio > 1)
+            slope = ""
+            if name in slopes and base in slopes:
+                steeper.append(slopes[name] > slopes[base])
+                slope = (
+                    f" (time per batch grows {1e3 * slopes[name]:.3f} ms per step of T; "
+                    f"{base}: {1e3 * slopes[base]:.3f})"
+                )
+            _, words = _verdict(_pair(pairs, name, base), name, base)
+            parts.append(
+                f"{name} trains at {ratio:.2f}x {base}'s tokens/s{slope} and scores "
+                f"{_acc(by[name])} against {_acc(by[base])} ({words})"
+            )
+    out = [
+        f"Claim 2, “still sequential … what if we removed recurrence entirely?”, measured on "
+        f"{device}: " + "; ".join(parts) + "."
+    ] if parts else []  # fmt: skip
+    if faster and all(faster):
+        out.append("Removing the serial loop makes training faster here, as the claim expects.")
+    elif faster and not any(faster):
+        why = (
+            " and their time grows at least as fast with the length: the step loop is not what "
+            "costs the time on this device"
+            if steeper and all(steeper)
+            else ""
+        )
+        out.append(
+            f"Here removing the serial loop does not make training faster: no parallel model "
+            f"beats {base}'s tokens/s{why}. On this device the claim does not hold (a GPU, where "
+            "one time step is too small to keep the device busy, is not measured here)."
+        )
+    elif faster:
+        out.append("Only some of the parallel models train faster here than the recurrent one.")
+    kept = [f"{n} {sci(ratios[n])}" for n in by if n in ratios and ratios[n] is not None]
+    if kept:
+        out.append(
+            "What removing recurrence does for the gradient: an early input's gradient as a "
+            "share of a late one's, " + ", ".join(kept) + " (1 means every position gets the "
+            "same; a recurrent cell multiplies it by its decay at every step back)."
+        )
+    if remember and longest:
+        shown = [f"{n} {cell(remember[n])}" for n in by if n in remember]
+        out.append(
+            f"Carrying one number to the end of a sequence of {longest} (remember-first, "
+            "chance 50%): " + ", ".join(shown) + "."
+        )
+    return out
