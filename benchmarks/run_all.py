@@ -28,6 +28,7 @@ BENCHMARKS = {
     "bench_step_ops.py": ["--layer-steps", "20"],
     "bench_attribution.py": ["--texts", "2", "--tokens", "40", "--steps", "4", "--repeats", "1"],
     "bench_kernels_ab.py": ["--rounds", "1", "--steps", "20"],
+    "bench_families.py": ["--steps", "1", "--repeats", "1", "--max-len", "50"],
 }
 
 

@@ -47,6 +47,13 @@ def test_benchmarks_smoke_run_and_report_positive_figures(tmp_path: Path) -> Non
         assert row["matmul_gflops"] > 0 and 0 < row["efficiency"] < 1.5
         assert row["inference_tokens_per_s"] > 0 and row["peak_memory_mib"] > 0
 
+    families = json.loads((tmp_path / "bench_families.json").read_text())
+    assert [row["model"] for row in families["results"]] == [
+        "gru", "bow", "mingru", "minlstm", "transformer"
+    ]  # fmt: skip
+    for row in families["results"]:
+        assert row["train_tokens_per_s"] > 0 and row["ratio_to_gru"] > 0
+
     ops = json.loads((tmp_path / "bench_step_ops.json").read_text())
     for figures in ops.values():
         assert figures["gru_step_addmm_us"] > 0 and figures["large_matmul_gflops"] > 0
