@@ -141,8 +141,8 @@ def test_heinsen_scan_and_the_reverse_scan_solve_their_recurrences() -> None:
     torch.testing.assert_close(h, torch.stack(forward), atol=1e-12, rtol=1e-12)
     y, backward = reverse_linear_scan(a, b), []
     state = torch.zeros(2, 3, dtype=torch.float64)
-    for t in range(22, -1, -1):
-        state = b[t] + a[t] * state
+    for t in range(22, -1, -1):  # the adjoint's shift: a_{t+1} carries y_{t+1} back to t
+        state = b[t] + (a[t + 1] * state if t < 22 else 0)
         backward.append(state)
     torch.testing.assert_close(y, torch.stack(backward[::-1]), atol=1e-12, rtol=1e-12)
 

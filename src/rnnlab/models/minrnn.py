@@ -83,27 +83,22 @@ def heinsen_scan(log_a: Tensor, log_b: Tensor) -> Tensor:
     start, the chunk's own part is exp(A + logcumsumexp(log b − A)) (its state started from 0);
     the state entering a chunk is carried over with exp(A) (the chunk's decay, at most 1).
     Both parts are at most max_t b_t / (1 - a_t), so nothing overflows, at any length.
+    Works in place on its two inputs (the caller's temporaries) and returns h in log_b's memory.
     """
     steps, batch, hidden = log_a.shape
     size = chunk_size(steps)
-    la = _chunked(log_a, size, 0.0)  # (n, C, B, H); padding (after the end): a = 1 ...
-    lb = _chunked(log_b, size, NEGATIVE)  # ... b ~ 0: never read
-    cum = torch.empty_like(la)  # A within each chunk
-    inner = torch.empty_like(lb)  # A + logcumsumexp(log b - A) within each chunk
+    cum = _chunked(log_a, size, 0.0)  # (n, C, B, H); padding (after the end): a = 1 ...
+    inner = _chunked(log_b, size, NEGATIVE)  # ... b ~ 0: never read
     if log_a.device.type == "cpu":  # PyTorch's CPU logcumsumexp is a scalar loop: step it
-        running_cum = cum[:, 0]
-        running_cum.copy_(la[:, 0])
-        running = lb[:, 0] - running_cum
-        torch.add(running_cum, running, out=inner[:, 0])
+        inner[:, 0].sub_(cum[:, 0])
         for i in range(1, size):
-            running_cum = torch.add(running_cum, la[:, i], out=cum[:, i])
-            running = torch.logaddexp(running, lb[:, i] - running_cum)
-            torch.add(running_cum, running, out=inner[:, i])
+            cum[:, i].add_(cum[:, i - 1])  # A
+            torch.logaddexp(inner[:, i - 1], inner[:, i].sub_(cum[:, i]), out=inner[:, i])
     else:
-        torch.cumsum(la, dim=1, out=cum)
-        torch.add(cum, torch.logcumsumexp(lb - cum, dim=1), out=inner)
-    decay = cum.exp_()  # (n, C, B, H): prod of a from the chunk's start, in [0, 1]
-    local = inner.exp_()  # the chunk's own part
+        torch.cumsum(cum, dim=1, out=cum)
+        inner = torch.logcumsumexp(inner.sub_(cum), dim=1)
+    local = inner.add_(cum).exp_()  # the chunk's own part: exp(A + logcumsumexp(log b - A))
+    decay = cum.exp_()  # prod of a from the chunk's start, in [0, 1]
     carries = torch.empty_like(local[:, 0])  # (n, B, H): h just before each chunk
     carry = local.new_zeros(batch, hidden)
     for c in range(local.shape[0]):
@@ -114,26 +109,26 @@ def heinsen_scan(log_a: Tensor, log_b: Tensor) -> Tensor:
 
 
 def reverse_linear_scan(coef: Tensor, values: Tensor) -> Tensor:
-    """y_t = values_t + coef_t * y_{t+1} (y_T = 0), time-major (T, B, H), chunked like
-    heinsen_scan; coef in [0, 1] keeps it stable in linear space."""
+    """y_t = values_t + coef_{t+1} * y_{t+1} (y_T = 0), time-major (T, B, H), chunked like
+    heinsen_scan; coef in [0, 1] keeps it stable in linear space. Note the shift: the
+    coefficient of step t+1 carries y_{t+1} back to step t (the adjoint of h_t = a_t h_{t-1}
+    + b_t)."""
     steps, batch, hidden = coef.shape
     size = chunk_size(steps)
     a = _chunked(coef, size, 0.0)  # (n, C, B, H)
     b = _chunked(values, size, 0.0)
     local = torch.empty_like(b)  # the reverse scan inside each chunk, from y = 0
-    decay = torch.empty_like(a)  # prod_{j >= i in the chunk} coef_j
-    running = local[:, -1]
-    running.copy_(b[:, -1])
-    product = decay[:, -1]
-    product.copy_(a[:, -1])
+    decay = torch.empty_like(a)  # prod_{j > i in the chunk} coef_j (1 at the chunk's end)
+    local[:, -1] = b[:, -1]
+    decay[:, -1] = 1.0
     for i in range(size - 2, -1, -1):
-        running = torch.addcmul(b[:, i], a[:, i], running, out=local[:, i])
-        product = torch.mul(a[:, i], product, out=decay[:, i])
-    carries = torch.empty_like(local[:, 0])  # (n, B, H): y at the start of the next chunk
+        torch.addcmul(b[:, i], a[:, i + 1], local[:, i + 1], out=local[:, i])
+        torch.mul(a[:, i + 1], decay[:, i + 1], out=decay[:, i])
+    carries = torch.empty_like(local[:, 0])  # (n, B, H): what enters each chunk from the next
     carry = local.new_zeros(batch, hidden)
     for c in range(a.shape[0] - 1, -1, -1):
         carries[c] = carry
-        carry = torch.addcmul(local[c, 0], decay[c, 0], carry)
+        carry = a[c, 0] * torch.addcmul(local[c, 0], decay[c, 0], carry)  # a_first * y_first
     out = local.addcmul_(decay, carries[:, None])
     return out.view(-1, batch, hidden)[:steps]
 
@@ -141,21 +136,22 @@ def reverse_linear_scan(coef: Tensor, values: Tensor) -> Tensor:
 class _ParallelScan(torch.autograd.Function):
     """h = scan(k, v): a = σ(−k), b = σ(k) g(v); forward in log space, backward its adjoint.
     Time-major (T, B, H) in and out, contiguous: elementwise ops on strided views are many
-    times slower on the CPU."""
+    times slower on the CPU. The few full-size temporaries are reused in place: each pass over
+    (T, B, H) numbers costs more than the arithmetic in it."""
 
     @staticmethod
     def forward(ctx: Any, k: Tensor, v: Tensor) -> Tensor:
-        k = k.clamp(-LIMIT, LIMIT)
+        k = F.hardtanh(k, -LIMIT, LIMIT)  # our own copy
         z = torch.sigmoid(k)
-        log_z = z.log()
-        log_a = log_z - k  # log(1 - σ(k)) = log σ(k) - k: finite where 1 - z rounds to 0
-        v = v.clamp(min=-LIMIT)
-        low = torch.sigmoid(v.clamp(max=0))  # σ(min(v, 0))
-        log_b = torch.add(low, v.clamp(min=0)).log_().add_(log_z)  # log z + log g(v)
+        log_z = torch.log(z)
+        log_a = k.neg_().add_(log_z)  # log(1 - σ(k)) = log σ(k) - k: finite where 1 - z is 0
+        positive = torch.relu(v)
+        low = F.hardtanh(v, -LIMIT, 0.0).sigmoid_()  # σ(min(v, 0))
+        log_b = log_z.add_(torch.add(low, positive).log_())  # log z + log g(v)
         h = heinsen_scan(log_a, log_b)  # (T, B, H)
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-            # g'(v): σ'(v) = s (1 - s) below 0, 1 from 0 on (where s = σ(0) = 1/2)
-            slope = torch.addcmul(low, low, low, value=-1.0).add_((v >= 0).to(v.dtype), alpha=0.75)
+            # g'(v) = σ'(v) = s (1 - s) below 0, 1 above (s = σ(min(v, 0)) is 1/2 there)
+            slope = torch.addcmul(low, low, low, value=-1.0).add_(positive.sign_(), alpha=0.75)
             ctx.save_for_backward(z, slope, h)
         return h
 
@@ -163,14 +159,11 @@ class _ParallelScan(torch.autograd.Function):
     def backward(ctx: Any, grad_h: Tensor) -> tuple[Tensor, Tensor]:
         z, slope, h = ctx.saved_tensors  # (T, B, H)
         a = 1 - z
-        coef = torch.empty_like(a)  # a_{t+1}: how much of dL/dh_{t+1} reaches h_t
-        coef[:-1] = a[1:]
-        coef[-1] = 0
-        total = reverse_linear_scan(coef, grad_h.contiguous())  # dL/dh_t via every later step
+        total = reverse_linear_scan(a, grad_h.contiguous())  # dL/dh_t via every later step
         step = torch.empty_like(h)  # h_t - h_{t-1}
         torch.sub(h[1:], h[:-1], out=step[1:])
         step[0] = h[0]
-        grad_k = total * a * step  # dh_t/dk_t = z a (h̃ - h_{t-1}) = a (h_t - h_{t-1})
+        grad_k = step.mul_(a).mul_(total)  # dh_t/dk_t = z a (h̃ - h_{t-1}) = a (h_t - h_{t-1})
         grad_v = total.mul_(z).mul_(slope)  # dh_t/dv_t = z g'(v_t)
         return grad_k, grad_v
 

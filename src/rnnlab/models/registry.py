@@ -82,14 +82,14 @@ _PRESETS = {
         ),
         Preset(
             "bow",
-            "fastText-style bag of words + hashed bigrams, mean, linear head (no word order "
-            "beyond pairs)",
+            "fastText-style bag of words + 65,536 hashed bigrams, 10-d, mean, linear head (no "
+            "word order beyond pairs)",
             {
                 **_NOTEBOOK,
                 "kind": "bow",
-                "embed_dim": 16,
+                "embed_dim": 10,
                 "pooling": "mean",
-                "hash_buckets": 262_144,
+                "hash_buckets": 65_536,
             },
         ),
         Preset(

@@ -1,5 +1,5 @@
-"""A small Transformer encoder (Vaswani et al. 2017), on PyTorch's own nn.TransformerEncoderLayer
-(pre-norm, GELU; its attention runs F.scaled_dot_product_attention).
+"""A small Transformer encoder (Vaswani et al. 2017): pre-norm layers on PyTorch's own
+F.scaled_dot_product_attention, GELU feed-forward.
 
     u_t = P x_t + p_t                  x_t the embedded token, P a projection to the model width D
                                        (identity when embed_dim == D), p_t the position's vector
@@ -11,7 +11,12 @@ Every position attends to every other one in one step: no state is carried along
 nothing has to survive many steps, and the whole layer is a few large matrix products (the
 serial loop is gone; the cost is quadratic in the length instead). Padding: a key-padding mask,
 so no position attends to padding; outputs on padding are never read. Positions: sinusoidal
-(any length) or learned (up to `max_positions`).
+(any length) or learned (up to `max_positions`). Dropout acts on the embedded tokens and on the
+two residual branches of every layer, not on the attention weights: there it costs a (B, heads, T, T) random
+mask per layer and, on the CPU, sends attention down PyTorch's slow path (about 5x the time at
+T = 400). The layer is written out rather than nn.TransformerEncoderLayer, whose attention in
+training turns the key-padding mask into a (B * heads, T, T) float mask and checks it for fully
+masked rows every call; here the mask stays (B, 1, 1, T) and boolean.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnlab.errors import check
@@ -39,6 +45,30 @@ def sinusoidal_positions(
     table[:, 0::2] = torch.sin(position * rates)
     table[:, 1::2] = torch.cos(position * rates[: width // 2])
     return table.to(dtype)
+
+
+class EncoderLayer(nn.Module):
+    """Pre-norm: u + Dropout(W_o · MHA(LN(u))), then u + Dropout(FFN(LN(u)))."""
+
+    def __init__(self, width: int, heads: int, ff: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.out = nn.Linear(width, width)
+        self.norm2 = nn.LayerNorm(width)
+        self.ff1 = nn.Linear(width, ff)
+        self.ff2 = nn.Linear(ff, width)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, u: Tensor, keep: Tensor) -> Tensor:
+        """u (B, T, D), keep (B, 1, 1, T) bool (True: a key to attend to) -> (B, T, D)."""
+        batch, steps, width = u.shape
+        qkv = self.qkv(self.norm1(u)).view(batch, steps, 3, self.heads, width // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, heads, T, D / heads)
+        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
+        u = u + self.dropout(self.out(attended.transpose(1, 2).reshape(batch, steps, width)))
+        return u + self.dropout(self.ff2(F.gelu(self.ff1(self.norm2(u)))))
 
 
 class TransformerClassifier(TextClassifier):
@@ -78,18 +108,11 @@ class TransformerClassifier(TextClassifier):
         encoder["project"] = nn.Identity() if features == width else nn.Linear(features, width)
         if spec.positions == "learned":
             encoder["positions"] = nn.Embedding(spec.max_positions, width)
-        layer = nn.TransformerEncoderLayer(
-            width,
-            spec.num_heads,
-            spec.ff_dim or 2 * width,
-            spec.dropout,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
+        encoder["layers"] = nn.ModuleList(
+            EncoderLayer(width, spec.num_heads, spec.ff_dim or 2 * width, spec.dropout)
+            for _ in range(spec.num_layers)
         )
-        encoder["layers"] = nn.TransformerEncoder(
-            layer, spec.num_layers, norm=nn.LayerNorm(width), enable_nested_tensor=False
-        )
+        encoder["norm"] = nn.LayerNorm(width)
         self.encoder = nn.ModuleDict(encoder)
         self.cls = nn.Parameter(torch.zeros(1, 1, width)) if spec.pooling == "first" else None
         self.dropout = nn.Dropout(spec.dropout)
@@ -108,8 +131,8 @@ class TransformerClassifier(TextClassifier):
     @classmethod
     def activation_floats_per_token(cls, spec: ModelSpec, steps: int) -> float:
         """Per layer: the residual stream, norms, q/k/v, attention output and the FFN (about
-        12 D + 2 ff floats per token), plus the attention weights where the math path keeps them
-        (heads * T per token)."""
+        12 D + 2 ff floats per token), plus the attention weights should PyTorch's math path
+        keep them (heads * T per token)."""
         width = spec.hidden_dim
         ff = spec.ff_dim or 2 * width
         per_layer = 12 * width + 2 * ff + spec.num_heads * steps
@@ -139,11 +162,16 @@ class TransformerClassifier(TextClassifier):
             u = u + table.weight[:steps]
         else:
             u = u + sinusoidal_positions(steps, u.shape[-1], device=u.device, dtype=u.dtype)
-        padding = ~time_mask(lengths, steps, x.device)  # (B, T) True on padding
+        keep = time_mask(lengths, steps, x.device)  # (B, T) True on real tokens
         if self.cls is not None:
             u = torch.cat([self.cls.expand(u.shape[0], -1, -1).to(u.dtype), u], dim=1)
-            padding = torch.cat([padding.new_zeros(padding.shape[0], 1), padding], dim=1)
-        out = self.encoder["layers"](u, src_key_padding_mask=padding)  # (B, T(+1), D)
+            keep = torch.cat([keep.new_ones(keep.shape[0], 1), keep], dim=1)
+        keys = keep[:, None, None, :]  # (B, 1, 1, T): every query sees the real keys only
+        layers = self.encoder["layers"]
+        assert isinstance(layers, nn.ModuleList)
+        for layer in layers:
+            u = layer(u, keys)
+        out = self.encoder["norm"](u)  # (B, T(+1), D)
         # the [CLS] position, or mean / max over the real tokens: (B, D)
         pooled = out[:, 0] if self.cls is not None else pool(out, lengths, spec.pooling, 1)
         return self.head(self.dropout(pooled))  # (B, C)
