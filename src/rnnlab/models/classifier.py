@@ -76,7 +76,7 @@ class ModelSpec:
     tasks need (Jozefowicz et al. 2015 recommend 1 for LSTMs); ignored for the vanilla RNN."""
     name: str | None = None
     """The preset this spec was built from."""
-    hash_buckets: int = 131_072
+    hash_buckets: int = 65_536
     """bow: rows of the hashed bigram table (0: unigrams only)."""
     num_heads: int = 4
     """transformer: attention heads (they split hidden_dim, the model width d_model)."""
