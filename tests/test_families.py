@@ -139,6 +139,8 @@ def test_heinsen_scan_and_the_reverse_scan_solve_their_recurrences() -> None:
         state = a[t] * state + b[t]
         forward.append(state)
     torch.testing.assert_close(h, torch.stack(forward), atol=1e-12, rtol=1e-12)
+    both = [heinsen_scan(a.log(), b.log(), stepped=s) for s in (True, False)]
+    torch.testing.assert_close(both[0], both[1], atol=1e-12, rtol=1e-12)  # the GPU's path too
     y, backward = reverse_linear_scan(a, b), []
     state = torch.zeros(2, 3, dtype=torch.float64)
     for t in range(22, -1, -1):  # the adjoint's shift: a_{t+1} carries y_{t+1} back to t

@@ -76,7 +76,7 @@ def _chunked(x: Tensor, size: int, fill: float) -> Tensor:
     return x.view(chunks, size, batch, hidden)
 
 
-def heinsen_scan(log_a: Tensor, log_b: Tensor) -> Tensor:
+def heinsen_scan(log_a: Tensor, log_b: Tensor, *, stepped: bool | None = None) -> Tensor:
     """h_t = a_t h_{t-1} + b_t with h_{-1} = 0, from log a and log b, time-major (T, B, H).
 
     Heinsen's sequence inside each chunk of C steps: with A = cumsum(log a) from the chunk's
@@ -84,12 +84,14 @@ def heinsen_scan(log_a: Tensor, log_b: Tensor) -> Tensor:
     the state entering a chunk is carried over with exp(A) (the chunk's decay, at most 1).
     Both parts are at most max_t b_t / (1 - a_t), so nothing overflows, at any length.
     Works in place on its two inputs (the caller's temporaries) and returns h in log_b's memory.
+    `stepped`: the logcumsumexp inside the chunks as C logaddexp steps (None: on the CPU, where
+    PyTorch's logcumsumexp is a scalar loop) or as torch.logcumsumexp (elsewhere).
     """
     steps, batch, hidden = log_a.shape
     size = chunk_size(steps)
     cum = _chunked(log_a, size, 0.0)  # (n, C, B, H); padding (after the end): a = 1 ...
     inner = _chunked(log_b, size, NEGATIVE)  # ... b ~ 0: never read
-    if log_a.device.type == "cpu":  # PyTorch's CPU logcumsumexp is a scalar loop: step it
+    if stepped if stepped is not None else log_a.device.type == "cpu":
         inner[:, 0].sub_(cum[:, 0])
         for i in range(1, size):
             cum[:, i].add_(cum[:, i - 1])  # A
@@ -147,23 +149,23 @@ class _ParallelScan(torch.autograd.Function):
         log_a = k.neg_().add_(log_z)  # log(1 - σ(k)) = log σ(k) - k: finite where 1 - z is 0
         positive = torch.relu(v)
         low = F.hardtanh(v, -LIMIT, 0.0).sigmoid_()  # σ(min(v, 0))
-        log_b = log_z.add_(torch.add(low, positive).log_())  # log z + log g(v)
+        candidate = torch.add(low, positive)  # g(v)
+        log_b = log_z.add_(torch.log(candidate))  # log z + log g(v)
         h = heinsen_scan(log_a, log_b)  # (T, B, H)
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
             # g'(v) = σ'(v) = s (1 - s) below 0, 1 above (s = σ(min(v, 0)) is 1/2 there)
             slope = torch.addcmul(low, low, low, value=-1.0).add_(positive.sign_(), alpha=0.75)
-            ctx.save_for_backward(z, slope, h)
+            ctx.save_for_backward(z, candidate, slope, h)
         return h
 
     @staticmethod
     def backward(ctx: Any, grad_h: Tensor) -> tuple[Tensor, Tensor]:
-        z, slope, h = ctx.saved_tensors  # (T, B, H)
+        z, candidate, slope, h = ctx.saved_tensors  # (T, B, H)
         a = 1 - z
         total = reverse_linear_scan(a, grad_h.contiguous())  # dL/dh_t via every later step
-        step = torch.empty_like(h)  # h_t - h_{t-1}
-        torch.sub(h[1:], h[:-1], out=step[1:])
-        step[0] = h[0]
-        grad_k = step.mul_(a).mul_(total)  # dh_t/dk_t = z a (h̃ - h_{t-1}) = a (h_t - h_{t-1})
+        gap = candidate.clone()  # h̃_t - h_{t-1} (not h_t - h_{t-1} = z (h̃_t - h_{t-1}): in
+        gap[1:] -= h[:-1]  # float32 that difference of two large states loses the small z)
+        grad_k = gap.mul_(z).mul_(a).mul_(total)  # dh_t/dk_t = z a (h̃_t - h_{t-1})
         grad_v = total.mul_(z).mul_(slope)  # dh_t/dv_t = z g'(v_t)
         return grad_k, grad_v
 
@@ -266,7 +268,7 @@ class MinRecurrentClassifier(TextClassifier):
         """Floats autograd keeps per token: the gates, k, v and h per layer and direction, with
         room for the scan's temporaries."""
         features = spec.input_dim or spec.embed_dim
-        per_direction = features + (GATES[spec.kind] + 6) * spec.hidden_dim
+        per_direction = features + (GATES[spec.kind] + 7) * spec.hidden_dim
         return features + spec.num_layers * spec.directions * per_direction
 
     # -- forward ----------------------------------------------------------------------------
