@@ -131,11 +131,11 @@ class TransformerClassifier(TextClassifier):
     @classmethod
     def activation_floats_per_token(cls, spec: ModelSpec, steps: int) -> float:
         """Per layer: the residual stream, norms, q/k/v, attention output and the FFN (about
-        12 D + 2 ff floats per token), plus the attention weights should PyTorch's math path
-        keep them (heads * T per token)."""
+        12 D + 2 ff floats per token). scaled_dot_product_attention's fused kernels keep no
+        (T, T) weights, only a log-sum-exp per head and query."""
         width = spec.hidden_dim
         ff = spec.ff_dim or 2 * width
-        per_layer = 12 * width + 2 * ff + spec.num_heads * steps
+        per_layer = 12 * width + 2 * ff + spec.num_heads
         return (spec.input_dim or spec.embed_dim) + spec.num_layers * per_layer
 
     # -- forward ----------------------------------------------------------------------------
