@@ -29,6 +29,18 @@ BENCHMARKS = {
     "bench_attribution.py": ["--texts", "2", "--tokens", "40", "--steps", "4", "--repeats", "1"],
     "bench_kernels_ab.py": ["--rounds", "1", "--steps", "20"],
     "bench_families.py": ["--steps", "1", "--repeats", "1", "--max-len", "50"],
+    "bench_ddp.py": [
+        "--models",
+        "gru",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--repeats",
+        "1",
+        "--max-len",
+        "50",
+    ],
 }
 
 

@@ -288,9 +288,7 @@ def test_compare_trains_each_model_on_the_same_data(tmp_path: Path, corpus: Path
 
 def test_compare_checks_model_names_before_training(tmp_path: Path, corpus: Path) -> None:
     with pytest.raises(RnnlabError, match="unknown model"):
-        api.compare(
-            tiny_config(corpus), ["rnn", "cnn"], out=tmp_path, name="cmp", verbose=False
-        )
+        api.compare(tiny_config(corpus), ["rnn", "cnn"], out=tmp_path, name="cmp", verbose=False)
     with pytest.raises(RnnlabError, match="twice"):
         api.compare(tiny_config(corpus), ["rnn", "rnn"], out=tmp_path, name="cmp", verbose=False)
     assert not (tmp_path / "cmp").exists()

@@ -295,6 +295,17 @@ def add_tensorboard_options(group: Any) -> None:
     )
 
 
+def add_nproc_option(parser: argparse.ArgumentParser) -> None:
+    """--nproc N: data-parallel training on N processes of this machine (train, compare)."""
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train data-parallel on N processes of this machine, started by torchrun "
+        "(gloo on CPUs, NCCL on GPUs); --batch-size is per process, the global batch N x it",
+    )
+
+
 def add_run_options(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
     """--config plus the data, model and train groups (what `rnnlab train` takes)."""
     add_config_option(parser)

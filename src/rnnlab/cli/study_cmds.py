@@ -9,7 +9,15 @@ from typing import Any
 
 from rnnlab.cli.diagnose_cmds import add_preset_flags, presets_from_args
 from rnnlab.cli.options import add_tensorboard_options
+from rnnlab.errors import RnnlabError
 from rnnlab.study import default_out, run_study, study_settings
+from rnnlab.training import distributed
+
+NO_NPROC = (
+    "rnnlab study runs in one process (its diagnostics and sweeps train many small models, "
+    "which gain nothing from data parallelism); train data-parallel with `rnnlab train --nproc "
+    "N` or `rnnlab compare --nproc N` instead"
+)
 
 
 def register(subparsers: Any) -> None:
@@ -39,11 +47,16 @@ def register(subparsers: Any) -> None:
         "--threads", type=int, metavar="N", help="CPU threads for PyTorch (default: PyTorch's)"
     )
     add_tensorboard_options(study)
+    study.add_argument(
+        "--nproc", type=int, metavar="N", help="not supported: the study runs in one process"
+    )
     add_preset_flags(study)
     study.set_defaults(handler=cmd_study)
 
 
 def cmd_study(args: argparse.Namespace) -> int:
+    if args.nproc is not None or distributed.launched():
+        raise RnnlabError(NO_NPROC)
     extra = {"threads": args.threads} if args.threads is not None else {}
     if args.train__tensorboard:
         extra["tensorboard"] = True

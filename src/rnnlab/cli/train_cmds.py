@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -13,10 +18,17 @@ from rich.style import Style
 from rich.text import Text
 
 from rnnlab import api, runs
-from rnnlab.cli.options import SECTIONS, add_run_options, run_config_from_args, section_changes
+from rnnlab.cli.options import (
+    SECTIONS,
+    add_nproc_option,
+    add_run_options,
+    run_config_from_args,
+    section_changes,
+)
 from rnnlab.errors import RnnlabError
 from rnnlab.io import dumps_json
 from rnnlab.tables import print_tables
+from rnnlab.training import distributed
 
 INTERRUPTED = 130
 
@@ -29,6 +41,7 @@ def register(subparsers: Any) -> None:
     )
     add_run_options(train)
     _add_output_options(train, resume=True)
+    add_nproc_option(train)
     train.set_defaults(handler=cmd_train)
 
     compare = subparsers.add_parser(
@@ -44,6 +57,7 @@ def register(subparsers: Any) -> None:
     )
     add_run_options(compare, model=False)
     _add_output_options(compare)
+    add_nproc_option(compare)
     compare.set_defaults(handler=cmd_compare)
 
     evaluate = subparsers.add_parser(
@@ -116,18 +130,98 @@ def _fmt(value: Any, spec: str = ".4f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+# ----- data parallel: --nproc, and the ranks' output --------------------------------------------
+@contextlib.contextmanager
+def rank_output() -> Iterator[None]:
+    """Under torchrun, rank 0 prints as one process does; the other ranks print only an error
+    of their own (prefixed with their rank), not the ones every rank raises alike."""
+    if not distributed.launched():
+        yield
+        return
+    rank = distributed.env_rank()
+    with contextlib.ExitStack() as quiet:
+        if rank > 0:  # logs, tables, JSON: rank 0's
+            devnull = quiet.enter_context(open(os.devnull, "w", encoding="utf-8"))
+            quiet.enter_context(contextlib.redirect_stdout(devnull))
+        try:
+            yield
+        except distributed.PeerLost:  # rnnlab's launcher names the rank that died instead
+            if rank == 0 and not distributed.under_launcher():
+                raise
+            raise SystemExit(2) from None
+        except distributed.SharedError:
+            if rank == 0:
+                raise
+            raise SystemExit(2) from None
+        except RnnlabError as exc:
+            if rank == 0:
+                raise
+            raise RnnlabError(f"rank {rank}: {exc}") from None
+        except KeyboardInterrupt:
+            if rank == 0:
+                raise
+            raise SystemExit(130) from None
+
+
+def launch(args: argparse.Namespace, command: str) -> int:
+    """`--nproc N`: the same command on N processes of this machine, through torchrun.
+
+    The ranks get the resolved settings as a config file (each multiplies --batch-size by N:
+    the global batch); the data is encoded and the kernels built here first, once, so a bad
+    input fails in one line before any rank starts.
+    """
+    if distributed.launched():
+        raise RnnlabError("--nproc starts the processes itself; under torchrun leave it out")
+    if args.nproc < 1:
+        raise RnnlabError(f"--nproc must be at least 1 (got {args.nproc})")
+    output = [f"--{f}" for f in ("overwrite", "json") if getattr(args, f, False)]
+    if command == "train" and args.resume:
+        _check_resume_flags(args)
+        folder = str(runs.check_resumable(args.resume))
+        return distributed.launch(
+            args.nproc, ["train", "--resume", folder, *output], run_dir=folder
+        )
+    config = run_config_from_args(args)
+    name = args.name
+    if command == "train":
+        name = name or api.free_run_name(config, args.out)
+        api.check_job(config, out=args.out, name=name, overwrite=args.overwrite, nproc=args.nproc)
+    settings = Path(tempfile.mkdtemp(prefix="rnnlab-nproc-"))
+    try:
+        config.save_yaml(settings / "config.yaml")
+        argv = [command, "--config", str(settings / "config.yaml"), *output]
+        argv += ["--models", args.models] if command == "compare" else []
+        argv += ["--out", args.out] if args.out else []
+        argv += ["--name", name] if name else []
+        run_dir = str(Path(args.out or runs.DEFAULT_OUT) / name) if command == "train" else None
+        return distributed.launch(args.nproc, argv, run_dir=run_dir)
+    finally:
+        shutil.rmtree(settings, ignore_errors=True)
+
+
+def _check_resume_flags(args: argparse.Namespace) -> None:
+    given = [k for s in SECTIONS for k in section_changes(args, s) if k != "progress"]
+    given += [f for f in ("config", "out", "name") if getattr(args, f)]
+    if given or args.overwrite:
+        flags = ", ".join(f"--{g.replace('_', '-')}" for g in given) or "--overwrite"
+        raise RnnlabError(
+            f"--resume continues a run with its own settings; drop {flags} (or start a "
+            "new run without --resume)"
+        )
+
+
 # ----- train -----------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.nproc is not None:
+        return launch(args, "train")
+    with rank_output():
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     log = sys.stderr if args.json else sys.stdout
     if args.resume:
-        given = [k for s in SECTIONS for k in section_changes(args, s) if k != "progress"]
-        given += [f for f in ("config", "out", "name") if getattr(args, f)]
-        if given or args.overwrite:
-            flags = ", ".join(f"--{g.replace('_', '-')}" for g in given) or "--overwrite"
-            raise RnnlabError(
-                f"--resume continues a run with its own settings; drop {flags} (or start a "
-                "new run without --resume)"
-            )
+        _check_resume_flags(args)
         result = api.resume(args.resume, stream=log)
     else:
         config = run_config_from_args(args)
@@ -159,6 +253,8 @@ def _describe_run(summary: dict[str, Any], run_dir: Path) -> str:
 
 def _exit_code(status: str, run_dir: Path) -> int:
     if status == "interrupted":
+        if distributed.env_rank() > 0:  # rank 0 says it
+            return INTERRUPTED
         print(
             f"rnnlab: interrupted; the best weights so far are saved in {run_dir}; continue "
             f"with `rnnlab train --resume {run_dir}`",
@@ -170,6 +266,13 @@ def _exit_code(status: str, run_dir: Path) -> int:
 
 # ----- compare ---------------------------------------------------------------------------------
 def cmd_compare(args: argparse.Namespace) -> int:
+    if args.nproc is not None:
+        return launch(args, "compare")
+    with rank_output():
+        return _compare(args)
+
+
+def _compare(args: argparse.Namespace) -> int:
     config = run_config_from_args(args)
     models = [m.strip() for m in args.models.split(",")]
     log = sys.stderr if args.json else sys.stdout

@@ -25,6 +25,13 @@ class Batch:
     lengths: torch.Tensor  # (B,) int64, always on CPU
     labels: torch.Tensor  # (B,) int64 class ids, or float32 targets
     indices: torch.Tensor  # (B,) int64 positions in the split
+    weight: float = 1.0
+    """Data-parallel training: the factor on this batch's mean loss that makes DDP's average over
+    the ranks the mean over the whole global batch (world size x this slice / global batch);
+    1 in one process."""
+    stand_in: bool = False
+    """Data-parallel training: this rank has no share of the step's global batch (it is smaller
+    than the world), so it computes one of its examples with weight 0 to take the step too."""
 
     def to(self, device: torch.device | str) -> Batch:
         """Move tokens and labels; lengths stay on the CPU (pack_padded_sequence wants that).
@@ -34,8 +41,9 @@ class Batch:
         """
         device = torch.device(device)
         return Batch(
-            move(self.tokens, device), self.lengths, move(self.labels, device), self.indices
-        )
+            move(self.tokens, device), self.lengths, move(self.labels, device), self.indices,
+            self.weight, self.stand_in,
+        )  # fmt: skip
 
     @property
     def num_tokens(self) -> int:
@@ -92,6 +100,38 @@ class BucketBatchSampler:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return iter(self.batches())
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One rank's share of the batches of data-parallel training (rnnlab.training.distributed).
+
+    Every rank builds the same batches (a function of seed and epoch, at the global batch size)
+    and takes its share. Training (`whole_batches=False`): the `rank`-th of `size` near-equal
+    slices of every batch (np.array_split; a bucketed batch is sorted by length, so a slice is
+    too), so every rank takes one step per global batch and the ranks together hold exactly the
+    batches of one process. A batch smaller than the world leaves some slices empty: those
+    ranks compute its first example as a stand-in, with weight 0. Evaluation
+    (`whole_batches=True`): every `size`-th batch, whole, from the `rank`-th, so each batch is
+    computed exactly as one process computes it.
+    """
+
+    rank: int
+    size: int
+    whole_batches: bool = False
+
+    def take(self, batches: list[np.ndarray]) -> list[tuple[np.ndarray, float, bool]]:
+        """(indices, loss weight, stand-in) for each batch this rank computes."""
+        if self.whole_batches:
+            return [(b, 1.0, False) for b in batches[self.rank :: self.size]]
+        out = []
+        for batch in batches:
+            part = np.array_split(batch, self.size)[self.rank]
+            if len(part):
+                out.append((part, self.size * len(part) / len(batch), False))
+            else:
+                out.append((batch[:1], 0.0, True))
+        return out
 
 
 def move(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -237,22 +277,38 @@ def iterate_batches(
     bucket: bool = True,
     seed: int = 0,
     epoch: int = 0,
+    shard: Shard | None = None,
 ) -> Iterator[Batch]:
     """Batches over a split; for evaluation pass shuffle=False (bucketing still applies).
 
     A DeviceSplit gives the same batches (same examples, order and values), gathered on its
-    device; an EncodedSplit, batches collated on the host.
+    device; an EncodedSplit, batches collated on the host. `shard`: only this rank's share of
+    each batch (data-parallel training), with its loss weight.
     """
     host = host_split(split)
     sampler = BucketBatchSampler(
         host.lengths, batch_size, shuffle=shuffle, bucket=bucket, seed=seed
     )
     sampler.set_epoch(epoch)
+    if shard is not None:
+        yield from _sharded(split, shard.take(sampler.batches()))
+        return
     if isinstance(split, DeviceSplit):
         yield from split.batches(sampler.batches())
         return
     for indices in sampler:
         yield collate(host, indices)
+
+
+def _sharded(split: AnySplit, shares: list[tuple[np.ndarray, float, bool]]) -> Iterator[Batch]:
+    batches = (
+        split.batches([indices for indices, _, _ in shares])
+        if isinstance(split, DeviceSplit)
+        else (collate(split, indices) for indices, _, _ in shares)
+    )
+    for batch, (_, weight, stand_in) in zip(batches, shares, strict=True):
+        batch.weight, batch.stand_in = weight, stand_in
+        yield batch
 
 
 def padding_share(lengths: np.ndarray, batches: list[np.ndarray]) -> float:

@@ -22,7 +22,7 @@ from rnnlab.config import TrainConfig
 from rnnlab.data.batching import AnySplit, host_split, iterate_batches, on_device
 from rnnlab.data.encoded import EncodedSplits
 from rnnlab.errors import RnnlabError
-from rnnlab.training import metrics
+from rnnlab.training import distributed, metrics
 from rnnlab.training.callbacks import Callback, MetricsWriter, StepStats, TrainState
 from rnnlab.training.checkpoint import Checkpoint, StateDict, rng_state, set_rng_state, snapshot
 from rnnlab.training.device import (
@@ -146,31 +146,40 @@ def predict_logits(
     batch_size: int | None = None,
     device: torch.device | str | None = None,
     amp: bool = False,
+    world: distributed.World | None = None,
 ) -> torch.Tensor:
     """Logits for every example, in split order: (N, C) float32 on the CPU.
 
     `batch_size` None: `eval_batch_size(device)` (larger on a GPU). On CUDA the batches are
     gathered there (`on_device`) and the logits stay there until one copy back at the end,
-    so no batch waits for the host.
+    so no batch waits for the host. `world` (data parallel): each rank computes every
+    world-size-th batch, whole, and every rank gets all the logits, equal to one process's.
     """
     device = torch.device(device) if device is not None else _model_device(model)
     data = on_device(split, device)
+    shard = world.eval_shard() if world is not None else None
     chunks: list[torch.Tensor] = []
     order: list[torch.Tensor] = []
     with _eval_mode(model), torch.inference_mode(), flush_denormal(flush_wanted()):
         for batch in iterate_batches(
-            data, batch_size or eval_batch_size(device), shuffle=False, bucket=True
+            data, batch_size or eval_batch_size(device), shuffle=False, bucket=True, shard=shard
         ):
             batch = batch.to(device)
             with _autocast(device, amp):
                 logits = model(batch.tokens, batch.lengths)  # (B, C)
             chunks.append(logits.float())
             order.append(batch.indices)  # (B,) on the CPU
-        if not chunks:
+        if world is not None:  # every rank's rows, on every rank
+            ordered, indices = world.gather_rows(
+                torch.cat(chunks) if chunks else torch.empty(0, 1),
+                torch.cat(order) if order else torch.zeros(0, dtype=torch.int64),
+            )
+        elif not chunks:
             return torch.empty(0, 1)
-        ordered = torch.cat(chunks).cpu()  # (N, C) in batch order: the one copy back
+        else:  # (N, C) in batch order: the one copy back
+            ordered, indices = torch.cat(chunks).cpu(), torch.cat(order)
         out = torch.empty_like(ordered)
-        out[torch.cat(order)] = ordered  # split order
+        out[indices] = ordered  # split order
     return out
 
 
@@ -182,12 +191,16 @@ def evaluate(
     device: torch.device | str | None = None,
     amp: bool = False,
     length_edges: Sequence[int] = metrics.LENGTH_EDGES,
+    world: distributed.World | None = None,
 ) -> EvalResult:
     """Loss and metrics of `model` on `split` (MSE/MAE instead of accuracy for regression);
-    `batch_size` None: `eval_batch_size(device)`."""
+    `batch_size` None: `eval_batch_size(device)`. `world`: the batches split over the ranks,
+    the logits gathered, the same metrics on every rank as in one process."""
     if len(split) == 0:
         raise RnnlabError("cannot evaluate on an empty split; use more data (raise --limit)")
-    logits = predict_logits(model, split, batch_size=batch_size, device=device, amp=amp)  # (N, C)
+    logits = predict_logits(
+        model, split, batch_size=batch_size, device=device, amp=amp, world=world
+    )  # (N, C)
     split = host_split(split)
     labels = torch.from_numpy(np.ascontiguousarray(split.labels))
     task = model_task(model)
@@ -261,6 +274,8 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
 
 SYNC_EVERY_GPU = 50
 """On an accelerator, step losses are read back (one host-device sync) every this many steps."""
+SYNC_EVERY_RANKS = 10
+"""Data parallel on the CPU: the ranks sum their step figures (one all-reduce) every this many."""
 
 
 def train_one_epoch(
@@ -285,10 +300,17 @@ def train_one_epoch(
     naming its exact epoch and step when it is read. On CUDA, batches are gathered on the
     device (`on_device`: the split is moved there once, here unless `split` is a DeviceSplit
     already, as `fit` passes it); on the CPU they are collated on the host.
+
+    Data parallel (`model` wrapped by `distributed.wrap`): this rank takes its slice of every
+    global batch of `cfg.batch_size`, weights its loss by its share, and the step figures (loss,
+    accuracy, examples, tokens) are summed over the ranks, so every rank reports the global ones.
     """
-    device = device or _model_device(model)
-    sync_every = sync_every or (1 if device.type == "cpu" else SYNC_EVERY_GPU)
-    classification = model_task(model) != "regression"
+    world = distributed.world_of(model)  # None for a plain model: one process
+    core = distributed.unwrap(model)  # the model itself: loss, predict, spec
+    device = device or _model_device(core)
+    cpu_sync = 1 if world is None else SYNC_EVERY_RANKS
+    sync_every = sync_every or (cpu_sync if device.type == "cpu" else SYNC_EVERY_GPU)
+    classification = model_task(core) != "regression"
     model.train()
     loss_sum, correct, examples, tokens = 0.0, 0, 0, 0
     pending: list[tuple[int, torch.Tensor, torch.Tensor | None, int, int]] = []
@@ -304,11 +326,19 @@ def train_one_epoch(
             if classification
             else [None] * len(pending)
         )
-        for (step, _, _, size, batch_tokens), loss_value, batch_correct in zip(
-            pending, losses, counts, strict=True
+        steps = [step for step, _, _, _, _ in pending]
+        sizes = [size for _, _, _, size, _ in pending]
+        step_tokens = [batch_tokens for _, _, _, _, batch_tokens in pending]
+        stop = False
+        if world is not None:  # the global batches' figures, the same on every rank
+            losses, counts, sizes, step_tokens, stop = world.reduce_steps(
+                losses, counts, sizes, step_tokens
+            )
+        for step, loss_value, batch_correct, size, batch_tokens in zip(
+            steps, losses, counts, sizes, step_tokens, strict=True
         ):
-            if not math.isfinite(loss_value):
-                raise RnnlabError(
+            if not math.isfinite(loss_value):  # in a job: on every rank at once, rank 0 says it
+                raise (RnnlabError if world is None else distributed.SharedError)(
                     f"the training loss became {loss_value} at epoch {epoch}, step {step}; "
                     f"lower the learning rate (--lr, now {cfg.lr:g}) or clip gradients "
                     "(--clip-norm)"
@@ -322,19 +352,25 @@ def train_one_epoch(
                 for callback in callbacks:
                     callback.on_batch_end(state, stats)
         pending.clear()
+        if stop:  # Ctrl-C or SIGTERM reached a rank: every rank stops after this same step
+            raise KeyboardInterrupt
 
     start = time.perf_counter()
     data = on_device(split, device)
     batches = iterate_batches(
-        data, cfg.batch_size, shuffle=True, bucket=cfg.bucket, seed=cfg.seed, epoch=epoch
-    )
+        data, cfg.batch_size, shuffle=True, bucket=cfg.bucket, seed=cfg.seed, epoch=epoch,
+        shard=world.train_shard() if world is not None else None,
+    )  # fmt: skip
     for step, batch in enumerate(batches, start=1):
         batch = batch.to(device)  # lengths stay on the CPU
         with _autocast(device, amp):
             logits = model(batch.tokens, batch.lengths)  # (B, C)
-        loss = model.loss(logits.float(), batch.labels)  # type: ignore[operator]
+        loss = core.loss(logits.float(), batch.labels)  # type: ignore[operator]
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if world is None:
+            loss.backward()
+        else:  # DDP averages over the ranks: so weighted, that is the global batch's mean
+            (loss * batch.weight).backward()
         if state is not None:
             state.epoch_step, state.step = step, state.step + 1
             for callback in callbacks:
@@ -348,9 +384,13 @@ def train_one_epoch(
         batch_correct = None
         if classification:
             with torch.no_grad():
-                predictions = model.predict(logits.detach().float())  # type: ignore[operator]
+                predictions = core.predict(logits.detach().float())  # type: ignore[operator]
                 batch_correct = (predictions == batch.labels).sum()
-        pending.append((step, loss.detach(), batch_correct, len(batch.lengths), batch.num_tokens))
+        size, batch_tokens = len(batch.lengths), batch.num_tokens
+        if batch.stand_in:  # data parallel: no share of this step's batch, nothing to count
+            size = batch_tokens = 0
+            batch_correct = None if batch_correct is None else batch_correct * 0
+        pending.append((step, loss.detach(), batch_correct, size, batch_tokens))
         if len(pending) >= sync_every:
             flush()
     flush()
@@ -522,6 +562,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     run_dir: Path | str | None = None,
     resume: Checkpoint | None = None,
+    world: distributed.World | None = None,
 ) -> FitResult:
     """Train `model` on `splits.train`, early-stop on `cfg.monitor`, restore the best weights.
 
@@ -531,10 +572,16 @@ def fit(
     is bit-identical to a run that never stopped (on the CPU). Ctrl-C ends training cleanly
     (status `interrupted`, best weights so far restored). A NaN/inf loss raises RnnlabError
     naming the epoch and step.
+
+    `world` (data parallel, rnnlab.training.distributed): every rank calls fit with the same
+    model, data and config; `cfg.batch_size` is the global batch, shared out by the ranks; the
+    model trains inside DistributedDataParallel; validation is split over the ranks, so every
+    rank takes the same early-stopping decisions; Ctrl-C or SIGTERM on any rank stops all of
+    them after the same step. Give `run_dir` on rank 0 only.
     """
     if len(splits.train) == 0:
         raise RnnlabError("the training split is empty; use more data (raise --limit)")
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device)  # in a job, `cuda` is this rank's own GPU
     amp = use_amp(cfg.amp, device)
     if device.type == "cpu":
         keep_freed_memory()
@@ -550,6 +597,7 @@ def fit(
     with (
         runtime(seed=cfg.seed, deterministic=cfg.deterministic, threads=cfg.threads),
         flush_denormal(flush_wanted(cfg.flush_denormal)) as flushed,
+        distributed.agreed_stop(world),
     ):
         model.to(device)
         train_data, val_data = on_device(splits.train, device), on_device(splits.val, device)
@@ -572,6 +620,7 @@ def fit(
             best_weights = resume.best_weights
             set_rng_state(resume.rng)
             first_epoch = resume.epoch + 1
+        net = distributed.wrap(model, world)  # DDP in a job (rank 0's weights everywhere)
         status = "completed"
         try:
             try:
@@ -585,16 +634,18 @@ def fit(
                         callback.on_epoch_start(state)
                     epoch_start = time.perf_counter()
                     lr = float(optimizer.param_groups[0]["lr"])
+                    distributed.seed_epoch(world, cfg.seed, epoch)
                     train = train_one_epoch(
-                        model, train_data, optimizer, cfg, epoch=epoch, device=device, amp=amp,
+                        net, train_data, optimizer, cfg, epoch=epoch, device=device, amp=amp,
                         scheduler=scheduler if cfg.schedule == "cosine" else None,
                         callbacks=callbacks, state=state,
                     )  # fmt: skip
                     val = None
                     if monitor is not None:
                         val = evaluate(
-                            model, val_data, batch_size=eval_batch, device=device, amp=amp
-                        )
+                            model, val_data, batch_size=eval_batch, device=device, amp=amp,
+                            world=world,
+                        )  # fmt: skip
                     record = _epoch_record(epoch, train, val, lr, time.perf_counter() - epoch_start)
 
                     record["best"] = stopper.update(epoch, record)
@@ -610,6 +661,8 @@ def fit(
                         )
                     for callback in callbacks:
                         callback.on_epoch_end(state, record)
+                    if world is not None:  # a callback's stop, on any rank, stops them all
+                        state.stop = world.any(state.stop)
                     if stopper.should_stop or state.stop:
                         break
             except KeyboardInterrupt:
@@ -623,7 +676,7 @@ def fit(
                 best_epoch=stopper.best_epoch,
                 best_value=stopper.best_value,
                 stopped_early=stopper.should_stop,
-                device=describe_device(device),
+                device=describe_device(device) + (f" x {world.describe(device)}" if world else ""),
                 amp=amp,
                 seconds=time.perf_counter() - start,
                 flush_denormal=flushed,
