@@ -146,6 +146,21 @@ def test_compare_prints_one_table(
     assert (tmp_path / "c" / "rnn" / "summary.json").is_file()
 
 
+def test_compare_with_seeds_prints_mean_and_std_over_them(
+    tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["compare", "--dataset", str(corpus), "--models", "rnn,gru", "--epochs", "1", *TINY]
+    argv += ["--seeds", "2", "--no-progress", "--out", str(tmp_path), "--name", "c"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "compare over 2 seeds" in out and "mean ± std" in out
+    assert "with each of 2 seeds (McNemar" in out or "within noise across seeds" in out
+    assert (tmp_path / "c" / "gru-seed1" / "summary.json").is_file()
+    assert main([*argv[:-4], "--seeds", "0", "--out", str(tmp_path), "--name", "d"]) == 2
+    assert "--seeds must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
 def test_flags_override_the_yaml_config(tmp_path: Path) -> None:
     path = tmp_path / "run.yaml"
     path.write_text(

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from rnnlab.data import load_splits
 from rnnlab.data.batching import BucketBatchSampler, padding_share
 from rnnlab.data.encoded import EncodedSplits
 from rnnlab.diagnostics import (
@@ -35,6 +36,7 @@ from rnnlab.diagnostics.inputs import parse_names, whole_texts
 from rnnlab.diagnostics.padding import padding_waste
 from rnnlab.diagnostics.parameters import parameter_counts
 from rnnlab.diagnostics.seq_len import seq_len_sweep
+from rnnlab.diagnostics.sweep_runs import limit_training
 from rnnlab.diagnostics.texts import long_texts
 from rnnlab.diagnostics.timing import bench_timing
 from rnnlab.errors import RnnlabError
@@ -200,8 +202,6 @@ def test_hidden_states_with_too_few_long_texts(entries: list[ModelEntry]) -> Non
 
 # ----- padding, timing, parameters -------------------------------------------------------------
 def test_padding_waste_matches_the_batching_helpers(tmp_path: Path) -> None:
-    from rnnlab.data import load_splits
-
     split = load_splits(dataclasses.replace(DATA, max_len=200)).train
     result = padding_waste(split, batch_size=8, max_len=200, seed=3, dataset="imdb")
     by_name = {s.strategy: s for s in result.strategies}
@@ -261,6 +261,17 @@ def test_length_sweep_with_two_seeds(tmp_path: Path) -> None:
     assert all(s.accuracy_std is not None for s in result.summary)
     _round_trip(result, tmp_path / "sweep")
     assert (tmp_path / "sweep" / "accuracy_vs_length.png").is_file()
+
+
+def test_a_sweeps_limit_cuts_the_training_split_only() -> None:
+    whole = load_splits(SWEEP.data)
+    result = seq_len_sweep(SWEEP, models=("rnn",), lengths=(10,), limit=20)
+    assert result.settings["limit"] == 20 and result.settings["test_examples"] == len(whole.test)
+    assert result.cells[0].test_examples == len(whole.test)  # every test text scores each cell
+    cut = limit_training(whole, 20, seed=0)
+    assert len(cut.train) == 20 and cut.test is whole.test and cut.val is whole.val
+    assert sorted(set(cut.train.labels.tolist())) == sorted(set(whole.train.labels.tolist()))
+    assert limit_training(whole, None, seed=0) is whole
 
 
 def test_hidden_sweep_reports_accuracy_by_length(tmp_path: Path) -> None:

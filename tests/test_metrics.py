@@ -226,3 +226,11 @@ def test_describe_p() -> None:
     assert metrics.describe_p(0.0001) == "p < 0.001"
     assert metrics.describe_p(0.0042) == "p = 0.004"
     assert metrics.describe_p(0.41) == "p = 0.41"
+
+
+def test_seed_interval_known_values() -> None:
+    # mean 0.8, std 0.05 over 4 seeds: 0.8 ± 1.96 * 0.05 / 2 = 0.8 ± 0.049
+    low, high = metrics.seed_interval(0.8, 0.05, 4)
+    assert low == pytest.approx(0.751, abs=1e-3) and high == pytest.approx(0.849, abs=1e-3)
+    assert metrics.seed_interval(0.99, 0.1, 2) == (pytest.approx(0.851, abs=1e-3), 1.0)
+    assert metrics.seed_interval(0.5, 0.0, 3) == (0.5, 0.5)

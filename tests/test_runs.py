@@ -286,6 +286,59 @@ def test_compare_trains_each_model_on_the_same_data(tmp_path: Path, corpus: Path
     assert result.rows[0]["parameters"] < result.rows[1]["parameters"]  # a GRU has 3x the gates
 
 
+def test_compare_with_seeds_keeps_every_seed_and_reports_mean_and_std(
+    tmp_path: Path, corpus: Path
+) -> None:
+    config = tiny_config(corpus, epochs=1, seed=5)
+    result = api.compare(config, ["rnn", "gru"], out=tmp_path, name="cmp", verbose=False, seeds=2)
+    root = tmp_path / "cmp"
+    names = ["rnn-seed5", "rnn-seed6", "gru-seed5", "gru-seed6"]
+    assert list(result.runs) == names and all((root / n / "summary.json").is_file() for n in names)
+    assert [api.load_run(root / n).config.train.seed for n in names] == [5, 6, 5, 6]
+    data = json.loads((root / "compare.json").read_text())
+    assert data["seeds"] == [5, 6] and [r["seed"] for r in data["rows"]] == [5, 6, 5, 6]
+    by_model = {r["model"]: r for r in data["by_model"]}
+    assert list(by_model) == ["rnn", "gru"]
+    for model in ("rnn", "gru"):
+        values = [r["test_accuracy"] for r in data["rows"] if r["model"] == model]
+        row = by_model[model]
+        assert row["test_accuracy_values"] == values and row["seeds"] == [5, 6]
+        assert row["test_accuracy"] == pytest.approx(np.mean(values))
+        assert row["test_accuracy_std"] == pytest.approx(np.std(values))
+    # McNemar only between the models' runs of the same seed
+    assert sorted((p["a"], p["b"], p["seed"]) for p in data["paired"]) == [
+        ("rnn-seed5", "gru-seed5", 5), ("rnn-seed6", "gru-seed6", 6),
+    ]  # fmt: skip
+    table = result.table()
+    assert table.title == "compare over 2 seeds" and [row[0] for row in table.rows] == [
+        "rnn",
+        "gru",
+    ]
+    assert len(table.notes) == 1 and "seeds" in table.notes[0]
+    with pytest.raises(RnnlabError, match="--seeds must be at least 1"):
+        api.compare(config, ["rnn"], out=tmp_path, name="none", verbose=False, seeds=0)
+
+
+def _pair(p: float, only_a: int, only_b: int, seed: int) -> dict[str, Any]:
+    return {
+        "a": f"lstm-seed{seed}", "b": f"rnn-seed{seed}", "model_a": "lstm", "model_b": "rnn",
+        "only_a": only_a, "only_b": only_b, "p_value": p, "examples": 500, "seed": seed,
+    }  # fmt: skip
+
+
+def test_a_difference_over_seeds_is_a_finding_only_when_every_seed_says_so() -> None:
+    every = runs.readings([_pair(0.001, 40, 10, 0), _pair(0.01, 30, 12, 1)])
+    assert every == ["lstm beats rnn with each of 2 seeds (McNemar: p = 0.001, p = 0.01)"]
+    mixed = runs.readings([_pair(0.001, 40, 10, 0), _pair(0.4, 20, 16, 1)])
+    assert mixed[0].startswith("lstm vs rnn: within noise across seeds (significant with 1 of 2")
+    split = runs.readings([_pair(0.001, 40, 10, 0), _pair(0.001, 10, 40, 1)])
+    assert "within noise" in split[0] and "2 of 2" in split[0]
+    one_seed = runs.readings([_pair(0.001, 40, 10, 0)])
+    assert one_seed == [
+        "lstm-seed0 beats rnn-seed0 on the same 500 test texts (McNemar, p = 0.001)"
+    ]
+
+
 def test_compare_checks_model_names_before_training(tmp_path: Path, corpus: Path) -> None:
     with pytest.raises(RnnlabError, match="unknown model"):
         api.compare(tiny_config(corpus), ["rnn", "cnn"], out=tmp_path, name="cmp", verbose=False)

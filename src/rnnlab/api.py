@@ -405,11 +405,19 @@ class CompareResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
     """One table row per model (compare.json's `rows`)."""
     paired: list[dict[str, Any]] = field(default_factory=list)
-    """McNemar's test for each pair of models on the same test texts (compare.json's `paired`)."""
+    """McNemar's test for each pair of models on the same test texts (compare.json's `paired`),
+    per seed."""
+    by_model: list[dict[str, Any]] = field(default_factory=list)
+    """With several seeds: one row per model, mean ± std over the seeds and each seed's value."""
+
+    def table(self) -> Table:
+        """The comparison table (over the seeds when there are several), with the paired tests'
+        readings under it."""
+        return runs.compare_table(self.rows, self.paired, self.by_model)
 
     def _repr_html_(self) -> str:
         """A notebook shows the comparison table, with the paired tests' readings under it."""
-        table = runs.compare_table(self.rows, self.paired)
+        table = self.table()
         return html_block(f"comparison {self.compare_dir}", [table])
 
 
@@ -423,13 +431,19 @@ def compare(
     verbose: bool = True,
     stream: TextIO | None = None,
     overwrite: bool = False,
+    seeds: int = 1,
 ) -> CompareResult:
     """Train each model on the same data (loaded once), seed and settings.
 
-    Writes `out/name/<model>/` per run plus compare.json and compare_curves.png. Ctrl-C stops
-    after saving the interrupted run; the table holds the runs done so far. Under torchrun
-    every rank calls it, each model trains data-parallel (`train`), and rank 0 writes.
+    Writes `out/name/<model>/` per run plus compare.json and compare_curves.png. `seeds` > 1
+    trains every model with seeds `config.train.seed`, +1, ... into `<model>-seed<S>/`, and the
+    table gives mean ± std over them (`CompareResult.by_model`). Ctrl-C stops after saving the
+    interrupted run; the table holds the runs done so far. Under torchrun every rank calls it,
+    each model trains data-parallel (`train`), and rank 0 writes.
     """
+    if seeds < 1:
+        raise RnnlabError(f"--seeds must be at least 1 (got {seeds}); e.g. --seeds 3")
+    seed_list = [config.train.seed + k for k in range(seeds)]
     models = [m.strip() for m in models if m.strip()]
     if not models:
         raise RnnlabError("no models to compare; pass e.g. --models rnn,lstm,gru")
@@ -455,24 +469,30 @@ def compare(
             lambda: runs.new_run_dir(out, name, default=f"compare-{runs.dataset_slug(config)}"),
         )
         result = CompareResult(compare_dir)
-        for model_name in models:
+        jobs = [(m, s) for m in models for s in seed_list]
+        for model_name, seed in jobs:
+            run_name = runs.run_name(model_name, seed, seeds)
             model_cfg = dataclasses.replace(config.model, name=model_name, kind=None)
-            run_cfg = dataclasses.replace(config, model=model_cfg)
+            train_cfg = dataclasses.replace(config.train, seed=seed)
+            run_cfg = dataclasses.replace(config, model=model_cfg, train=train_cfg)
             if verbose and main:
-                print(f"== {model_name}", file=stream or sys.stdout, flush=True)
+                print(f"== {run_name}", file=stream or sys.stdout, flush=True)
             run = train(
-                run_cfg, out=compare_dir, name=model_name, splits=splits, callbacks=callbacks,
+                run_cfg, out=compare_dir, name=run_name, splits=splits, callbacks=callbacks,
                 verbose=verbose, stream=stream,
             )  # fmt: skip
-            result.runs[model_name] = run
+            result.runs[run_name] = run
             if run.status == "interrupted":
                 break
         dataset = str(splits.info.get("dataset", config.data.dataset))
         written = distributed.on_main(
             world,
-            lambda: runs.write_compare(compare_dir, models, list(result.runs), dataset, config),
+            lambda: runs.write_compare(
+                compare_dir, models, list(result.runs), dataset, config, seed_list
+            ),
         )
     result.rows, result.paired = written["rows"], written["paired"]
+    result.by_model = written["by_model"]
     return result
 
 

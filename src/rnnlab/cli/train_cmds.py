@@ -55,6 +55,14 @@ def register(subparsers: Any) -> None:
         metavar="A,B,...",
         help="comma-separated model presets (default rnn,lstm,gru)",
     )
+    compare.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train every model with N seeds (--seed, --seed+1, ...; folders <model>-seed<S>) "
+        "and report mean ± std over them (default 1)",
+    )
     add_run_options(compare, model=False)
     _add_output_options(compare)
     add_nproc_option(compare)
@@ -190,7 +198,9 @@ def launch(args: argparse.Namespace, command: str) -> int:
     try:
         config.save_yaml(settings / "config.yaml")
         argv = [command, "--config", str(settings / "config.yaml"), *output]
-        argv += ["--models", args.models] if command == "compare" else []
+        argv += (
+            ["--models", args.models, "--seeds", str(args.seeds)] if command == "compare" else []
+        )
         argv += ["--out", args.out] if args.out else []
         argv += ["--name", name] if name else []
         run_dir = str(Path(args.out or runs.DEFAULT_OUT) / name) if command == "train" else None
@@ -277,12 +287,14 @@ def _compare(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",")]
     log = sys.stderr if args.json else sys.stdout
     result = api.compare(
-        config, models, out=args.out, name=args.name, stream=log, overwrite=args.overwrite
-    )
+        config, models, out=args.out, name=args.name, stream=log, overwrite=args.overwrite,
+        seeds=args.seeds,
+    )  # fmt: skip
     if args.json:
-        print(dumps_json({"compare_dir": str(result.compare_dir), "rows": result.rows}))
+        found = {"compare_dir": str(result.compare_dir), "rows": result.rows}
+        print(dumps_json(found | ({"by_model": result.by_model} if result.by_model else {})))
     else:
-        print_tables([runs.compare_table(result.rows, result.paired)])
+        print_tables([result.table()])
         print(f"saved {result.compare_dir}")
     interrupted = any(r.status == "interrupted" for r in result.runs.values())
     return _exit_code("interrupted" if interrupted else "completed", result.compare_dir)

@@ -15,15 +15,16 @@ import numpy as np
 
 from rnnlab.config import RunConfig
 from rnnlab.data.encoded import EncodedSplits
+from rnnlab.data.splits import stratified_subsample
 from rnnlab.errors import RnnlabError
 from rnnlab.formatting import finite, pct
 from rnnlab.models import build_model, count_parameters
 from rnnlab.training import evaluate, fit, seed_everything
 from rnnlab.training.metrics import (
     SIGNIFICANT,
-    Z_95,
     describe_p,
     mean_std,
+    seed_interval,
     two_proportion_p,
     wilson_interval,
 )
@@ -54,13 +55,23 @@ class TrainedCell:
     """95% Wilson interval of test_accuracy."""
 
 
-def sweep_config(config: RunConfig, *, epochs: int | None, limit: int | None) -> RunConfig:
-    """The base config with a sweep's own training budget (None keeps the config's)."""
-    data = config.data if limit is None else dataclasses.replace(config.data, limit=limit)
+def sweep_config(config: RunConfig, *, epochs: int | None) -> RunConfig:
+    """The base config with a sweep's own epochs (None keeps the config's)."""
     train = dataclasses.replace(config.train, progress=False)
     if epochs is not None:
         train = dataclasses.replace(train, epochs=epochs)
-    return RunConfig(data, config.model, train)
+    return RunConfig(config.data, config.model, train)
+
+
+def limit_training(splits: EncodedSplits, limit: int | None, seed: int) -> EncodedSplits:
+    """A sweep's training budget: at most `limit` training examples (stratified, the same for
+    every cell); the validation and test splits stay whole, so every cell is scored on all
+    the test texts and its interval is as narrow as the data allows."""
+    if limit is None or limit >= len(splits.train):
+        return splits
+    train = splits.train
+    kept = stratified_subsample(np.asarray(train.labels), limit, seed)
+    return dataclasses.replace(splits, train=train.subset(kept))
 
 
 def train_and_test(
@@ -105,13 +116,15 @@ def train_and_test(
     )
 
 
-def sweep_settings(config: RunConfig) -> dict[str, Any]:
-    """The settings every cell shares, for the result and its table."""
+def sweep_settings(config: RunConfig, splits: EncodedSplits) -> dict[str, Any]:
+    """The settings every cell shares, for the result and its table (`limit`: the training
+    examples of each cell; `test_examples`: the test texts each cell is scored on)."""
     return {
         "epochs": config.train.epochs,
         "batch_size": config.train.batch_size,
         "lr": config.train.lr,
-        "limit": config.data.limit,
+        "limit": len(splits.train),
+        "test_examples": len(splits.test),
         "embed_dim": config.model.embed_dim,
         "hidden_dim": config.model.hidden_dim,
         "device": config.train.device,
@@ -152,8 +165,7 @@ def point(setting: int, cells: Sequence[TrainedCell]) -> Point | None:
     assert mean is not None
     examples = sum(c.test_examples for c in scored)
     if len(scored) > 1:
-        half = Z_95 * (std or 0.0) / np.sqrt(len(scored))
-        interval = (max(0.0, mean - half), min(1.0, mean + half))
+        interval: tuple[float, ...] = seed_interval(mean, std or 0.0, len(scored))
     else:
         interval = wilson_interval(round(mean * examples), examples) if examples else (mean, mean)
     return Point(setting, mean, examples, interval)

@@ -7,6 +7,8 @@ from rnnlab.runs.compare import (
     compare_table,
     paired_reading,
     paired_tests,
+    readings,
+    run_name,
     write_compare,
 )
 from rnnlab.runs.data import foreign_split, foreign_splits, own_splits, same_dataset
@@ -83,7 +85,9 @@ __all__ = [
     "read_metrics",
     "read_predictions",
     "read_summary",
+    "readings",
     "reopen_run",
+    "run_name",
     "same_dataset",
     "start_run",
     "timestamp",

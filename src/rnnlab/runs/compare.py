@@ -1,10 +1,12 @@
 """A compare folder: one run folder per model plus compare.json and compare_curves.png.
 
 ```
-<compare>/<model>/      a run folder per model (rnnlab.runs.folder)
-<compare>/compare.json  dataset, models, rows (one per model, with 95% intervals), paired
-                        (McNemar's test for each pair of models on the same test texts),
-                        config, histories
+<compare>/<model>/      a run folder per model (rnnlab.runs.folder); with several seeds
+                        <model>-seed<S>/ per model and seed
+<compare>/compare.json  dataset, models, seeds, rows (one per run, with 95% intervals),
+                        by_model (with several seeds: mean ± std over them and each seed's
+                        value), paired (McNemar's test for each pair of models on the same
+                        test texts, per seed), config, histories
 <compare>/compare_curves.png
 ```
 """
@@ -30,10 +32,16 @@ from rnnlab.runs.folder import (
 )
 from rnnlab.tables import Table
 from rnnlab.training.curves import plot_compare_curves
-from rnnlab.training.metrics import SIGNIFICANT, describe_p, mcnemar
+from rnnlab.training.metrics import SIGNIFICANT, describe_p, mcnemar, mean_std, seed_interval
 
 COMPARE = "compare.json"
 COMPARE_CURVES = "compare_curves.png"
+
+
+def run_name(model: str, seed: int, seeds: int) -> str:
+    """The folder of one model's run in a comparison: `<model>`, or `<model>-seed<S>` when
+    every model is trained with several seeds."""
+    return model if seeds == 1 else f"{model}-seed{seed}"
 
 
 def compare_row(model: str, summary: dict[str, Any], run_dir: str) -> dict[str, Any]:
@@ -41,6 +49,7 @@ def compare_row(model: str, summary: dict[str, Any], run_dir: str) -> dict[str, 
     test = summary.get("test") or {}
     return {
         "model": model,
+        "seed": summary.get("seed"),
         "status": summary.get("status"),
         "parameters": ((summary.get("model") or {}).get("parameters") or {}).get("total"),
         "test_accuracy": test.get("accuracy"),
@@ -58,19 +67,36 @@ def compare_row(model: str, summary: dict[str, Any], run_dir: str) -> dict[str, 
 
 
 def write_compare(
-    folder: Path, models: Sequence[str], done: Sequence[str], dataset: str, config: RunConfig
+    folder: Path,
+    models: Sequence[str],
+    done: Sequence[str],
+    dataset: str,
+    config: RunConfig,
+    seeds: Sequence[int] = (),
 ) -> dict[str, Any]:
-    """compare.json and compare_curves.png from the saved runs `folder/<model>` of `done`
-    (the models trained so far, in order); returns what compare.json holds."""
+    """compare.json and compare_curves.png from the saved runs `folder/<run>` of `done` (the
+    runs finished so far, in order: `run_name(model, seed, len(seeds))`); returns what
+    compare.json holds. `seeds`: the seeds every model trains with (default: the config's)."""
+    seeds = list(seeds) or [config.train.seed]
+    runs = {run_name(m, s, len(seeds)): (m, s) for m in models for s in seeds}
     rows, histories = [], {}
-    for model in done:
-        rows.append(compare_row(model, read_summary(folder / model), model))
-        histories[model] = read_metrics(folder / model)
+    for run in done:
+        model, _ = runs[run]
+        rows.append(compare_row(model, read_summary(folder / run), run))
+        histories[run] = read_metrics(folder / run)
+    paired = []
+    for seed in seeds:  # the same texts and the same seed: one test per pair of models
+        same_seed = {run: folder / run for run in done if runs[run][1] == seed}
+        for pair in paired_tests(same_seed):
+            pair.update(model_a=runs[pair["a"]][0], model_b=runs[pair["b"]][0], seed=seed)
+            paired.append(pair)
     data = {
         "dataset": dataset,
         "models": list(models),
+        "seeds": seeds,
         "rows": rows,
-        "paired": paired_tests({model: folder / model for model in done}),
+        "by_model": seed_rows(rows) if len(seeds) > 1 else [],
+        "paired": paired,
         "config": config.to_dict(),
         "histories": histories,
     }
@@ -78,6 +104,32 @@ def write_compare(
     if any(histories.values()):
         plot_compare_curves(histories, folder / COMPARE_CURVES, title=folder.name)
     return data
+
+
+def seed_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model over its seeds' rows: mean and (population) standard deviation of the
+    test accuracy and macro-F1, each seed's value, and the 95% interval of the mean accuracy
+    (mean ± 1.96 std / sqrt(seeds))."""
+    out = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
+        row: dict[str, Any] = {"model": model, "seeds": [r["seed"] for r in mine]}
+        for metric in ("test_accuracy", "test_macro_f1", "test_mse"):
+            values = [r.get(metric) for r in mine]
+            row[f"{metric}_values"] = values
+            row[metric], row[f"{metric}_std"] = mean_std(values)
+        scored = [v for v in row["test_accuracy_values"] if v is not None]
+        row["test_accuracy_interval"] = (
+            list(seed_interval(row["test_accuracy"], row["test_accuracy_std"], len(scored)))
+            if len(scored) > 1
+            else None
+        )
+        for field in ("parameters", "seconds_per_epoch", "train_tokens_per_s"):
+            row[field] = mean_std([r.get(field) for r in mine])[0]
+        statuses = {str(r.get("status")) for r in mine}
+        row["status"] = statuses.pop() if len(statuses) == 1 else "mixed"
+        out.append(row)
+    return out
 
 
 def clear_compare(out: Path | str | None, name: str) -> None:
@@ -136,17 +188,53 @@ def paired_reading(pair: dict[str, Any]) -> str:
     return f"{a} vs {b}: the difference is within noise (McNemar, {describe_p(p)})"
 
 
-def compare_table(rows: Sequence[dict[str, Any]], paired: Sequence[dict[str, Any]] = ()) -> Table:
+def seeds_reading(pairs: Sequence[dict[str, Any]]) -> str:
+    """One pair of models over several seeds (one McNemar test per seed): a finding only when
+    every seed's test is significant with the same winner."""
+    a, b = pairs[0]["model_a"], pairs[0]["model_b"]
+    wins = {a: 0, b: 0}
+    for pair in pairs:
+        if float(pair["p_value"]) < SIGNIFICANT and pair["only_a"] != pair["only_b"]:
+            wins[a if pair["only_a"] > pair["only_b"] else b] += 1
+    p_values = ", ".join(describe_p(float(pair["p_value"])) for pair in pairs)
+    n = len(pairs)
+    for winner, loser in ((a, b), (b, a)):
+        if wins[winner] == n:
+            return f"{winner} beats {loser} with each of {n} seeds (McNemar: {p_values})"
+    significant = wins[a] + wins[b]
+    return (
+        f"{a} vs {b}: within noise across seeds (significant with {significant} of {n} "
+        f"seeds; McNemar: {p_values})"
+    )
+
+
+def readings(paired: Sequence[dict[str, Any]]) -> list[str]:
+    """The paired tests' sentences: one per pair, or one per pair of models over its seeds."""
+    if len({pair.get("seed") for pair in paired}) <= 1:
+        return [paired_reading(pair) for pair in paired]
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for pair in paired:
+        grouped.setdefault((pair["model_a"], pair["model_b"]), []).append(pair)
+    return [seeds_reading(pairs) for pairs in grouped.values()]
+
+
+def compare_table(
+    rows: Sequence[dict[str, Any]],
+    paired: Sequence[dict[str, Any]] = (),
+    by_model: Sequence[dict[str, Any]] = (),
+) -> Table:
     """One row per model (compare.json's rows): parameters, test scores with the accuracy's
-    95% interval, s/epoch, tokens/s; the paired tests' readings under it."""
+    95% interval, s/epoch, tokens/s; the paired tests' readings under it. With `by_model`
+    (several seeds), one row per model over its seeds: mean ± std and each seed's value."""
+    if by_model:
+        return _seeds_table(by_model, paired)
     regression = any(r.get("test_mse") is not None for r in rows)
     scores = ["test mse"] if regression else ["test acc", "95% interval", "macro-F1"]
     body = []
     for r in rows:
-        interval = r.get("test_accuracy_interval")
         values = [fixed(r.get("test_mse"), ".4f")] if regression else [
             fixed(r.get("test_accuracy"), ".4f"),
-            f"{interval[0]:.3f}–{interval[1]:.3f}" if interval else MISSING,
+            _interval(r.get("test_accuracy_interval")),
             fixed(r.get("test_macro_f1"), ".4f"),
         ]  # fmt: skip
         body.append(
@@ -156,6 +244,42 @@ def compare_table(rows: Sequence[dict[str, Any]], paired: Sequence[dict[str, Any
         )  # fmt: skip
     columns = ["model", "parameters", *scores, "s/epoch", "tokens/s", "best", "status"]
     return Table(
-        "compare", columns, body, [paired_reading(pair) for pair in paired],
+        "compare", columns, body, readings(paired),
         numeric=[c not in ("model", "status") for c in columns],
+    )  # fmt: skip
+
+
+def _interval(interval: Sequence[float] | None) -> str:
+    return f"{interval[0]:.3f}–{interval[1]:.3f}" if interval else MISSING
+
+
+def _mean_std(row: dict[str, Any], metric: str) -> str:
+    mean, std = row.get(metric), row.get(f"{metric}_std")
+    return MISSING if mean is None else f"{mean:.4f} ± {std or 0.0:.4f}"
+
+
+def _seeds_table(by_model: Sequence[dict[str, Any]], paired: Sequence[dict[str, Any]]) -> Table:
+    regression = any(r.get("test_mse") is not None for r in by_model)
+    metric = "test_mse" if regression else "test_accuracy"
+    scores = ["test mse, mean ± std"] if regression else [
+        "test acc, mean ± std", "95% interval", "macro-F1, mean ± std",
+    ]  # fmt: skip
+    body = []
+    for r in by_model:
+        values = [_mean_std(r, metric)] if regression else [
+            _mean_std(r, metric), _interval(r.get("test_accuracy_interval")),
+            _mean_std(r, "test_macro_f1"),
+        ]  # fmt: skip
+        per_seed = " ".join(fixed(v, ".3f") for v in r[f"{metric}_values"])
+        body.append(
+            [r["model"], f"{r.get('parameters') or 0:,.0f}", *values, per_seed,
+             fixed(r.get("seconds_per_epoch"), ".1f"), fixed(r.get("train_tokens_per_s"), ",.0f"),
+             str(r.get("status"))]
+        )  # fmt: skip
+    seeds = ", ".join(str(s) for s in by_model[0]["seeds"])
+    columns = ["model", "parameters", *scores, f"per seed ({seeds})", "s/epoch", "tokens/s",
+               "status"]  # fmt: skip
+    return Table(
+        f"compare over {len(by_model[0]['seeds'])} seeds", columns, body, readings(paired),
+        numeric=[c not in ("model", "status") and not c.startswith("per seed") for c in columns],
     )  # fmt: skip

@@ -141,6 +141,13 @@ Z_95 = 1.959963984540054
 """The 97.5% quantile of the standard normal: a two-sided 95% interval."""
 
 
+def seed_interval(mean: float, std: float, seeds: int) -> tuple[float, float]:
+    """95% interval of an accuracy averaged over `seeds` runs: mean ± 1.96 std / sqrt(seeds),
+    clipped to [0, 1]."""
+    half = Z_95 * std / math.sqrt(seeds)
+    return max(0.0, mean - half), min(1.0, mean + half)
+
+
 def _z(confidence: float) -> float:
     if confidence == 0.95:
         return Z_95
