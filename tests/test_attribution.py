@@ -5,7 +5,6 @@ attribution` end to end, and the bad inputs."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +28,6 @@ from rnnlab.models import create_model, list_models
 
 DATA = ["--dataset", "imdb", "--limit", "60"]
 TINY = ["--embed-dim", "8", "--hidden-dim", "8"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,9 @@ does not apply to a model says so in one line (CLI, result.json, report), never 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from rnnlab.cli import main
 from rnnlab.config import DataConfig, ModelConfig, RunConfig
@@ -24,14 +22,6 @@ from rnnlab.report import render
 TINY = ModelConfig(embed_dim=8, hidden_dim=8)
 DATA = DataConfig(dataset="imdb", limit=60)
 NEW = ["bow", "mingru", "minlstm", "transformer"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

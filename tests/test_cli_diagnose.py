@@ -6,11 +6,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from rnnlab.cli import main
 from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
@@ -18,14 +16,6 @@ from rnnlab.diagnostics import read_result, suite
 
 DATA = ["--dataset", "imdb", "--limit", "60"]
 TINY = ["--embed-dim", "8", "--hidden-dim", "8"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -50,14 +50,6 @@ NEGATIVE = ["bad", "awful", "boring", "dull", "terrible", "weak", "poor", "tedio
 NEUTRAL = ["the", "movie", "plot", "actor", "film", "scene", "story", "cast", "and", "a"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @contextlib.contextmanager
 def exact_float32() -> Iterator[None]:
     """TF32 off for cuDNN and cuBLAS inside (restored after), so float32 on the GPU is float32."""

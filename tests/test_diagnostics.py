@@ -7,7 +7,6 @@ import dataclasses
 import itertools
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,14 +44,6 @@ from rnnlab.runs import check_out_dir
 
 TINY = ModelConfig(embed_dim=8, hidden_dim=8)
 DATA = DataConfig(dataset="imdb", limit=60)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +13,6 @@ from rnnlab.models import count_parameters, create_model
 from rnnlab.models.embeddings import load_pretrained
 
 ITOS = ["<pad>", "<unk>", "the", "movie", "Great", "zzqqxxunseen"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: one thread avoids OpenMP spin-waits on a busy, shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _glove_file(tmp_path: Path, lines: list[str]) -> Path:

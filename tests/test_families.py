@@ -5,7 +5,6 @@ positions and pooling. The registry contract tests (tests/test_models.py) cover 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,14 +24,6 @@ from rnnlab.models.minrnn import (
 
 VOCAB = 30
 TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-10}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _batch(lengths: list[int], seed: int = 0, width: int | None = None) -> tuple[Any, Any]:

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,14 +23,6 @@ from rnnlab.models.cells import layer_weights
 VOCAB, EMBED, HIDDEN, CLASSES = 20, 3, 4, 3
 KINDS = ["rnn", "lstm", "gru"]
 EPS = 1e-6
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _model(kind: str, seed: int = 0, **overrides: Any) -> torch.nn.Module:

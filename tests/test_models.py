@@ -4,7 +4,6 @@ heads of the recurrent family. Family-specific exactness tests: tests/test_famil
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +39,6 @@ TINY = {"embed_dim": EMBED, "hidden_dim": HIDDEN}
 ATOL = 1e-5
 KINDS = ["rnn", "lstm", "gru"]
 POOLINGS = ["last", "mean", "max"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: one thread avoids OpenMP spin-waits on a busy, shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _model(name: str = "lstm", seed: int = 0, **overrides: Any) -> RecurrentClassifier:

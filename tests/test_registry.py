@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from rnnlab.cli import build_parser
 from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig, field_docs, flag_name
@@ -37,14 +35,6 @@ CONFIG = RunConfig(
     TrainConfig(epochs=1, batch_size=16, device="cpu", progress=False, patience=None),
 )
 ENTRIES = {entry.name: entry for entry in REGISTRY}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

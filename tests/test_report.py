@@ -731,6 +731,10 @@ def test_readings_come_from_paired_tests_and_the_front_box_says_how_sure(
     assert "Paired on the same 30 test texts (McNemar" in lead
     won = "rnn beats gru" in lead or "gru beats rnn" in lead
     assert won == (pair["p_value"] < 0.05) and won != ("within noise" in lead)
+    intervals = next(f for f in training.figures if f.title == "Test accuracy with 95% intervals")
+    assert (
+        intervals.src.startswith("data:image/png;base64,") and "McNemar" in intervals.sentences[0]
+    )
     box = next(s for s in page.sections if s.id == "certainty")
     assert page.sections[0] is box and ("test texts", "30") in box.facts
     assert "p < 0.05" in " ".join(box.lead)

@@ -7,13 +7,11 @@ from __future__ import annotations
 import csv
 import dataclasses
 import html
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from rnnlab import api
 from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
@@ -72,14 +70,6 @@ def check_fragment(fragment: str, tables: list[Table]) -> str:
     for text in strings(tables):
         assert html.escape(text) in fragment, text
     return "".join(parsed.text)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -23,14 +23,6 @@ NEGATIVE = ["bad", "awful", "boring", "dull", "terrible", "weak"]
 NEUTRAL = ["the", "movie", "plot", "actor", "film", "scene", "story", "cast"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def sentiment_rows(
     n: int, seed: int, labels: tuple[str, str] = ("negative", "positive")
 ) -> list[list[Any]]:

@@ -8,13 +8,11 @@ import dataclasses
 import math
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from rnnlab import api
@@ -27,14 +25,6 @@ from rnnlab.training import tensorboard as tb
 
 WORDS = ["good", "bad", "great", "awful", "film", "plot", "actor", "the", "a", "and"]
 TINY = ["--max-len", "16", "--embed-dim", "8", "--hidden-dim", "8", "--batch-size", "16"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -38,15 +38,6 @@ from rnnlab.training.trainer import make_optimizer, predict_logits, train_one_ep
 TIMING_KEYS = {"seconds", "train_seconds", "train_tokens_per_s"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    """One intra-op thread: on a small shared machine a second one mostly spins."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def rule_splits(n_train: int = 256, n_eval: int = 64, seed: int = 0) -> EncodedSplits:
     """Class 0 texts use tokens 2-5, class 1 texts tokens 6-9; lengths 2-8."""
     rng = np.random.default_rng(seed)

@@ -429,7 +429,7 @@ def run(settings: Settings, inputs: Inputs) -> TimingResult:
 
 def estimate(settings: Settings, models: int) -> float:
     calls = (1 + settings.repeats) * len(settings.modes) * len(settings.flush_denormal)
-    return models * sum(settings.lengths) * calls * settings.batch_size / 64 * 1e-3
+    return models * sum(settings.lengths) * calls * settings.batch_size / 64 * 5e-4
 
 
 DIAGNOSTIC = Diagnostic(

@@ -247,6 +247,16 @@ class TextClassifier(nn.Module):
     """Share of the vocabulary found in the pretrained vectors (None without them)."""
     head: nn.Linear
 
+    def _token_embedding(self, spec: ModelSpec) -> None:
+        """Keep `spec`, and the (vocab, embed_dim) table of token ids (None for continuous
+        inputs); row 0 is padding, trainable unless spec.freeze_embeddings."""
+        self.spec = spec
+        self.embedding_coverage = None
+        self.embedding = None
+        if spec.input_dim is None:
+            self.embedding = nn.Embedding(spec.vocab_size, spec.embed_dim, padding_idx=0)
+            self.embedding.weight.requires_grad_(not spec.freeze_embeddings)
+
     @classmethod
     def check_spec(cls, spec: ModelSpec) -> None:
         """Refuse, in one line, settings this family cannot run."""
@@ -355,13 +365,7 @@ class RecurrentClassifier(TextClassifier):
         super().__init__()
         check(spec.kind in KINDS, f"RecurrentClassifier runs {', '.join(KINDS)}, not {spec.kind}")
         self.check_spec(spec)
-        self.spec = spec
-        self.embedding_coverage: float | None = None
-        """Share of the vocabulary found in the pretrained vectors (None without them)."""
-        self.embedding: nn.Embedding | None = None
-        if spec.input_dim is None:
-            self.embedding = nn.Embedding(spec.vocab_size, spec.embed_dim, padding_idx=0)
-            self.embedding.weight.requires_grad_(not spec.freeze_embeddings)
+        self._token_embedding(spec)
         in_size = spec.input_dim or spec.embed_dim
         layers = spec.num_layers
         between = spec.dropout if layers > 1 else 0.0

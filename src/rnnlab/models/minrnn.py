@@ -226,12 +226,7 @@ class MinRecurrentClassifier(TextClassifier):
         super().__init__()
         check(spec.kind in GATES, f"MinRecurrentClassifier runs mingru or minlstm, not {spec.kind}")
         self.check_spec(spec)
-        self.spec = spec
-        self.embedding_coverage: float | None = None
-        self.embedding: nn.Embedding | None = None
-        if spec.input_dim is None:
-            self.embedding = nn.Embedding(spec.vocab_size, spec.embed_dim, padding_idx=0)
-            self.embedding.weight.requires_grad_(not spec.freeze_embeddings)
+        self._token_embedding(spec)
         hidden, blocks = spec.hidden_dim, GATES[spec.kind]
         layers = {}
         for layer in range(spec.num_layers):

@@ -97,13 +97,8 @@ class TransformerClassifier(TextClassifier):
         )
         check(not spec.bidirectional, "bidirectional does not apply to a Transformer: it already "
               "reads every position from both sides; drop --bidirectional")  # fmt: skip
-        self.spec = spec
-        self.embedding_coverage: float | None = None
-        self.embedding: nn.Embedding | None = None
+        self._token_embedding(spec)
         features = spec.input_dim or spec.embed_dim
-        if spec.input_dim is None:
-            self.embedding = nn.Embedding(spec.vocab_size, spec.embed_dim, padding_idx=0)
-            self.embedding.weight.requires_grad_(not spec.freeze_embeddings)
         encoder: dict[str, nn.Module] = {}
         encoder["project"] = nn.Identity() if features == width else nn.Linear(features, width)
         if spec.positions == "learned":

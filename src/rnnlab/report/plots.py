@@ -65,6 +65,25 @@ def confusion_matrices(
     return _png(fig)
 
 
+def accuracy_intervals(points: Mapping[str, tuple[float, float, float]]) -> bytes:
+    """Test accuracy per model as a dot with its 95% interval (model -> (accuracy, low, high))."""
+    fig, (ax,) = _figure(6.4, 0.9 + 0.45 * len(points))
+    names = list(points)
+    y = np.arange(len(names))[::-1]  # the first model on top
+    acc = np.array([points[n][0] for n in names])
+    low = acc - np.array([points[n][1] for n in names])
+    high = np.array([points[n][2] for n in names]) - acc
+    ax.errorbar(acc, y, xerr=[low, high], fmt="o", capsize=4, color="C0")
+    for yi, a in zip(y, acc, strict=True):
+        ax.annotate(f"{100 * a:.1f}%", (a, yi), textcoords="offset points", xytext=(0, 7),
+                    ha="center", fontsize="small")  # fmt: skip
+    ax.set_yticks(list(y), names)
+    ax.set_ylim(-0.6, len(names) - 0.4)
+    ax.set_xlabel("test accuracy (bars: 95% interval)")
+    ax.grid(axis="x", alpha=0.3)
+    return _png(fig)
+
+
 def accuracy_by_length(series: Mapping[str, Sequence[tuple[str, float]]]) -> bytes:
     """Test accuracy per length bucket, one line per model (buckets as category labels)."""
     fig, (ax,) = _figure(6.4, 3.4)

@@ -280,6 +280,7 @@ def training_section(c: Collection) -> Section | None:
         f1_table = _per_class_table(runs, labels)
         if f1_table is not None:
             section.tables.append(f1_table)
+        _interval_figure(section, runs, labels)
         _confusion_figure(section, runs, labels)
     for compare in c.compares:
         uri = png_file_uri(compare.curves) if compare.curves else None
@@ -391,6 +392,30 @@ def _per_class_table(runs: Sequence[TrainingRun], labels: dict[int, str]) -> Tab
         notes=say.per_class_f1(per_model),
         numeric=[False, *([True] * len(classes))],
         row_ids=[f"f1-{name}" for name in per_model],
+    )
+
+
+def _interval_figure(section: Section, runs: Sequence[TrainingRun], labels: dict[int, str]) -> None:
+    """Test accuracy of every run with its 95% Wilson interval, on one axis."""
+    points: dict[str, tuple[float, float, float]] = {}
+    for run in runs:
+        interval = run.test.get("accuracy_interval") or []
+        if is_num(run.test.get("accuracy")) and len(interval) == 2:
+            low, high = map(float, interval)
+            points[labels[id(run)]] = (float(run.test["accuracy"]), low, high)
+    if len(points) < 2:
+        return
+    section.figures.append(
+        Figure(
+            "Test accuracy with 95% intervals",
+            png_uri(plots.accuracy_intervals(points)),
+            [
+                "Each dot is a model's test accuracy, each bar its 95% Wilson interval on the "
+                "same test texts. Bars that overlap do not by themselves mean a tie: the paired "
+                "McNemar test above decides, on the texts both models saw."
+            ],
+            alt="test accuracy per model with 95% intervals",
+        )
     )
 
 

@@ -32,6 +32,7 @@ import logging
 import os
 import re
 import signal
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -374,14 +375,21 @@ def launch(nproc: int, argv: Sequence[str], *, run_dir: str | None = None) -> in
 
     if nproc < 1:
         raise RnnlabError(f"--nproc must be at least 1 (got {nproc})")
-    args = torchrun.parse_args(
-        [
-            f"--nproc-per-node={nproc}", "--max-restarts=0", f"--shutdown-timeout={SHUTDOWN_S}",
-            "--module", "rnnlab", *argv,
-        ]
-    )  # fmt: skip
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # torchrun's default for several ranks
-    with _quiet_torch_logs(), _environ(LAUNCHER_ENV, "1"):
+    # torchrun's per-rank error files go to a folder of our own, removed afterwards (its
+    # default, a fresh /tmp/torchelastic_* per job, is never cleaned up)
+    with (
+        tempfile.TemporaryDirectory(prefix="rnnlab-torchrun-") as logs,
+        _quiet_torch_logs(),
+        _environ(LAUNCHER_ENV, "1"),
+    ):
+        args = torchrun.parse_args(
+            [
+                f"--nproc-per-node={nproc}", "--max-restarts=0",
+                f"--shutdown-timeout={SHUTDOWN_S}", f"--log-dir={logs}",
+                "--module", "rnnlab", *argv,
+            ]
+        )  # fmt: skip
         try:
             torchrun.run(args)
         except ChildFailedError as exc:
