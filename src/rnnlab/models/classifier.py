@@ -243,6 +243,8 @@ class TextClassifier(nn.Module):
 
     spec: ModelSpec
     embedding: nn.Embedding | nn.EmbeddingBag | None
+    dropout: nn.Dropout
+    """Dropout on the embedded input (spec.dropout); families may reuse it further on."""
     embedding_coverage: float | None
     """Share of the vocabulary found in the pretrained vectors (None without them)."""
     head: nn.Linear
@@ -288,10 +290,10 @@ class TextClassifier(nn.Module):
     # -- forward ----------------------------------------------------------------------------
 
     def embed(self, tokens: Tensor) -> Tensor:
-        """(B, T) ids -> (B, T, E); continuous (B, T, F) unchanged."""
+        """(B, T) ids -> (B, T, E) (with embedding dropout); continuous (B, T, F) unchanged."""
         if self.embedding is None:
             return tokens
-        return self.embedding(tokens)  # (B, T, E)
+        return self.dropout(self.embedding(tokens))  # (B, T, E)
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         return self.forward_embedded(self.embed(tokens), lengths)
@@ -414,12 +416,6 @@ class RecurrentClassifier(TextClassifier):
         return f"{bi}{s.kind.upper()} {s.num_layers}x{s.hidden_dim}, {s.pooling} pooling"
 
     # -- forward ----------------------------------------------------------------------------
-
-    def embed(self, tokens: Tensor) -> Tensor:
-        """(B, T) ids -> (B, T, E) (with embedding dropout); continuous (B, T, F) unchanged."""
-        if self.embedding is None:
-            return tokens
-        return self.dropout(self.embedding(tokens))  # (B, T, E)
 
     def forward_embedded(self, x: Tensor, lengths: Tensor) -> Tensor:
         """x (B, T, E) and lengths (B,) -> logits (B, C)."""

@@ -268,12 +268,6 @@ class MinRecurrentClassifier(TextClassifier):
 
     # -- forward ----------------------------------------------------------------------------
 
-    def embed(self, tokens: Tensor) -> Tensor:
-        """(B, T) ids -> (B, T, E) (with embedding dropout); continuous (B, T, F) unchanged."""
-        if self.embedding is None:
-            return tokens
-        return self.dropout(self.embedding(tokens))  # (B, T, E)
-
     def forward_embedded(self, x: Tensor, lengths: Tensor) -> Tensor:
         lengths = clean_lengths(lengths, x.shape[1])
         outputs, _ = self._layered(x, lengths, sequential=self.spec.impl == "scratch")

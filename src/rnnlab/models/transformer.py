@@ -135,12 +135,6 @@ class TransformerClassifier(TextClassifier):
 
     # -- forward ----------------------------------------------------------------------------
 
-    def embed(self, tokens: Tensor) -> Tensor:
-        """(B, T) ids -> (B, T, E) (with dropout); continuous (B, T, F) unchanged."""
-        if self.embedding is None:
-            return tokens
-        return self.dropout(self.embedding(tokens))  # (B, T, E)
-
     def forward_embedded(self, x: Tensor, lengths: Tensor) -> Tensor:
         steps = x.shape[1]
         lengths = clean_lengths(lengths, steps)
