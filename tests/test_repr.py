@@ -119,6 +119,16 @@ def test_run_result_html(hostile: tuple[RunConfig, api.RunResult, Path]) -> None
     assert parse(fragment).tags.count("table") == 3  # summary, per class, epochs
 
 
+def test_loaded_run_html_matches_the_run_it_was_saved_from(
+    hostile: tuple[RunConfig, api.RunResult, Path],
+) -> None:
+    _, run, _ = hostile
+    loaded = api.load_run(run.run_dir)
+    fragment = loaded._repr_html_()
+    check_fragment(fragment, [])
+    assert fragment == run._repr_html_()  # the same tables, read back from the folder
+
+
 def test_compare_result_html(hostile: tuple[RunConfig, api.RunResult, Path]) -> None:
     config, _, root = hostile
     result = api.compare(

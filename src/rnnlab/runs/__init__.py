@@ -46,6 +46,7 @@ from rnnlab.runs.folder import (
     timestamp,
 )
 from rnnlab.runs.outputs import check_out_dir
+from rnnlab.runs.tables import run_tables
 
 __all__ = [
     "CHECKPOINT",
@@ -88,6 +89,7 @@ __all__ = [
     "readings",
     "reopen_run",
     "run_name",
+    "run_tables",
     "same_dataset",
     "start_run",
     "timestamp",

@@ -43,6 +43,8 @@ from rnnlab.errors import RnnlabError
 from rnnlab.io import read_json, write_json_atomic
 from rnnlab.models import ModelSpec, count_parameters, from_spec
 from rnnlab.models.memory import check_memory, estimate_memory, parameter_shapes
+from rnnlab.runs.tables import run_tables
+from rnnlab.tables import html_block
 from rnnlab.training.checkpoint import load_state_dict, save_state_dict
 from rnnlab.training.curves import plot_curves
 from rnnlab.training.trainer import CHECKPOINT, EvalResult, FitResult
@@ -424,6 +426,11 @@ class LoadedRun:
     @property
     def task(self) -> str:
         return str(self.model.spec.task)  # type: ignore[union-attr]
+
+    def _repr_html_(self) -> str:
+        """A notebook shows the saved run as tables: scores and timings, per class, per epoch."""
+        tables = run_tables(self.summary, read_metrics(self.run_dir))
+        return html_block(f"run {self.run_dir}", tables)
 
 
 def load_run(run_dir: Path | str) -> LoadedRun:
