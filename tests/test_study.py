@@ -154,6 +154,16 @@ def test_tiny_real_study_end_to_end(tmp_path: Path) -> None:
     for section in sections:
         assert f'id="{section}"' in html
     assert (out / "compare" / "compare.json").is_file()
+    recorded = json.loads((out / "study.json").read_text())["steps"]
+    lstm = json.loads((out / "compare" / "lstm" / "summary.json").read_text())
+    assert recorded["train-lstm"]["seeds"] == [settings.seed]
+    assert (
+        recorded["train-lstm"]["intervals"]["accuracy_interval"]
+        == lstm["test"]["accuracy_interval"]
+    )
+    assert set(recorded["compare"]["intervals"]) == set(settings.models)
+    cells = recorded["seq-len"]["intervals"]
+    assert cells and all(len(v) == 2 and v[0] <= v[1] for v in cells.values())
     first = (out / "compare" / "lstm" / "summary.json").stat().st_mtime_ns
     again = run_study(settings, out)
     assert (out / "compare" / "lstm" / "summary.json").stat().st_mtime_ns == first

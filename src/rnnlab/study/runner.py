@@ -23,7 +23,7 @@ from rnnlab.errors import RnnlabError
 from rnnlab.io import read_json, write_json_atomic
 from rnnlab.report import render
 from rnnlab.study.settings import StudySettings
-from rnnlab.study.steps import COMPARE, DATASET, Context, Step, build_steps
+from rnnlab.study.steps import COMPARE, DATASET, Context, Step, build_steps, uncertainty
 from rnnlab.training.callbacks import Callback, StepStats, TrainState
 from rnnlab.training.device import num_threads
 from rnnlab.training.signals import sigterm_as_interrupt
@@ -167,6 +167,7 @@ def _run_step(
         progress.console.print(f"[red]step {step.name} failed:[/red] {message}")
         return
     entry.update(state="done", seconds=round(time.perf_counter() - t0, 1))
+    entry.update(uncertainty(out / step.marker))  # its seeds and 95% intervals
     _save_state(out, state)
     progress.console.print(f"done: {step.title} ({entry['seconds']:.0f} s)")
 

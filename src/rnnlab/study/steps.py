@@ -66,6 +66,38 @@ class Step:
         return True
 
 
+SETTINGS_OF_A_CELL = ("max_len", "hidden_dim", "length")
+"""The field that tells a sweep's (or the synthetic task's) summary rows apart, besides the model."""
+
+
+def uncertainty(path: Path) -> dict[str, Any]:
+    """What a finished step's output says about its certainty, for study.json: the seeds it
+    trained with and the 95% interval of each accuracy it reports (empty where it has none)."""
+    try:
+        data = read_json(path)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    seeds = data.get("seeds") if isinstance(data.get("seeds"), list) else None
+    if seeds is None and data.get("seed") is not None:
+        seeds = [data["seed"]]
+    intervals: dict[str, Any] = {}
+    if path.name == "summary.json":  # a training run
+        test = data.get("test") or {}
+        intervals = {k: test[k] for k in ("accuracy_interval", "macro_f1_interval") if k in test}
+    elif path.name == "compare.json":
+        rows = data.get("by_model") or data.get("rows") or []
+        intervals = {r["model"]: r.get("test_accuracy_interval") for r in rows}
+    else:  # a diagnostic's result.json: its summary rows with an interval
+        for row in data.get("summary") or []:
+            interval = row.get("accuracy_interval") or row.get("interval")
+            setting = next((k for k in SETTINGS_OF_A_CELL if k in row), None)
+            if interval and setting:
+                intervals[f"{row['model']} {setting}={row[setting]}"] = interval
+    return {"seeds": seeds or [], "intervals": intervals}
+
+
 def write_dataset(ctx: Context) -> None:
     """dataset.json: the summary of the data, and one test text per label as the model reads it."""
     cfg = ctx.settings.run_config().data
