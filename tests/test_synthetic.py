@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from rnnlab.config import DataConfig, TrainConfig
+from rnnlab.data import load_splits
 from rnnlab.data.batching import collate
 from rnnlab.data.encoded import EncodedSplits
 from rnnlab.data.synthetic import (
@@ -190,12 +191,9 @@ def test_too_few_examples_for_three_splits() -> None:
         load("parity", num_examples=2)
 
 
-def test_routed_through_load_splits_when_available() -> None:
-    data = pytest.importorskip("rnnlab.data")
-    if not hasattr(data, "load_splits"):
-        pytest.skip("rnnlab.data.load_splits is not there yet")
+def test_routed_through_load_splits() -> None:
     cfg = DataConfig(dataset="synthetic:parity", length=6, num_examples=50, vocab_size=3, seed=2)
-    routed, direct = data.load_splits(cfg), load_synthetic(cfg)
+    routed, direct = load_splits(cfg), load_synthetic(cfg)
     np.testing.assert_array_equal(routed.train.ids, direct.train.ids)
     np.testing.assert_array_equal(routed.test.labels, direct.test.labels)
     assert routed.vocab_size == direct.vocab_size == 5
