@@ -250,10 +250,12 @@ class TextClassifier(nn.Module):
     head: nn.Linear
 
     def _token_embedding(self, spec: ModelSpec) -> None:
-        """Keep `spec`, and the (vocab, embed_dim) table of token ids (None for continuous
-        inputs); row 0 is padding, trainable unless spec.freeze_embeddings."""
+        """Keep `spec`, the (vocab, embed_dim) table of token ids (None for continuous inputs;
+        row 0 is padding, trainable unless spec.freeze_embeddings) and the dropout `embed`
+        applies to it (spec.dropout)."""
         self.spec = spec
         self.embedding_coverage = None
+        self.dropout = nn.Dropout(spec.dropout)
         self.embedding = None
         if spec.input_dim is None:
             self.embedding = nn.Embedding(spec.vocab_size, spec.embed_dim, padding_idx=0)
@@ -390,7 +392,6 @@ class RecurrentClassifier(TextClassifier):
                 bidirectional=spec.bidirectional,
                 dropout=between,
             )
-        self.dropout = nn.Dropout(spec.dropout)
         self.head = nn.Linear(spec.directions * spec.hidden_dim, spec.num_outputs)
         if spec.gate_bias is not None and spec.kind in ("lstm", "gru"):
             self._set_gate_bias(spec.gate_bias)

@@ -234,7 +234,6 @@ class MinRecurrentClassifier(TextClassifier):
             for suffix in ("", "_reverse")[: spec.directions]:
                 layers[f"l{layer}{suffix}"] = nn.Linear(in_size, blocks * hidden)
         self.rnn = nn.ModuleDict(layers)
-        self.dropout = nn.Dropout(spec.dropout)
         self.head = nn.Linear(spec.directions * hidden, spec.num_outputs)
         if spec.gate_bias is not None:
             self._set_gate_bias(spec.gate_bias)

@@ -110,7 +110,6 @@ class TransformerClassifier(TextClassifier):
         encoder["norm"] = nn.LayerNorm(width)
         self.encoder = nn.ModuleDict(encoder)
         self.cls = nn.Parameter(torch.zeros(1, 1, width)) if spec.pooling == "first" else None
-        self.dropout = nn.Dropout(spec.dropout)
         self.head = nn.Linear(width, spec.num_outputs)
 
     def parts(self) -> dict[str, nn.Module | None]:
