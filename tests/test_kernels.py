@@ -182,13 +182,59 @@ def test_lstm_without_an_input_gradient_still_gives_the_weight_gradients() -> No
         torch.testing.assert_close(mine, ref, atol=1e-12, rtol=0)
 
 
-@pytest.mark.parametrize("name", ["gru", "rnn", "bigru-max", "lstm", "bilstm-max"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_any_input_and_gradient_layout_gives_the_same_result(kind: str) -> None:
+    """The layers take x (B, T, In) and d_out (B, T, H) as views of any layout: batch first,
+    time major (a stacked layer's input is the previous layer's time-major output), or with a
+    non-unit stride along the features."""
+    weights = _weights(kind, 3, 4, torch.float64, seed=5)
+    x = torch.randn(5, 7, 3, dtype=torch.float64)
+    probe = torch.randn(5, 7, 4, dtype=torch.float64)
+
+    def run(x: Tensor, probe: Tensor) -> list[Tensor]:
+        x = x.detach().requires_grad_()
+        out = kernels.run_direction(kind, x, tuple(weights))
+        grads = torch.autograd.grad(out, [x, *weights], probe)
+        return [out.detach(), *grads]
+
+    reference = run(x, probe)
+    time_major = x.transpose(0, 1).contiguous().transpose(0, 1)  # (B, T, In), strides of (T, B, In)
+    feature_strided = torch.stack([probe, probe], dim=-1)[..., 0]  # stride 2 along H
+    layouts = [
+        run(time_major, probe),
+        run(x, probe.transpose(0, 1).contiguous().transpose(0, 1)),
+        run(x, feature_strided),
+    ]
+    for got in layouts:
+        for mine, ref in zip(got, reference, strict=True):
+            torch.testing.assert_close(mine, ref, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "layers"),
+    [
+        ("gru", 1),
+        ("rnn", 1),
+        ("bigru-max", 1),
+        ("lstm", 1),
+        ("bilstm-max", 1),
+        ("gru", 2),
+        ("bilstm-max", 2),
+    ],
+)
 def test_models_use_the_kernels_and_match_pytorch(
-    name: str, monkeypatch: pytest.MonkeyPatch
+    name: str, layers: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     torch.manual_seed(0)
-    model = create_model(name, vocab_size=50, num_classes=2, embed_dim=8, hidden_dim=12).train()
-    model.dropout.p = 0.0
+    model = create_model(
+        name,
+        vocab_size=50,
+        num_classes=2,
+        embed_dim=8,
+        hidden_dim=12,
+        num_layers=layers,
+        dropout=0.0,  # the same masks on both runs: none
+    ).train()
     tokens = torch.randint(1, 50, (4, 11))
     lengths = torch.tensor([11, 3, 7, 1])
     calls: list[str] = []

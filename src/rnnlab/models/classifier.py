@@ -20,6 +20,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from rnnlab.errors import RnnlabError, check
 from rnnlab.models import kernels
 from rnnlab.models.cells import GATES, KINDS, CellRun, ScratchRecurrent, layer_weights, run_cells
+from rnnlab.models.lookup import TokenEmbedding
 from rnnlab.models.sequence import (
     POOLINGS,
     clean_lengths,
@@ -258,7 +259,7 @@ class TextClassifier(nn.Module):
         self.dropout = nn.Dropout(spec.dropout)
         self.embedding = None
         if spec.input_dim is None:
-            self.embedding = nn.Embedding(spec.vocab_size, spec.embed_dim, padding_idx=0)
+            self.embedding = TokenEmbedding(spec.vocab_size, spec.embed_dim, padding_idx=0)
             self.embedding.weight.requires_grad_(not spec.freeze_embeddings)
 
     @classmethod

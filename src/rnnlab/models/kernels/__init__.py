@@ -30,7 +30,6 @@ from types import ModuleType
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from rnnlab.errors import RnnlabError
@@ -238,64 +237,90 @@ def _loaded() -> ModuleType:
     return ext
 
 
-class _GRURecurrence(torch.autograd.Function):
+# Each layer direction is one autograd Function, input projection included: x (B, T, In) ->
+# out (B, T, H), a view of the kernel's time-major (T, B, H) output. The input projection runs
+# time major, (T*B, In) @ W_ih^T, so each step's rows lie together for the kernel; the biases
+# are added in the kernel's gate pass and their gradients summed there; and the states step
+# t read are out[t - 1], one block, so the recurrent weight gradient is one GEMM, no copy.
+
+
+def _input_projection(x: Tensor, w_ih: Tensor) -> tuple[Tensor, Tensor]:
+    """x (B, T, In) -> x_tm (T*B, In), time major, and x W_ih^T (T, B, G*H), no bias."""
+    batch, steps, inputs = x.shape
+    x_tm = x.transpose(0, 1).reshape(steps * batch, inputs)  # free if x is a time-major view
+    return x_tm, torch.mm(x_tm, w_ih.t()).view(steps, batch, -1)
+
+
+def _input_projection_backward(
+    ctx: Any, d_gi: Tensor, x_tm: Tensor, w_ih: Tensor
+) -> tuple[Tensor | None, Tensor]:
+    """d_x (B, T, In) and d_w_ih (G*H, In) from d_gi (T, B, G*H), the gradient of x W_ih^T."""
+    steps, batch, _ = d_gi.shape
+    d_flat = d_gi.view(steps * batch, -1)  # (T*B, G*H)
+    d_x = None
+    if ctx.needs_input_grad[0]:
+        d_x = torch.mm(d_flat, w_ih).view(steps, batch, -1).transpose(0, 1)  # (B, T, In)
+    d_w_ih = torch.mm(x_tm.t(), d_flat).t()  # (G*H, In); MKL is faster this way round
+    return d_x, d_w_ih
+
+
+def _unit_stride(d_out: Tensor) -> Tensor:
+    """d_out (B, T, H) as the kernels read it: any batch / time strides, unit stride along H."""
+    return d_out if d_out.stride(-1) == 1 else d_out.contiguous()
+
+
+class _GRULayer(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, gi: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
+    def forward(
+        ctx: Any, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor
+    ) -> Tensor:
+        x_tm, gates = _input_projection(x, w_ih)  # gates (T, B, 3H)
         w_hh = w_hh.contiguous()
-        out, saved = _loaded().gru_forward(gi.contiguous(), w_hh, b_hh.contiguous())
-        ctx.save_for_backward(w_hh, out, saved)
-        return out
+        out, y_n = _loaded().gru_forward(gates, w_hh, b_ih.contiguous(), b_hh.contiguous())
+        ctx.save_for_backward(x_tm, w_ih, w_hh, out, gates, y_n)  # gates now r, z, n
+        return out.transpose(0, 1)  # (B, T, H)
 
     @staticmethod
-    def backward(ctx: Any, d_out: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        w_hh, out, saved = ctx.saved_tensors
-        d_gi, d_w_hh, d_b_hh = _loaded().gru_backward(d_out.contiguous(), w_hh, out, saved)
-        return d_gi, d_w_hh, d_b_hh
+    def backward(ctx: Any, d_out: Tensor) -> tuple[Tensor | None, Tensor, Tensor, Tensor, Tensor]:
+        x_tm, w_ih, w_hh, out, gates, y_n = ctx.saved_tensors
+        d_gi, d_w_hh, d_b_ih, d_b_hh = _loaded().gru_backward(
+            _unit_stride(d_out), w_hh, out, gates, y_n
+        )
+        d_x, d_w_ih = _input_projection_backward(ctx, d_gi, x_tm, w_ih)
+        return d_x, d_w_ih, d_w_hh, d_b_ih, d_b_hh
 
 
-class _RNNRecurrence(torch.autograd.Function):
+class _RNNLayer(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, gi: Tensor, w_hh: Tensor) -> Tensor:
+    def forward(ctx: Any, x: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Tensor) -> Tensor:
+        x_tm, gi = _input_projection(x, w_ih)  # gi (T, B, H)
         w_hh = w_hh.contiguous()
-        out = _loaded().rnn_forward(gi.contiguous(), w_hh)
-        ctx.save_for_backward(w_hh, out)
-        return out
+        out = _loaded().rnn_forward(gi, w_hh, bias.contiguous())  # bias = b_ih + b_hh
+        ctx.save_for_backward(x_tm, w_ih, w_hh, out)
+        return out.transpose(0, 1)  # (B, T, H)
 
     @staticmethod
-    def backward(ctx: Any, d_out: Tensor) -> tuple[Tensor, Tensor]:
-        w_hh, out = ctx.saved_tensors
-        d_gi, d_w_hh = _loaded().rnn_backward(d_out.contiguous(), w_hh, out)
-        return d_gi, d_w_hh
+    def backward(ctx: Any, d_out: Tensor) -> tuple[Tensor | None, Tensor, Tensor, Tensor]:
+        x_tm, w_ih, w_hh, out = ctx.saved_tensors
+        d_gi, d_w_hh, d_bias = _loaded().rnn_backward(_unit_stride(d_out), w_hh, out)
+        d_x, d_w_ih = _input_projection_backward(ctx, d_gi, x_tm, w_ih)
+        return d_x, d_w_ih, d_w_hh, d_bias
 
 
 class _LSTMLayer(torch.autograd.Function):
-    """The whole direction, input projection included: x (B, T, In) -> out (B, T, H).
-
-    The input projection runs time major (T*B, In) @ W_ih^T, so each step's rows lie together
-    for the kernel; both biases are added in the kernel's gate pass and their gradient summed
-    there, instead of separate passes over the (T, B, 4H) pre-activations.
-    """
-
     @staticmethod
     def forward(ctx: Any, x: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Tensor) -> Tensor:
-        batch, steps, inputs = x.shape
-        x_tm = x.transpose(0, 1).reshape(steps * batch, inputs)  # (T*B, In), time major
-        gates = torch.mm(x_tm, w_ih.t()).view(steps, batch, -1)  # (T, B, 4H): x W_ih^T
+        x_tm, gates = _input_projection(x, w_ih)  # gates (T, B, 4H)
         w_hh = w_hh.contiguous()
-        out, cell = _loaded().lstm_forward(gates, w_hh, bias.contiguous())  # gates: i, f, g, o
-        ctx.save_for_backward(x_tm, w_ih, w_hh, out, gates, cell)
-        return out
+        out, cell = _loaded().lstm_forward(gates, w_hh, bias.contiguous())  # bias = b_ih + b_hh
+        ctx.save_for_backward(x_tm, w_ih, w_hh, out, gates, cell)  # gates now i, f, g, o
+        return out.transpose(0, 1)  # (B, T, H)
 
     @staticmethod
     def backward(ctx: Any, d_out: Tensor) -> tuple[Tensor | None, Tensor, Tensor, Tensor]:
         x_tm, w_ih, w_hh, out, gates, cell = ctx.saved_tensors
-        d_gi, d_w_hh, d_bias = _loaded().lstm_backward(d_out.contiguous(), w_hh, out, gates, cell)
-        steps, batch, _ = d_gi.shape
-        d_flat = d_gi.view(steps * batch, -1)  # (T*B, 4H)
-        d_x = None
-        if ctx.needs_input_grad[0]:
-            d_x = torch.mm(d_flat, w_ih).view(steps, batch, -1).transpose(0, 1)  # (B, T, In)
-        d_w_ih = torch.mm(x_tm.t(), d_flat).t()  # (4H, In); MKL is faster this way round
+        d_gi, d_w_hh, d_bias = _loaded().lstm_backward(_unit_stride(d_out), w_hh, out, gates, cell)
+        d_x, d_w_ih = _input_projection_backward(ctx, d_gi, x_tm, w_ih)
         return d_x, d_w_ih, d_w_hh, d_bias
 
 
@@ -303,9 +328,7 @@ def run_direction(kind: str, x: Tensor, weights: Weights) -> Tensor:
     """One layer direction forward in time from a zero state: x (B, T, In) -> (B, T, H)."""
     w_ih, w_hh, b_ih, b_hh = weights
     if kind == "gru":
-        gi = F.linear(x, w_ih, b_ih)  # (B, T, 3H)
-        return _GRURecurrence.apply(gi, w_hh, b_hh)
+        return _GRULayer.apply(x, w_ih, w_hh, b_ih, b_hh)
     if kind == "lstm":
         return _LSTMLayer.apply(x, w_ih, w_hh, b_ih + b_hh)
-    gi = F.linear(x, w_ih, b_ih + b_hh)  # (B, T, H)
-    return _RNNRecurrence.apply(gi, w_hh)
+    return _RNNLayer.apply(x, w_ih, w_hh, b_ih + b_hh)

@@ -3,15 +3,17 @@
 //
 // PyTorch's CPU GRU / RNN run ~10 small ops per time step, each recorded by autograd, and its
 // float tanh / sigmoid are not vectorised. Here each step is one GEMM for the recurrent
-// projection plus one pass over (B, H) for the gates; the backward is the mirror image, and
-// the recurrent weight gradient is a single GEMM over all steps. The batch is split into one
-// block of rows per thread, each running its own time loop. The input projection
-// x W_ih^T (+ b_ih) is left to the caller (one big GEMM).
+// projection plus one pass over (B, H) for the gates, biases included; the backward is the
+// mirror image, summing the bias gradients as it goes, and the recurrent weight gradient is a
+// single GEMM over all steps. The batch is split into one block of rows per thread, each
+// running its own time loop. The input projection x W_ih^T is left to the caller (one big
+// GEMM, no bias).
 //
-// Layouts (contiguous): GRU / RNN batch first, gi (B, T, G*H); LSTM time major, gates
-// (T, B, 4H); out / d_out (B, T, H), w_hh (G*H, H). Gate order is torch's: GRU r, z, n;
-// h' = (1 - z) * n + z * h, n = tanh(x_n + r * (W_hn h + b_hn)); LSTM i, f, g, o;
-// c' = f * c + i * g, h' = o * tanh(c').
+// Layouts (contiguous unless said): time major, gates / gi (T, B, G*H) and out (T, B, H), so a
+// step's rows lie together; d_out (B, T, H) with any batch / time strides; w_hh (G*H, H).
+// Gate order is torch's: GRU r, z, n; h' = (1 - z) * n + z * h,
+// n = tanh(x_n + b_in + r * (W_hn h + b_hn)); LSTM i, f, g, o; c' = f * c + i * g,
+// h' = o * tanh(c').
 #include <torch/extension.h>
 
 #include <algorithm>
@@ -44,46 +46,54 @@ inline T sigmoid_of(T x) {
   return T(0.5) + T(0.5) * tanh_of(T(0.5) * x);
 }
 
-// One row of one GRU step: x = gi row (3H), y = W_hh h row (3H), b = b_hh (3H), h = previous
-// state. Writes the new state o (H) and saves r, z, n and y_n + b_n (4H) for the backward.
+// One row of one GRU step: x = x W_ih^T row (3H), overwritten with the gates r, z, n (saved
+// for the backward where they were read); y = W_hh h row (3H); b_i / b_h = b_ih / b_hh (3H);
+// h = the previous state. Writes the new state o (H) and y_n = W_hn h + b_hn (H), also saved.
 template <typename T>
-void gru_row_forward(const T* __restrict__ x, const T* __restrict__ y, const T* __restrict__ b,
-                     const T* __restrict__ h, T* __restrict__ saved, T* __restrict__ o,
-                     int64_t hidden) {
+void gru_row_forward(T* __restrict__ x, const T* __restrict__ y, const T* __restrict__ b_i,
+                     const T* __restrict__ b_h, const T* __restrict__ h, T* __restrict__ y_n,
+                     T* __restrict__ o, int64_t hidden) {
   for (int64_t j = 0; j < hidden; ++j) {
-    const T r = sigmoid_of(x[j] + (y[j] + b[j]));
-    const T z = sigmoid_of(x[hidden + j] + (y[hidden + j] + b[hidden + j]));
-    const T y_n = y[2 * hidden + j] + b[2 * hidden + j];
-    const T n = tanh_of(x[2 * hidden + j] + r * y_n);
-    saved[j] = r;
-    saved[hidden + j] = z;
-    saved[2 * hidden + j] = n;
-    saved[3 * hidden + j] = y_n;
+    const T r = sigmoid_of((x[j] + b_i[j]) + (y[j] + b_h[j]));
+    const T z = sigmoid_of((x[hidden + j] + b_i[hidden + j]) + (y[hidden + j] + b_h[hidden + j]));
+    const T yn = y[2 * hidden + j] + b_h[2 * hidden + j];
+    const T n = tanh_of((x[2 * hidden + j] + b_i[2 * hidden + j]) + r * yn);
+    x[j] = r;
+    x[hidden + j] = z;
+    x[2 * hidden + j] = n;
+    y_n[j] = yn;
     o[j] = n + z * (h[j] - n);
   }
 }
 
-// The same row backward: grad = dL/dh' (from the output and later steps). Writes the gradients
-// of the input (dx, 3H) and recurrent (dy, 3H) pre-activations and the direct path z * grad.
+// The same row backward: gates = r, z, n (3H), y_n as saved, h the previous state, grad =
+// dL/dh' (from the output and later steps). Writes the gradients of the input (dx, 3H) and
+// recurrent (dy, 3H) pre-activations, whose r and z parts are equal, the n part of dy apart
+// (dy_n, H) and the direct path z * grad, and adds the bias gradients to d_bias: d b_ih (3H),
+// then the n part of d b_hh (H; its r, z parts are b_ih's).
 template <typename T>
-void gru_row_backward(const T* __restrict__ saved, const T* __restrict__ h,
-                      const T* __restrict__ d_out, const T* __restrict__ d_later,
-                      T* __restrict__ dx, T* __restrict__ dy, T* __restrict__ d_direct,
+void gru_row_backward(const T* __restrict__ gates, const T* __restrict__ y_n,
+                      const T* __restrict__ h, const T* __restrict__ d_out,
+                      const T* __restrict__ d_later, T* __restrict__ dx, T* __restrict__ dy,
+                      T* __restrict__ dy_n, T* __restrict__ d_direct, T* __restrict__ d_bias,
                       int64_t hidden) {
   for (int64_t j = 0; j < hidden; ++j) {
-    const T r = saved[j], z = saved[hidden + j], n = saved[2 * hidden + j];
+    const T r = gates[j], z = gates[hidden + j], n = gates[2 * hidden + j];
     const T grad = d_out[j] + d_later[j];
     const T d_n = grad * (1 - z) * (1 - n * n);
     const T d_z = grad * (h[j] - n) * z * (1 - z);
-    const T d_r = d_n * saved[3 * hidden + j] * r * (1 - r);
+    const T d_r = d_n * y_n[j] * r * (1 - r);
     dx[j] = d_r;
     dy[j] = d_r;
     dx[hidden + j] = d_z;
     dy[hidden + j] = d_z;
     dx[2 * hidden + j] = d_n;
     dy[2 * hidden + j] = d_n * r;
+    dy_n[j] = d_n * r;
     d_direct[j] = grad * z;
   }
+  for (int64_t j = 0; j < 3 * hidden; ++j) d_bias[j] += dx[j];  // still in L1
+  for (int64_t j = 0; j < hidden; ++j) d_bias[3 * hidden + j] += dy_n[j];
 }
 
 // One row of one LSTM step: x = x W_ih^T row (4H), overwritten with the gates i, f, g, o (the
@@ -146,15 +156,22 @@ void add_compensated(T* __restrict__ total, T* __restrict__ carry, const T* __re
   }
 }
 
+// One row of one Elman step: o = tanh(x + y + bias), x = x W_ih^T row, y = W_hh h row (H).
 template <typename T>
-void tanh_row(const T* __restrict__ pre, T* __restrict__ o, int64_t hidden) {
-  for (int64_t j = 0; j < hidden; ++j) o[j] = tanh_of(pre[j]);
+void tanh_row(const T* __restrict__ x, const T* __restrict__ y, const T* __restrict__ bias,
+              T* __restrict__ o, int64_t hidden) {
+  for (int64_t j = 0; j < hidden; ++j) o[j] = tanh_of(x[j] + y[j] + bias[j]);
 }
 
+// The same row backward: dx = dL/d(pre-activation) (H), also added to d_bias.
 template <typename T>
 void tanh_row_backward(const T* __restrict__ o, const T* __restrict__ d_out,
-                       const T* __restrict__ d_later, T* __restrict__ dx, int64_t hidden) {
-  for (int64_t j = 0; j < hidden; ++j) dx[j] = (d_out[j] + d_later[j]) * (1 - o[j] * o[j]);
+                       const T* __restrict__ d_later, T* __restrict__ dx, T* __restrict__ d_bias,
+                       int64_t hidden) {
+  for (int64_t j = 0; j < hidden; ++j) {
+    dx[j] = (d_out[j] + d_later[j]) * (1 - o[j] * o[j]);
+    d_bias[j] += dx[j];
+  }
 }
 
 // Rows of a batch are independent recurrences: split them into one block per thread, each
@@ -169,104 +186,130 @@ void for_each_row_block(int64_t batch, const F& run) {
   });
 }
 
-// The state each step read, time major: (T, B, H) = zeros, then outputs (B, T, H) of 0..T-2.
-at::Tensor previous_states(const at::Tensor& out) {
-  const int64_t batch = out.size(0), steps = out.size(1), hidden = out.size(2);
-  auto shifted = at::zeros({steps, batch, hidden}, out.options());
-  shifted.narrow(0, 1, steps - 1).copy_(out.narrow(1, 0, steps - 1).transpose(0, 1));
-  return shifted;
+// The recurrent weight gradient (G*H, H) = sum over t of d_gh[t]^T out[t - 1]: d_gh (T, B, G*H)
+// and out (T, B, H) time major, so the states steps 1..T-1 read are one block (step 0's was 0).
+at::Tensor recurrent_weight_grad(const at::Tensor& d_gh, const at::Tensor& out) {
+  const int64_t steps = out.size(0), batch = out.size(1), hidden = out.size(2);
+  const int64_t gates = d_gh.size(2);
+  if (steps == 1) return at::zeros({gates, hidden}, out.options());
+  const auto previous = out.narrow(0, 0, steps - 1).view({(steps - 1) * batch, hidden});
+  const auto later =  // (T-1)*B rows; a column slice keeps its row stride
+      d_gh.narrow(0, 1, steps - 1).flatten(0, 1);
+  return at::mm(previous.t(), later).t();  // (G*H, H); MKL is faster this way round
 }
 
-// Returns out (B, T, H) and saved (T, B, 4H) = r, z, n and W_hn h + b_hn per step.
-std::vector<at::Tensor> gru_forward(const at::Tensor& gi, const at::Tensor& w_hh,
-                                    const at::Tensor& b_hh) {
-  const int64_t batch = gi.size(0), steps = gi.size(1), hidden = w_hh.size(1);
+// GRU, gate order r, z, n. gates (T, B, 3H), time major, holds x W_ih^T on entry and r, z, n
+// on return. Returns out (T, B, H), time major, and y_n = W_hn h + b_hn (T, B, H).
+std::vector<at::Tensor> gru_forward(const at::Tensor& gates, const at::Tensor& w_hh,
+                                    const at::Tensor& b_ih, const at::Tensor& b_hh) {
+  const int64_t steps = gates.size(0), batch = gates.size(1), hidden = w_hh.size(1);
   const int64_t g3 = 3 * hidden;
-  auto out = at::empty({batch, steps, hidden}, gi.options());
-  auto saved = at::empty({steps, batch, 4 * hidden}, gi.options());
+  auto out = at::empty({steps, batch, hidden}, gates.options());
+  auto y_n = at::empty({steps, batch, hidden}, gates.options());
   const auto w_t = w_hh.t().contiguous();  // (H, 3H): MKL runs the step GEMM faster this way
-  AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "gru_forward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_forward", [&] {
     for_each_row_block(batch, [&](int64_t first, int64_t last) {
       const int64_t rows = last - first;
-      auto gh = at::zeros({rows, g3}, gi.options());  // W_hh h of these rows, one step (0 at t=0)
-      auto zeros = at::zeros({hidden}, gi.options());
-      const auto block_out = out.narrow(0, first, rows);
-      const scalar_t* gi_p = gi.data_ptr<scalar_t>();
+      auto gh = at::zeros({rows, g3}, gates.options());  // W_hh h of these rows (0 at t=0)
+      auto zeros = at::zeros({hidden}, gates.options());
+      scalar_t* gates_p = gates.data_ptr<scalar_t>();
       const scalar_t* gh_p = gh.data_ptr<scalar_t>();
-      const scalar_t* b_p = b_hh.data_ptr<scalar_t>();
+      const scalar_t* b_i = b_ih.data_ptr<scalar_t>();
+      const scalar_t* b_h = b_hh.data_ptr<scalar_t>();
       const scalar_t* zeros_p = zeros.data_ptr<scalar_t>();
+      scalar_t* y_n_p = y_n.data_ptr<scalar_t>();
       scalar_t* out_p = out.data_ptr<scalar_t>();
       for (int64_t t = 0; t < steps; ++t) {
-        if (t > 0) at::mm_out(gh, block_out.select(1, t - 1), w_t);  // (rows, 3H); bias below
-        scalar_t* saved_t = saved.data_ptr<scalar_t>() + t * batch * 4 * hidden;
+        if (t > 0) at::mm_out(gh, out[t - 1].narrow(0, first, rows), w_t);  // (rows, 3H)
         for (int64_t b = first; b < last; ++b) {
-          const scalar_t* h = t == 0 ? zeros_p : out_p + (b * steps + t - 1) * hidden;
-          gru_row_forward(gi_p + (b * steps + t) * g3, gh_p + (b - first) * g3, b_p, h,
-                          saved_t + b * 4 * hidden, out_p + (b * steps + t) * hidden, hidden);
+          const int64_t row = t * batch + b;
+          const scalar_t* h = t == 0 ? zeros_p : out_p + (row - batch) * hidden;
+          gru_row_forward(gates_p + row * g3, gh_p + (b - first) * g3, b_i, b_h, h,
+                          y_n_p + row * hidden, out_p + row * hidden, hidden);
         }
       }
     });
   });
-  return {out, saved};
+  return {out, y_n};
 }
 
-// Returns d_gi (B, T, 3H), d_w_hh (3H, H), d_b_hh (3H).
+// d_out (B, T, H) with unit stride along H (any batch / time strides). Returns d_gi (T, B, 3H),
+// time major (the gradient of x W_ih^T), d_w_hh (3H, H), d_b_ih (3H) and d_b_hh (3H).
+// The gradient of W_hh h + b_hh equals d_gi but in its n part (d_gh_n, kept apart): a step's
+// full rows are built in a small buffer for its GEMM, not written out for all T steps.
 std::vector<at::Tensor> gru_backward(const at::Tensor& d_out, const at::Tensor& w_hh,
-                                     const at::Tensor& out, const at::Tensor& saved) {
-  const int64_t batch = out.size(0), steps = out.size(1), hidden = out.size(2);
-  const int64_t g3 = 3 * hidden;
-  auto d_gi = at::empty({batch, steps, g3}, out.options());
-  auto d_gh = at::empty({steps, batch, g3}, out.options());  // d(W_hh h + b_hh), time major
+                                     const at::Tensor& out, const at::Tensor& gates,
+                                     const at::Tensor& y_n) {
+  const int64_t steps = out.size(0), batch = out.size(1), hidden = out.size(2);
+  const int64_t g3 = 3 * hidden, g4 = 4 * hidden;
+  const int64_t d_out_b = d_out.stride(0), d_out_t = d_out.stride(1);
+  auto d_gi = at::empty({steps, batch, g3}, out.options());
+  auto d_gh_n = at::empty({steps, batch, hidden}, out.options());
+  auto d_bias = at::zeros({batch, g4}, out.options());  // row `first` holds its block's sums
   AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "gru_backward", [&] {
     for_each_row_block(batch, [&](int64_t first, int64_t last) {
       const int64_t rows = last - first;
       auto d_h = at::zeros({rows, hidden}, out.options());       // dL/dh_t from later steps
       auto d_direct = at::empty({rows, hidden}, out.options());  // the z * dh part
+      auto d_gh = at::empty({rows, g3}, out.options());  // this step's d(W_hh h + b_hh)
       auto zeros = at::zeros({hidden}, out.options());
+      auto step_bias = at::empty({g4}, out.options());  // this step's rows, summed
+      auto carry = at::zeros({g4}, out.options());      // the compensated sum's lost low bits
+      scalar_t* step_bias_p = step_bias.data_ptr<scalar_t>();
+      scalar_t* carry_p = carry.data_ptr<scalar_t>();
       const scalar_t* out_p = out.data_ptr<scalar_t>();
+      const scalar_t* gates_p = gates.data_ptr<scalar_t>();
+      const scalar_t* y_n_p = y_n.data_ptr<scalar_t>();
       const scalar_t* d_out_p = d_out.data_ptr<scalar_t>();
       const scalar_t* d_h_p = d_h.data_ptr<scalar_t>();
       const scalar_t* zeros_p = zeros.data_ptr<scalar_t>();
       scalar_t* d_gi_p = d_gi.data_ptr<scalar_t>();
       scalar_t* d_gh_p = d_gh.data_ptr<scalar_t>();
+      scalar_t* d_gh_n_p = d_gh_n.data_ptr<scalar_t>();
       scalar_t* d_direct_p = d_direct.data_ptr<scalar_t>();
+      scalar_t* d_bias_p = d_bias.data_ptr<scalar_t>() + first * g4;
       for (int64_t t = steps - 1; t >= 0; --t) {
-        const scalar_t* saved_t = saved.data_ptr<scalar_t>() + t * batch * 4 * hidden;
+        std::fill(step_bias_p, step_bias_p + g4, scalar_t(0));
         for (int64_t b = first; b < last; ++b) {
-          const scalar_t* h = t == 0 ? zeros_p : out_p + (b * steps + t - 1) * hidden;
-          gru_row_backward(saved_t + b * 4 * hidden, h, d_out_p + (b * steps + t) * hidden,
-                           d_h_p + (b - first) * hidden, d_gi_p + (b * steps + t) * g3,
-                           d_gh_p + (t * batch + b) * g3, d_direct_p + (b - first) * hidden,
-                           hidden);
+          const int64_t row = t * batch + b;
+          const scalar_t* h = t == 0 ? zeros_p : out_p + (row - batch) * hidden;
+          gru_row_backward(gates_p + row * g3, y_n_p + row * hidden, h,
+                           d_out_p + b * d_out_b + t * d_out_t, d_h_p + (b - first) * hidden,
+                           d_gi_p + row * g3, d_gh_p + (b - first) * g3, d_gh_n_p + row * hidden,
+                           d_direct_p + (b - first) * hidden, step_bias_p, hidden);
         }
-        at::addmm_out(d_h, d_direct, d_gh[t].narrow(0, first, rows), w_hh);  // (rows, H)
+        add_compensated(d_bias_p, carry_p, step_bias_p, g4);
+        if (t > 0) at::addmm_out(d_h, d_direct, d_gh, w_hh);  // (rows, H)
       }
     });
   });
-  auto d_gh_flat = d_gh.view({steps * batch, g3});
-  auto d_w_hh = at::mm(d_gh_flat.t(), previous_states(out).view({steps * batch, hidden}));
-  return {d_gi, d_w_hh, d_gh_flat.sum(0)};
+  // d_w_hh: the r, z rows from d_gi's r, z columns, the n rows from d_gh_n
+  const auto d_w_hh = at::cat({recurrent_weight_grad(d_gi.narrow(2, 0, 2 * hidden), out),
+                               recurrent_weight_grad(d_gh_n, out)});
+  auto sums = d_bias.sum(0);  // d_r, d_z, d_n, d_n * r
+  auto d_b_hh = at::cat({sums.narrow(0, 0, 2 * hidden), sums.narrow(0, g3, hidden)});
+  return {d_gi, d_w_hh, sums.narrow(0, 0, g3), d_b_hh};
 }
 
-// Elman RNN, tanh: gi (B, T, H) holds x W_ih^T + b_ih + b_hh. Returns out (B, T, H).
-at::Tensor rnn_forward(const at::Tensor& gi, const at::Tensor& w_hh) {
-  const int64_t batch = gi.size(0), steps = gi.size(1), hidden = w_hh.size(1);
-  auto out = at::empty({batch, steps, hidden}, gi.options());
+// Elman RNN, tanh. gi (T, B, H), time major, holds x W_ih^T; bias = b_ih + b_hh (H).
+// Returns out (T, B, H), time major.
+at::Tensor rnn_forward(const at::Tensor& gi, const at::Tensor& w_hh, const at::Tensor& bias) {
+  const int64_t steps = gi.size(0), batch = gi.size(1), hidden = w_hh.size(1);
+  auto out = at::empty({steps, batch, hidden}, gi.options());
   const auto w_t = w_hh.t();
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "rnn_forward", [&] {
     for_each_row_block(batch, [&](int64_t first, int64_t last) {
       const int64_t rows = last - first;
-      auto pre = at::empty({rows, hidden}, gi.options());
-      auto zeros = at::zeros({rows, hidden}, gi.options());
-      const auto block_gi = gi.narrow(0, first, rows);
-      const auto block_out = out.narrow(0, first, rows);
-      const scalar_t* pre_p = pre.data_ptr<scalar_t>();
+      auto gh = at::zeros({rows, hidden}, gi.options());  // W_hh h of these rows (0 at t=0)
+      const scalar_t* gi_p = gi.data_ptr<scalar_t>();
+      const scalar_t* gh_p = gh.data_ptr<scalar_t>();
+      const scalar_t* bias_p = bias.data_ptr<scalar_t>();
       scalar_t* out_p = out.data_ptr<scalar_t>();
       for (int64_t t = 0; t < steps; ++t) {
-        const auto h = t == 0 ? zeros : block_out.select(1, t - 1);
-        at::addmm_out(pre, block_gi.select(1, t), h, w_t);  // (rows, H)
+        if (t > 0) at::mm_out(gh, out[t - 1].narrow(0, first, rows), w_t);  // (rows, H)
         for (int64_t b = first; b < last; ++b) {
-          tanh_row(pre_p + (b - first) * hidden, out_p + (b * steps + t) * hidden, hidden);
+          const int64_t row = (t * batch + b) * hidden;
+          tanh_row(gi_p + row, gh_p + (b - first) * hidden, bias_p, out_p + row, hidden);
         }
       }
     });
@@ -274,43 +317,50 @@ at::Tensor rnn_forward(const at::Tensor& gi, const at::Tensor& w_hh) {
   return out;
 }
 
-// Returns d_gi (B, T, H) and d_w_hh (H, H).
+// d_out (B, T, H) with unit stride along H; out (T, B, H) as rnn_forward returned it. Returns
+// d_gi (T, B, H), time major, d_w_hh (H, H) and d_bias (H).
 std::vector<at::Tensor> rnn_backward(const at::Tensor& d_out, const at::Tensor& w_hh,
                                      const at::Tensor& out) {
-  const int64_t batch = out.size(0), steps = out.size(1), hidden = out.size(2);
-  auto d_gi = at::empty({batch, steps, hidden}, out.options());
+  const int64_t steps = out.size(0), batch = out.size(1), hidden = out.size(2);
+  const int64_t d_out_b = d_out.stride(0), d_out_t = d_out.stride(1);
+  auto d_gi = at::empty({steps, batch, hidden}, out.options());
+  auto d_bias = at::zeros({batch, hidden}, out.options());  // row `first` holds its block's sum
   AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "rnn_backward", [&] {
     for_each_row_block(batch, [&](int64_t first, int64_t last) {
       const int64_t rows = last - first;
       auto d_h = at::zeros({rows, hidden}, out.options());  // dL/dh_t from later steps
-      const auto block_d_gi = d_gi.narrow(0, first, rows);
+      auto step_bias = at::empty({hidden}, out.options());  // this step's rows, summed
+      auto carry = at::zeros({hidden}, out.options());      // the compensated sum's lost low bits
+      scalar_t* step_bias_p = step_bias.data_ptr<scalar_t>();
+      scalar_t* carry_p = carry.data_ptr<scalar_t>();
       const scalar_t* out_p = out.data_ptr<scalar_t>();
       const scalar_t* d_out_p = d_out.data_ptr<scalar_t>();
       const scalar_t* d_h_p = d_h.data_ptr<scalar_t>();
       scalar_t* d_gi_p = d_gi.data_ptr<scalar_t>();
+      scalar_t* d_bias_p = d_bias.data_ptr<scalar_t>() + first * hidden;
       for (int64_t t = steps - 1; t >= 0; --t) {
+        std::fill(step_bias_p, step_bias_p + hidden, scalar_t(0));
         for (int64_t b = first; b < last; ++b) {
-          const int64_t row = (b * steps + t) * hidden;
-          tanh_row_backward(out_p + row, d_out_p + row, d_h_p + (b - first) * hidden,
-                            d_gi_p + row, hidden);
+          const int64_t row = (t * batch + b) * hidden;
+          tanh_row_backward(out_p + row, d_out_p + b * d_out_b + t * d_out_t,
+                            d_h_p + (b - first) * hidden, d_gi_p + row, step_bias_p, hidden);
         }
-        at::mm_out(d_h, block_d_gi.select(1, t), w_hh);  // (rows, H)
+        add_compensated(d_bias_p, carry_p, step_bias_p, hidden);
+        if (t > 0) at::mm_out(d_h, d_gi[t].narrow(0, first, rows), w_hh);  // (rows, H)
       }
     });
   });
-  auto flat = d_gi.transpose(0, 1).reshape({steps * batch, hidden});  // time major
-  auto d_w_hh = at::mm(flat.t(), previous_states(out).view({steps * batch, hidden}));
-  return {d_gi, d_w_hh};
+  return {d_gi, recurrent_weight_grad(d_gi, out), d_bias.sum(0)};
 }
 
 // LSTM, gate order i, f, g, o. gates (T, B, 4H), time major, holds x W_ih^T on entry (a step's
 // rows then lie together) and the gates i, f, g, o on return; bias = b_ih + b_hh (4H).
-// Returns out (B, T, H) and the cell states (T, B, H).
+// Returns out (T, B, H), time major, and the cell states (T, B, H).
 std::vector<at::Tensor> lstm_forward(const at::Tensor& gates, const at::Tensor& w_hh,
                                      const at::Tensor& bias) {
   const int64_t steps = gates.size(0), batch = gates.size(1), hidden = w_hh.size(1);
   const int64_t g4 = 4 * hidden;
-  auto out = at::empty({batch, steps, hidden}, gates.options());
+  auto out = at::empty({steps, batch, hidden}, gates.options());
   auto cell = at::empty({steps, batch, hidden}, gates.options());
   const auto w_t = w_hh.t().contiguous();  // (H, 4H): MKL runs the step GEMM faster this way
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_forward", [&] {
@@ -318,7 +368,6 @@ std::vector<at::Tensor> lstm_forward(const at::Tensor& gates, const at::Tensor& 
       const int64_t rows = last - first;
       auto gh = at::zeros({rows, g4}, gates.options());  // W_hh h of these rows (0 at t=0)
       auto zeros = at::zeros({hidden}, gates.options());
-      const auto block_out = out.narrow(0, first, rows);
       scalar_t* gates_p = gates.data_ptr<scalar_t>();
       const scalar_t* gh_p = gh.data_ptr<scalar_t>();
       const scalar_t* bias_p = bias.data_ptr<scalar_t>();
@@ -326,12 +375,12 @@ std::vector<at::Tensor> lstm_forward(const at::Tensor& gates, const at::Tensor& 
       scalar_t* cell_p = cell.data_ptr<scalar_t>();
       scalar_t* out_p = out.data_ptr<scalar_t>();
       for (int64_t t = 0; t < steps; ++t) {
-        if (t > 0) at::mm_out(gh, block_out.select(1, t - 1), w_t);  // (rows, 4H)
+        if (t > 0) at::mm_out(gh, out[t - 1].narrow(0, first, rows), w_t);  // (rows, 4H)
         for (int64_t b = first; b < last; ++b) {
           const int64_t row = t * batch + b;
           const scalar_t* c = t == 0 ? zeros_p : cell_p + (row - batch) * hidden;
           lstm_row_forward(gates_p + row * g4, gh_p + (b - first) * g4, bias_p, c,
-                           cell_p + row * hidden, out_p + (b * steps + t) * hidden, hidden);
+                           cell_p + row * hidden, out_p + row * hidden, hidden);
         }
       }
     });
@@ -339,13 +388,15 @@ std::vector<at::Tensor> lstm_forward(const at::Tensor& gates, const at::Tensor& 
   return {out, cell};
 }
 
-// Returns d_gi (T, B, 4H), time major (the gradient of x W_ih^T and of W_hh h), d_w_hh (4H, H)
-// and d_bias (4H).
+// d_out (B, T, H) with unit stride along H; out (T, B, H) as lstm_forward returned it. Returns
+// d_gi (T, B, 4H), time major (the gradient of x W_ih^T and of W_hh h), d_w_hh (4H, H) and
+// d_bias (4H).
 std::vector<at::Tensor> lstm_backward(const at::Tensor& d_out, const at::Tensor& w_hh,
                                       const at::Tensor& out, const at::Tensor& gates,
                                       const at::Tensor& cell) {
-  const int64_t batch = out.size(0), steps = out.size(1), hidden = out.size(2);
+  const int64_t steps = out.size(0), batch = out.size(1), hidden = out.size(2);
   const int64_t g4 = 4 * hidden;
+  const int64_t d_out_b = d_out.stride(0), d_out_t = d_out.stride(1);
   auto d_gi = at::empty({steps, batch, g4}, out.options());
   auto d_bias = at::zeros({batch, g4}, out.options());  // row `first` holds its block's sum
   AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "lstm_backward", [&] {
@@ -372,7 +423,7 @@ std::vector<at::Tensor> lstm_backward(const at::Tensor& d_out, const at::Tensor&
           const int64_t row = t * batch + b;
           const scalar_t* c = t == 0 ? zeros_p : cell_p + (row - batch) * hidden;
           lstm_row_backward(gates_p + row * g4, cell_p + row * hidden, c,
-                            d_out_p + (b * steps + t) * hidden, d_h_p + (b - first) * hidden,
+                            d_out_p + b * d_out_b + t * d_out_t, d_h_p + (b - first) * hidden,
                             d_c_p + (b - first) * hidden, d_gi_p + row * g4, step_bias_p, hidden);
         }
         add_compensated(d_bias_p, carry_p, step_bias_p, g4);
@@ -380,10 +431,7 @@ std::vector<at::Tensor> lstm_backward(const at::Tensor& d_out, const at::Tensor&
       }
     });
   });
-  auto d_gi_flat = d_gi.view({steps * batch, g4});
-  auto previous = previous_states(out).view({steps * batch, hidden});
-  auto d_w_hh = at::mm(previous.t(), d_gi_flat).t();  // (4H, H); MKL is faster this way round
-  return {d_gi, d_w_hh, d_bias.sum(0)};
+  return {d_gi, recurrent_weight_grad(d_gi, out), d_bias.sum(0)};
 }
 
 }  // namespace
