@@ -18,7 +18,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
+
+// Fortran BLAS, as torch's MKL exports it (LP64: 32-bit sizes); weak, so that a torch without
+// it still loads this module (step_gemm then falls back to at::addmm).
+extern "C" {
+void sgemm_(const char*, const char*, const int*, const int*, const int*, const float*,
+            const float*, const int*, const float*, const int*, const float*, float*,
+            const int*) __attribute__((weak));
+void dgemm_(const char*, const char*, const int*, const int*, const int*, const double*,
+            const double*, const int*, const double*, const int*, const double*, double*,
+            const int*) __attribute__((weak));
+}
 
 namespace {
 
@@ -67,19 +79,18 @@ void gru_row_forward(T* __restrict__ x, const T* __restrict__ y, const T* __rest
 }
 
 // The same row backward: gates = r, z, n (3H), y_n as saved, h the previous state, grad =
-// dL/dh' (from the output and later steps). Writes the gradients of the input (dx, 3H) and
-// recurrent (dy, 3H) pre-activations, whose r and z parts are equal, the n part of dy apart
-// (dy_n, H) and the direct path z * grad, and adds the bias gradients to d_bias: d b_ih (3H),
-// then the n part of d b_hh (H; its r, z parts are b_ih's).
+// d_out + d_h = dL/dh' (from the output and later steps). Writes the gradients of the input
+// (dx, 3H) and recurrent (dy, 3H) pre-activations, whose r and z parts are equal, the n part
+// of dy apart (dy_n, H), the direct path z * grad over d_h, and adds the bias gradients to
+// d_bias: d b_ih (3H), then the n part of d b_hh (H; its r, z parts are b_ih's).
 template <typename T>
 void gru_row_backward(const T* __restrict__ gates, const T* __restrict__ y_n,
-                      const T* __restrict__ h, const T* __restrict__ d_out,
-                      const T* __restrict__ d_later, T* __restrict__ dx, T* __restrict__ dy,
-                      T* __restrict__ dy_n, T* __restrict__ d_direct, T* __restrict__ d_bias,
-                      int64_t hidden) {
+                      const T* __restrict__ h, const T* __restrict__ d_out, T* __restrict__ d_h,
+                      T* __restrict__ dx, T* __restrict__ dy, T* __restrict__ dy_n,
+                      T* __restrict__ d_bias, int64_t hidden) {
   for (int64_t j = 0; j < hidden; ++j) {
     const T r = gates[j], z = gates[hidden + j], n = gates[2 * hidden + j];
-    const T grad = d_out[j] + d_later[j];
+    const T grad = d_out[j] + d_h[j];
     const T d_n = grad * (1 - z) * (1 - n * n);
     const T d_z = grad * (h[j] - n) * z * (1 - z);
     const T d_r = d_n * y_n[j] * r * (1 - r);
@@ -90,7 +101,7 @@ void gru_row_backward(const T* __restrict__ gates, const T* __restrict__ y_n,
     dx[2 * hidden + j] = d_n;
     dy[2 * hidden + j] = d_n * r;
     dy_n[j] = d_n * r;
-    d_direct[j] = grad * z;
+    d_h[j] = grad * z;  // the direct path; the step's GEMM adds W_hh's part
   }
   for (int64_t j = 0; j < 3 * hidden; ++j) d_bias[j] += dx[j];  // still in L1
   for (int64_t j = 0; j < hidden; ++j) d_bias[3 * hidden + j] += dy_n[j];
@@ -186,6 +197,35 @@ void for_each_row_block(int64_t batch, const F& run) {
   });
 }
 
+// c (rows, n) = a (rows, k) @ b (k, n) + beta * c, row major with leading dimensions lda, ldb,
+// ldc: one step's small GEMM. It goes straight to the BLAS torch links (MKL's sgemm_ /
+// dgemm_, single threaded inside a row block), without the dispatcher and the tensor views
+// that an at::mm costs at every step; where torch exports no such BLAS symbol (they are weak
+// here, so the module still loads), it falls back to at::addmm on views of the same memory.
+bool direct_blas = true;  // false: always the at::addmm path (tests compare the two)
+
+template <typename T>
+void step_gemm(int64_t rows, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
+               int64_t ldb, T beta, T* c, int64_t ldc) {
+  const char no = 'N';
+  const int m_ = n, n_ = rows, k_ = k, lda_ = ldb, ldb_ = lda, ldc_ = ldc;  // c^T = b^T a^T
+  const T one = 1;
+  if constexpr (std::is_same_v<T, float>) {
+    if (direct_blas && sgemm_ != nullptr) {
+      return sgemm_(&no, &no, &m_, &n_, &k_, &one, b, &lda_, a, &ldb_, &beta, c, &ldc_);
+    }
+  } else if constexpr (std::is_same_v<T, double>) {
+    if (direct_blas && dgemm_ != nullptr) {
+      return dgemm_(&no, &no, &m_, &n_, &k_, &one, b, &lda_, a, &ldb_, &beta, c, &ldc_);
+    }
+  }
+  const auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+  const auto a_ = at::from_blob(const_cast<T*>(a), {rows, k}, {lda, 1}, options);
+  const auto b_ = at::from_blob(const_cast<T*>(b), {k, n}, {ldb, 1}, options);
+  auto c_ = at::from_blob(c, {rows, n}, {ldc, 1}, options);
+  c_.addmm_(a_, b_, beta, 1);  // beta 0: c is not read
+}
+
 // The recurrent weight gradient (G*H, H) = sum over t of d_gh[t]^T out[t - 1]: d_gh (T, B, G*H)
 // and out (T, B, H) time major, so the states steps 1..T-1 read are one block (step 0's was 0).
 at::Tensor recurrent_weight_grad(const at::Tensor& d_gh, const at::Tensor& out) {
@@ -213,14 +253,18 @@ std::vector<at::Tensor> gru_forward(const at::Tensor& gates, const at::Tensor& w
       auto gh = at::zeros({rows, g3}, gates.options());  // W_hh h of these rows (0 at t=0)
       auto zeros = at::zeros({hidden}, gates.options());
       scalar_t* gates_p = gates.data_ptr<scalar_t>();
-      const scalar_t* gh_p = gh.data_ptr<scalar_t>();
+      scalar_t* gh_p = gh.data_ptr<scalar_t>();
+      const scalar_t* w_t_p = w_t.data_ptr<scalar_t>();
       const scalar_t* b_i = b_ih.data_ptr<scalar_t>();
       const scalar_t* b_h = b_hh.data_ptr<scalar_t>();
       const scalar_t* zeros_p = zeros.data_ptr<scalar_t>();
       scalar_t* y_n_p = y_n.data_ptr<scalar_t>();
       scalar_t* out_p = out.data_ptr<scalar_t>();
       for (int64_t t = 0; t < steps; ++t) {
-        if (t > 0) at::mm_out(gh, out[t - 1].narrow(0, first, rows), w_t);  // (rows, 3H)
+        if (t > 0) {  // gh (rows, 3H) = h (rows, H) @ W_hh^T
+          step_gemm<scalar_t>(rows, g3, hidden, out_p + ((t - 1) * batch + first) * hidden,
+                              hidden, w_t_p, g3, 0, gh_p, g3);
+        }
         for (int64_t b = first; b < last; ++b) {
           const int64_t row = t * batch + b;
           const scalar_t* h = t == 0 ? zeros_p : out_p + (row - batch) * hidden;
@@ -250,7 +294,6 @@ std::vector<at::Tensor> gru_backward(const at::Tensor& d_out, const at::Tensor& 
     for_each_row_block(batch, [&](int64_t first, int64_t last) {
       const int64_t rows = last - first;
       auto d_h = at::zeros({rows, hidden}, out.options());       // dL/dh_t from later steps
-      auto d_direct = at::empty({rows, hidden}, out.options());  // the z * dh part
       auto d_gh = at::empty({rows, g3}, out.options());  // this step's d(W_hh h + b_hh)
       auto zeros = at::zeros({hidden}, out.options());
       auto step_bias = at::empty({g4}, out.options());  // this step's rows, summed
@@ -261,12 +304,12 @@ std::vector<at::Tensor> gru_backward(const at::Tensor& d_out, const at::Tensor& 
       const scalar_t* gates_p = gates.data_ptr<scalar_t>();
       const scalar_t* y_n_p = y_n.data_ptr<scalar_t>();
       const scalar_t* d_out_p = d_out.data_ptr<scalar_t>();
-      const scalar_t* d_h_p = d_h.data_ptr<scalar_t>();
+      scalar_t* d_h_p = d_h.data_ptr<scalar_t>();
+      const scalar_t* w_p = w_hh.data_ptr<scalar_t>();
       const scalar_t* zeros_p = zeros.data_ptr<scalar_t>();
       scalar_t* d_gi_p = d_gi.data_ptr<scalar_t>();
       scalar_t* d_gh_p = d_gh.data_ptr<scalar_t>();
       scalar_t* d_gh_n_p = d_gh_n.data_ptr<scalar_t>();
-      scalar_t* d_direct_p = d_direct.data_ptr<scalar_t>();
       scalar_t* d_bias_p = d_bias.data_ptr<scalar_t>() + first * g4;
       for (int64_t t = steps - 1; t >= 0; --t) {
         std::fill(step_bias_p, step_bias_p + g4, scalar_t(0));
@@ -276,10 +319,12 @@ std::vector<at::Tensor> gru_backward(const at::Tensor& d_out, const at::Tensor& 
           gru_row_backward(gates_p + row * g3, y_n_p + row * hidden, h,
                            d_out_p + b * d_out_b + t * d_out_t, d_h_p + (b - first) * hidden,
                            d_gi_p + row * g3, d_gh_p + (b - first) * g3, d_gh_n_p + row * hidden,
-                           d_direct_p + (b - first) * hidden, step_bias_p, hidden);
+                           step_bias_p, hidden);
         }
         add_compensated(d_bias_p, carry_p, step_bias_p, g4);
-        if (t > 0) at::addmm_out(d_h, d_direct, d_gh, w_hh);  // (rows, H)
+        if (t > 0) {  // d_h (rows, H) += d_gh (rows, 3H) @ W_hh
+          step_gemm<scalar_t>(rows, hidden, g3, d_gh_p, g3, w_p, hidden, 1, d_h_p, hidden);
+        }
       }
     });
   });
@@ -296,17 +341,21 @@ std::vector<at::Tensor> gru_backward(const at::Tensor& d_out, const at::Tensor& 
 at::Tensor rnn_forward(const at::Tensor& gi, const at::Tensor& w_hh, const at::Tensor& bias) {
   const int64_t steps = gi.size(0), batch = gi.size(1), hidden = w_hh.size(1);
   auto out = at::empty({steps, batch, hidden}, gi.options());
-  const auto w_t = w_hh.t();
+  const auto w_t = w_hh.t().contiguous();  // (H, H)
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "rnn_forward", [&] {
     for_each_row_block(batch, [&](int64_t first, int64_t last) {
       const int64_t rows = last - first;
       auto gh = at::zeros({rows, hidden}, gi.options());  // W_hh h of these rows (0 at t=0)
       const scalar_t* gi_p = gi.data_ptr<scalar_t>();
-      const scalar_t* gh_p = gh.data_ptr<scalar_t>();
+      scalar_t* gh_p = gh.data_ptr<scalar_t>();
+      const scalar_t* w_t_p = w_t.data_ptr<scalar_t>();
       const scalar_t* bias_p = bias.data_ptr<scalar_t>();
       scalar_t* out_p = out.data_ptr<scalar_t>();
       for (int64_t t = 0; t < steps; ++t) {
-        if (t > 0) at::mm_out(gh, out[t - 1].narrow(0, first, rows), w_t);  // (rows, H)
+        if (t > 0) {  // gh (rows, H) = h (rows, H) @ W_hh^T
+          step_gemm<scalar_t>(rows, hidden, hidden, out_p + ((t - 1) * batch + first) * hidden,
+                              hidden, w_t_p, hidden, 0, gh_p, hidden);
+        }
         for (int64_t b = first; b < last; ++b) {
           const int64_t row = (t * batch + b) * hidden;
           tanh_row(gi_p + row, gh_p + (b - first) * hidden, bias_p, out_p + row, hidden);
@@ -335,7 +384,8 @@ std::vector<at::Tensor> rnn_backward(const at::Tensor& d_out, const at::Tensor& 
       scalar_t* carry_p = carry.data_ptr<scalar_t>();
       const scalar_t* out_p = out.data_ptr<scalar_t>();
       const scalar_t* d_out_p = d_out.data_ptr<scalar_t>();
-      const scalar_t* d_h_p = d_h.data_ptr<scalar_t>();
+      scalar_t* d_h_p = d_h.data_ptr<scalar_t>();
+      const scalar_t* w_p = w_hh.data_ptr<scalar_t>();
       scalar_t* d_gi_p = d_gi.data_ptr<scalar_t>();
       scalar_t* d_bias_p = d_bias.data_ptr<scalar_t>() + first * hidden;
       for (int64_t t = steps - 1; t >= 0; --t) {
@@ -346,7 +396,10 @@ std::vector<at::Tensor> rnn_backward(const at::Tensor& d_out, const at::Tensor& 
                             d_h_p + (b - first) * hidden, d_gi_p + row, step_bias_p, hidden);
         }
         add_compensated(d_bias_p, carry_p, step_bias_p, hidden);
-        if (t > 0) at::mm_out(d_h, d_gi[t].narrow(0, first, rows), w_hh);  // (rows, H)
+        if (t > 0) {  // d_h (rows, H) = d_gi (rows, G*H) @ W_hh
+          step_gemm<scalar_t>(rows, hidden, hidden, d_gi_p + (t * batch + first) * hidden,
+                              hidden, w_p, hidden, 0, d_h_p, hidden);
+        }
       }
     });
   });
@@ -369,13 +422,17 @@ std::vector<at::Tensor> lstm_forward(const at::Tensor& gates, const at::Tensor& 
       auto gh = at::zeros({rows, g4}, gates.options());  // W_hh h of these rows (0 at t=0)
       auto zeros = at::zeros({hidden}, gates.options());
       scalar_t* gates_p = gates.data_ptr<scalar_t>();
-      const scalar_t* gh_p = gh.data_ptr<scalar_t>();
+      scalar_t* gh_p = gh.data_ptr<scalar_t>();
+      const scalar_t* w_t_p = w_t.data_ptr<scalar_t>();
       const scalar_t* bias_p = bias.data_ptr<scalar_t>();
       const scalar_t* zeros_p = zeros.data_ptr<scalar_t>();
       scalar_t* cell_p = cell.data_ptr<scalar_t>();
       scalar_t* out_p = out.data_ptr<scalar_t>();
       for (int64_t t = 0; t < steps; ++t) {
-        if (t > 0) at::mm_out(gh, out[t - 1].narrow(0, first, rows), w_t);  // (rows, 4H)
+        if (t > 0) {  // gh (rows, 4H) = h (rows, H) @ W_hh^T
+          step_gemm<scalar_t>(rows, g4, hidden, out_p + ((t - 1) * batch + first) * hidden,
+                              hidden, w_t_p, g4, 0, gh_p, g4);
+        }
         for (int64_t b = first; b < last; ++b) {
           const int64_t row = t * batch + b;
           const scalar_t* c = t == 0 ? zeros_p : cell_p + (row - batch) * hidden;
@@ -412,7 +469,8 @@ std::vector<at::Tensor> lstm_backward(const at::Tensor& d_out, const at::Tensor&
       const scalar_t* gates_p = gates.data_ptr<scalar_t>();
       const scalar_t* cell_p = cell.data_ptr<scalar_t>();
       const scalar_t* d_out_p = d_out.data_ptr<scalar_t>();
-      const scalar_t* d_h_p = d_h.data_ptr<scalar_t>();
+      scalar_t* d_h_p = d_h.data_ptr<scalar_t>();
+      const scalar_t* w_p = w_hh.data_ptr<scalar_t>();
       const scalar_t* zeros_p = zeros.data_ptr<scalar_t>();
       scalar_t* d_c_p = d_c.data_ptr<scalar_t>();
       scalar_t* d_gi_p = d_gi.data_ptr<scalar_t>();
@@ -427,7 +485,10 @@ std::vector<at::Tensor> lstm_backward(const at::Tensor& d_out, const at::Tensor&
                             d_c_p + (b - first) * hidden, d_gi_p + row * g4, step_bias_p, hidden);
         }
         add_compensated(d_bias_p, carry_p, step_bias_p, g4);
-        if (t > 0) at::mm_out(d_h, d_gi[t].narrow(0, first, rows), w_hh);  // (rows, H)
+        if (t > 0) {  // d_h (rows, H) = d_gi (rows, G*H) @ W_hh
+          step_gemm<scalar_t>(rows, hidden, g4, d_gi_p + (t * batch + first) * g4,
+                              g4, w_p, hidden, 0, d_h_p, hidden);
+        }
       }
     });
   });
@@ -443,4 +504,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("rnn_backward", &rnn_backward);
   m.def("lstm_forward", &lstm_forward);
   m.def("lstm_backward", &lstm_backward);
+  m.def("set_direct_blas", [](bool on) { direct_blas = on; });
 }
