@@ -1,8 +1,8 @@
 """Fused CPU recurrences for GRU, vanilla RNN and LSTM layers, compiled on first use.
 
 PyTorch's CPU GRU and RNN run op by op with unvectorised tanh / sigmoid, at a quarter of the
-machine's matmul speed; its LSTM runs oneDNN, about 10% slower than rnnlab's LSTM kernel with
-subnormals flushed and twice as slow when another process shares the cores.
+machine's matmul speed; its LSTM runs oneDNN, whose layer took 1.15x rnnlab's LSTM kernel's
+time with subnormals flushed, and twice it when another process shares the cores.
 `recurrence.cpp` runs one layer direction as one GEMM plus one fused pass per time step, with a
 hand-written backward, each thread on its own block of batch rows (docs/BENCHMARKS.md has the
 figures; benchmarks/bench_kernels_ab.py measures them against PyTorch's layers). It is compiled
