@@ -104,9 +104,10 @@ class StudySettings:
 OUTPUT_OPTIONS = ("tensorboard", "tensorboard_every")
 """Fields that change what is written besides the results, not the results themselves."""
 
-TRAIN_SECONDS_PER_EPOCH = 9.0
-"""One epoch of a notebook preset on all 19,922 training reviews cut to 150 tokens, 2 cores
-(`make demo` on the 2-core Intel Xeon, 2026-12-01: rnn 4.6 s, lstm 11.7 s, gru 11.0 s)."""
+TRAIN_SECONDS_PER_EPOCH = 7.5
+"""One epoch of a compared model on all 19,922 training reviews cut to 150 tokens, with its
+evaluation, 2 cores (`make demo` on the 2-core Intel Xeon, 2026-12-01 19:43 UTC: 3 epochs of
+rnn, lstm, gru, bow and mingru took 34, 31, 23, 3 and 21 s)."""
 
 QUICK_TRAINING: dict[str, Any] = dict(
     limit=None,  # all 19,922 training reviews: LSTM/GRU need them to pass 85%
