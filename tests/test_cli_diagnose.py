@@ -130,7 +130,7 @@ def test_sweep_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert len(sweep.cells) == 4 and sweep.seeds == [0, 1] and sweep.settings["epochs"] == 1
     code, stdout, _ = _run(
         ["sweep", "hidden", *DATA, "--embed-dim", "8", *train, "--max-len", "30", "--sizes",
-         "4,8", "--models", "rnn", "--out", str(tmp_path / "hid")],
+         "4,8", "--models", "rnn", "--seeds", "1", "--out", str(tmp_path / "hid")],
         capsys,
     )  # fmt: skip
     assert code == 0 and _kind(tmp_path / "hid") == "hidden_size"

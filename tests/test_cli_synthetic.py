@@ -16,7 +16,8 @@ def test_synthetic_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     out = tmp_path / "tmp"
     code = main([
         "synthetic", "remember-first", "--lengths", "5,10", "--models", "rnn,lstm",
-        "--num-examples", "200", "--epochs", "1", "--hidden-dim", "8", "--out", str(out),
+        "--num-examples", "200", "--epochs", "1", "--hidden-dim", "8", "--seeds", "1",
+        "--out", str(out),
     ])  # fmt: skip
     captured = capsys.readouterr()
     assert code == 0, captured.err

@@ -256,7 +256,7 @@ def test_length_sweep_with_two_seeds(tmp_path: Path) -> None:
 
 def test_a_sweeps_limit_cuts_the_training_split_only() -> None:
     whole = load_splits(SWEEP.data)
-    result = seq_len_sweep(SWEEP, models=("rnn",), lengths=(10,), limit=20)
+    result = seq_len_sweep(SWEEP, models=("rnn",), lengths=(10,), limit=20, seeds=1)
     assert result.settings["limit"] == 20 and result.settings["test_examples"] == len(whole.test)
     assert result.cells[0].test_examples == len(whole.test)  # every test text scores each cell
     cut = limit_training(whole, 20, seed=0)
@@ -267,7 +267,7 @@ def test_a_sweeps_limit_cuts_the_training_split_only() -> None:
 
 def test_hidden_sweep_reports_accuracy_by_length(tmp_path: Path) -> None:
     config = dataclasses.replace(SWEEP, data=dataclasses.replace(DATA, max_len=40))
-    result = hidden_size_sweep(config, models=("gru",), sizes=(8, 4))
+    result = hidden_size_sweep(config, models=("gru",), sizes=(8, 4), seeds=1)
     assert result.sizes == [4, 8] and result.edges == [0, 5, 10, 20, 40]
     assert [c.hidden_dim for c in result.cells] == [4, 8]
     assert result.cells[0].parameters < result.cells[1].parameters
@@ -328,7 +328,7 @@ def test_every_result_kind_is_registered_once() -> None:
 
 
 def test_results_written_by_earlier_versions_still_load(tmp_path: Path) -> None:
-    result = seq_len_sweep(SWEEP, models=("rnn",), lengths=(10,))
+    result = seq_len_sweep(SWEEP, models=("rnn",), lengths=(10,), seeds=1)
     raw = result.to_dict()
     (tmp_path / "result.json").write_text(json.dumps({**raw, "kind": "length_sweep"}))
     assert read_result(tmp_path) == result

@@ -728,13 +728,14 @@ def test_readings_come_from_paired_tests_and_the_front_box_says_how_sure(
     page = build_page(collect([tmp_path / "c"]))
     training = next(s for s in page.sections if s.id == "training")
     lead = " ".join(training.lead)
-    assert "Paired on the same 30 test texts (McNemar" in lead
+    assert "Paired on the same test texts (McNemar's test per seed" in lead
     won = "rnn beats gru" in lead or "gru beats rnn" in lead
-    assert won == (pair["p_value"] < 0.05) and won != ("within noise" in lead)
+    assert won == (pair["p_value"] < 0.05) and won != ("not settled with 1 seed" in lead)
     intervals = next(f for f in training.figures if f.title == "Test accuracy with 95% intervals")
     assert (
         intervals.src.startswith("data:image/png;base64,") and "McNemar" in intervals.sentences[0]
     )
     box = next(s for s in page.sections if s.id == "certainty")
     assert page.sections[0] is box and ("test texts", "30") in box.facts
+    assert ("seeds of the compared models", "1 (0)") in box.facts
     assert "p < 0.05" in " ".join(box.lead)

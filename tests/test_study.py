@@ -12,18 +12,19 @@ from rnnlab import api
 from rnnlab.cli import main
 from rnnlab.diagnostics import REGISTRY
 from rnnlab.errors import RnnlabError
+from rnnlab.report.findings import findings_of
 from rnnlab.study import Context, Step, build_steps, default_out, run_study, study_settings
 from rnnlab.training import Callback, TrainState
 
-TINY = dict(limit=300, max_len=32, epochs=1, batch_size=32, embed_dim=8, hidden_dim=8)
+TINY = dict(limit=300, max_len=32, epochs=1, batch_size=32, embed_dim=8, hidden_dim=8, seeds=1)
 TINY_DIAGNOSTICS = {
     "gradient-flow": dict(seq_len=16, batch_size=4),
     "embedding-grad": dict(lengths=(8, 16), batch_size=4),
     "hidden-states": dict(per_class=1, min_len=16, max_steps=24),
     "timing": dict(lengths=(8, 16), modes=("padded",), batch_size=4, repeats=1),
-    "seq-len": dict(models=("rnn",), lengths=(16, 32), limit=300, epochs=1),
-    "hidden-size": dict(sizes=(4, 8), limit=300, epochs=1),
-    "synthetic": dict(lengths=(5, 10), num_examples=200, epochs=1, hidden_dim=8),
+    "seq-len": dict(models=("rnn",), lengths=(16, 32), limit=300, epochs=1, seeds=2),
+    "hidden-size": dict(sizes=(4, 8), limit=300, epochs=1, seeds=1),
+    "synthetic": dict(lengths=(5, 10), num_examples=200, epochs=1, hidden_dim=8, seeds=1),
 }
 
 
@@ -115,9 +116,10 @@ def test_other_settings_or_foreign_folder_refused(tmp_path: Path) -> None:
 def test_step_list_and_presets() -> None:
     quick, full = study_settings("imdb", quick=True), study_settings("imdb")
     names = [s.name for s in build_steps(quick)]
-    trained = ["train-rnn", "train-lstm", "train-gru", "train-bow", "train-mingru"]
-    assert names[:7] == ["dataset", *trained, "compare"]
-    assert names[7:] == [entry.name for entry in REGISTRY]  # every diagnostic, registry order
+    models = ["rnn", "lstm", "gru", "bow", "mingru"]
+    trained = [f"train-{m}-seed{s}" for s in range(3) for m in models]  # first seeds first
+    assert names[:17] == ["dataset", *trained, "compare"]
+    assert names[17:] == [entry.name for entry in REGISTRY]  # every diagnostic, registry order
     assert quick.max_len <= 256 and quick.epochs <= 3 and quick.truncate == "tail"
     assert full.models == ("rnn", "lstm", "gru", "bow", "mingru", "transformer")
     for settings, presets in ((quick, {e.name: e.quick for e in REGISTRY}),
@@ -128,6 +130,20 @@ def test_step_list_and_presets() -> None:
     by_hand = study_settings("imdb", quick=True, diagnostics={"synthetic": {"models": ("gru",)}})
     assert by_hand.diagnostics["synthetic"].models == ("gru",)
     assert full.limit is None and "minutes" in full.expected
+    assert [s.name for s in build_steps(study_settings("imdb", seeds=1))][1] == "train-rnn"
+
+
+def test_every_preset_trains_with_at_least_three_seeds() -> None:
+    """A difference is a finding only over seeds: the compared models, every sweep cell and
+    every synthetic cell of both presets train with three or more."""
+    for quick in (True, False):
+        settings = study_settings("imdb", quick=quick)
+        assert settings.seeds >= 3 and len(settings.seed_list) == settings.seeds
+        seeded = {n: s.seeds for n, s in settings.diagnostics.items() if hasattr(s, "seeds")}
+        assert set(seeded) == {"seq-len", "hidden-size", "synthetic"}
+        assert all(n >= 3 for n in seeded.values()), seeded
+    with pytest.raises(RnnlabError, match="seeds must be at least 1"):
+        study_settings("imdb", seeds=0)
     assert default_out("imdb", quick=True).name == "study-imdb-quick"
 
 
@@ -141,7 +157,9 @@ def test_cli_study_bad_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 @pytest.mark.slow
 def test_tiny_real_study_end_to_end(tmp_path: Path) -> None:
-    settings = study_settings("imdb", quick=True, diagnostics=TINY_DIAGNOSTICS, **TINY)
+    settings = study_settings(
+        "imdb", quick=True, diagnostics=TINY_DIAGNOSTICS, **{**TINY, "seeds": 2}
+    )
     out = tmp_path / "study"
     result = run_study(settings, out)
     done = {name for name, s in result.states.items() if s["state"] == "done"}
@@ -154,19 +172,33 @@ def test_tiny_real_study_end_to_end(tmp_path: Path) -> None:
     for section in sections:
         assert f'id="{section}"' in html
     assert (out / "compare" / "compare.json").is_file()
-    recorded = json.loads((out / "study.json").read_text())["steps"]
-    lstm = json.loads((out / "compare" / "lstm" / "summary.json").read_text())
-    assert recorded["train-lstm"]["seeds"] == [settings.seed]
+    study = json.loads((out / "study.json").read_text())
+    recorded = study["steps"]
+    lstm = json.loads((out / "compare" / "lstm-seed1" / "summary.json").read_text())
+    assert recorded["train-lstm-seed1"]["seeds"] == [settings.seed + 1]
     assert (
-        recorded["train-lstm"]["intervals"]["accuracy_interval"]
+        recorded["train-lstm-seed1"]["intervals"]["accuracy_interval"]
         == lstm["test"]["accuracy_interval"]
     )
+    compare = json.loads((out / "compare" / "compare.json").read_text())
+    assert compare["seeds"] == [0, 1] and len(compare["rows"]) == 2 * len(settings.models)
     assert set(recorded["compare"]["intervals"]) == set(settings.models)
     cells = recorded["seq-len"]["intervals"]
     assert cells and all(len(v) == 2 and v[0] <= v[1] for v in cells.values())
-    first = (out / "compare" / "lstm" / "summary.json").stat().st_mtime_ns
+    # the findings: one list, the report's and study.json's, each with the seeds behind it
+    found = {f["id"]: f for f in study["findings"]}
+    assert [f.to_dict() for f in findings_of([out])] == study["findings"]
+    assert "compare:gru-vs-rnn" in found and "seq_len:rnn" in found
+    assert found["compare:gru-vs-rnn"]["seeds"] == [0, 1]
+    assert len(found["seq_len:rnn"]["p_values"]) == 2
+    assert all(f["verdict"] in ("holds", "not settled") for f in found.values())
+    assert 'data-row="finding-compare:gru-vs-rnn"' in html
+    # diagnostics of trained models read each model's first seed
+    flow = json.loads((out / "gradient-flow" / "result.json").read_text())
+    assert "lstm-seed0" in json.dumps(flow) and "lstm-seed1" not in json.dumps(flow)
+    first = (out / "compare" / "lstm-seed0" / "summary.json").stat().st_mtime_ns
     again = run_study(settings, out)
-    assert (out / "compare" / "lstm" / "summary.json").stat().st_mtime_ns == first
+    assert (out / "compare" / "lstm-seed0" / "summary.json").stat().st_mtime_ns == first
     assert again.seconds < result.seconds
 
 

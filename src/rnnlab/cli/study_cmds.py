@@ -25,8 +25,10 @@ def register(subparsers: Any) -> None:
         "study",
         help="compare RNN/LSTM/GRU, run every diagnostic and write the report, in one go",
         description=(
-            "Train rnn, lstm and gru, run every registered diagnostic on them (gradients, "
-            "states, sweeps, timing, padding, the synthetic task), then write report.html. "
+            "Train every compared model with 3 seeds (--seeds), run every registered "
+            "diagnostic on them (gradients, states, sweeps, timing, padding, the synthetic "
+            "task), then write report.html and the findings (study.json): a difference is a "
+            "finding only when it holds with every seed. "
             "An interrupted study resumes where it stopped (finished steps are kept); --fresh "
             "starts over. Per-diagnostic flags are --<diagnostic>-<setting>."
         ),
@@ -44,6 +46,11 @@ def register(subparsers: Any) -> None:
     study.add_argument("--device", default="auto", metavar="DEV", help="auto, cpu, cuda, mps")
     study.add_argument("--seed", type=int, default=0, metavar="N", help="seed of data and models")
     study.add_argument(
+        "--seeds", type=int, metavar="N",
+        help="train every compared model with N seeds (--seed, --seed+1, ...; default 3): a "
+        "difference is a finding only when it holds with each",
+    )  # fmt: skip
+    study.add_argument(
         "--threads", type=int, metavar="N", help="CPU threads for PyTorch (default: PyTorch's)"
     )
     add_tensorboard_options(study)
@@ -58,6 +65,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     if args.nproc is not None or distributed.launched():
         raise RnnlabError(NO_NPROC)
     extra = {"threads": args.threads} if args.threads is not None else {}
+    if args.seeds is not None:
+        extra["seeds"] = args.seeds
     if args.train__tensorboard:
         extra["tensorboard"] = True
     if args.train__tensorboard_every is not None:

@@ -19,6 +19,7 @@ from rnnlab.data.splits import stratified_subsample
 from rnnlab.errors import RnnlabError
 from rnnlab.formatting import finite, pct
 from rnnlab.models import build_model, count_parameters
+from rnnlab.runs.compare import unanimous
 from rnnlab.training import evaluate, fit, seed_everything
 from rnnlab.training.metrics import (
     SIGNIFICANT,
@@ -171,21 +172,6 @@ def point(setting: int, cells: Sequence[TrainedCell]) -> Point | None:
     return Point(setting, mean, examples, interval)
 
 
-def change_reading(model: str, name: str, first: Point, last: Point) -> str:
-    """Whether accuracy moved between the first and the last setting beyond noise."""
-    if not first.examples or not last.examples:
-        return f"{model}: no test sizes saved, so the change cannot be tested"
-    p = two_proportion_p(
-        round(first.accuracy * first.examples), first.examples,
-        round(last.accuracy * last.examples), last.examples,
-    )  # fmt: skip
-    moved = f"{pct(first.accuracy)} at {name}={first.setting} to {pct(last.accuracy)} at {name}={last.setting}"
-    if p < SIGNIFICANT:
-        way = "rises" if last.accuracy > first.accuracy else "falls"
-        return f"{model} {way} from {moved} ({describe_p(p)})"
-    return f"{model}: {moved} is within noise ({describe_p(p)})"
-
-
 def summary_points(summary: Sequence[Any], model: str, setting: str) -> list[Point]:
     """The points of one model from a sweep's summary rows (which carry `setting`, e.g.
     max_len, and accuracy_mean, accuracy_interval, test_examples)."""
@@ -199,18 +185,96 @@ def summary_points(summary: Sequence[Any], model: str, setting: str) -> list[Poi
     return points
 
 
-def noise_readings(points_by_model: dict[str, list[Point]], name: str) -> list[str]:
-    """One sentence: per model, whether accuracy moved from the first to the last setting."""
-    changes = [
-        change_reading(model, name, points[0], points[-1])
-        for model, points in points_by_model.items()
-        if len(points) >= 2
-    ]
+@dataclass(frozen=True)
+class Change:
+    """One model's accuracy from the first to the last setting of a sweep, seed by seed: each
+    seed's two cells (same seed, first and last setting) get a two-proportion test."""
+
+    model: str
+    name: str
+    """The setting's short name in sentences (L, H)."""
+    first: int
+    last: int
+    seeds: list[int]
+    before: list[float]
+    after: list[float]
+    p_values: list[float]
+
+    @property
+    def ways(self) -> list[str | None]:
+        """Per seed: "rises" or "falls" when its test says p < 0.05, else None."""
+        return [
+            ("rises" if b > a else "falls") if p < SIGNIFICANT and a != b else None
+            for a, b, p in zip(self.before, self.after, self.p_values, strict=True)
+        ]
+
+    @property
+    def way(self) -> str | None:
+        """ "rises" or "falls" when every seed's test says so (`unanimous`), else None."""
+        return unanimous(self.ways)
+
+    def reading(self) -> str:
+        n, p_values = len(self.seeds), ", ".join(describe_p(p) for p in self.p_values)
+        moved = (
+            f"{pct(mean(self.before))} at {self.name}={self.first} to {pct(mean(self.after))} "
+            f"at {self.name}={self.last}"
+        )
+        if self.way is not None:
+            seeds = "" if n == 1 else f" with each of {n} seeds"
+            return f"{self.model} {self.way} from {moved}{seeds} ({p_values})"
+        if n == 1:
+            return f"{self.model}: {moved} is within noise ({p_values})"
+        per_seed = " / ".join(
+            f"{pct(a)}→{pct(b)}" for a, b in zip(self.before, self.after, strict=True)
+        )
+        return (
+            f"{self.model}: {moved} is not settled with {n} seeds (per seed {per_seed}; {p_values})"
+        )
+
+
+def mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
+
+
+def seed_change(model: str, name: str, cells: Sequence[Any], setting: str) -> Change | None:
+    """The Change of `model` between its smallest and largest `setting` (a cell field such as
+    max_len), over the seeds that have a scored cell at both; None with fewer than 2 settings."""
+    mine = [c for c in cells if c.model == model and c.test_accuracy is not None]
+    values = sorted({getattr(c, setting) for c in mine})
+    if len(values) < 2:
+        return None
+    at = {(getattr(c, setting), c.seed): c for c in mine}
+    seeds = sorted(
+        s for s in {c.seed for c in mine} if (values[0], s) in at and (values[-1], s) in at
+    )
+    if not seeds:
+        return None
+    before = [at[values[0], s] for s in seeds]
+    after = [at[values[-1], s] for s in seeds]
+    p_values = [
+        two_proportion_p(
+            round(a.test_accuracy * a.test_examples), a.test_examples,
+            round(b.test_accuracy * b.test_examples), b.test_examples,
+        ) if a.test_examples and b.test_examples else 1.0
+        for a, b in zip(before, after, strict=True)
+    ]  # fmt: skip
+    return Change(
+        model, name, values[0], values[-1], seeds,
+        [float(c.test_accuracy) for c in before], [float(c.test_accuracy) for c in after], p_values,
+    )  # fmt: skip
+
+
+def noise_readings(
+    cells: Sequence[Any], models: Sequence[str], setting: str, name: str
+) -> list[str]:
+    """One sentence: per model, whether accuracy moved from the first to the last setting,
+    tested seed by seed (a change counts only when every seed's test says so)."""
+    changes = [c.reading() for m in models if (c := seed_change(m, name, cells, setting))]
     if not changes:
         return []
     return [
-        "Tested against noise (two-proportion test on the test texts, a change counts only at "
-        "p < 0.05): " + "; ".join(changes) + "."
+        "Tested against noise (two-proportion test on the test texts, per seed; a change counts "
+        "only at p < 0.05 with every seed, in the same direction): " + "; ".join(changes) + "."
     ]
 
 

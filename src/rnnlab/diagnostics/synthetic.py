@@ -75,10 +75,13 @@ class Settings:
     """Sequence lengths T, each at least 2."""
     models: tuple[str, ...] = ("rnn", "lstm", "gru")
     """Model presets to train at every length."""
-    seeds: int = 1
-    """Seeds per cell (--seed, --seed+1, ...); a cell's seed sets its data and its weights."""
-    epochs: int = 5
-    """Epochs per cell, no early stopping (the best validation epoch's weights are kept)."""
+    seeds: int = 3
+    """Seeds per cell (--seed, --seed+1, ...); a cell's seed sets its data and its weights. A
+    cell is above (or at) chance only when every seed is."""
+    epochs: int = 10
+    """Epochs per cell, no early stopping (the best validation epoch's weights are kept). With
+    5, the GRU stayed at 0.74-0.76 accuracy on remember-first at T=10 with each of 3 seeds (its
+    update gate, biased to keep its state, first has to learn to write); with 10, 0.95-0.97."""
     num_examples: int = 3000
     """Examples over train/val/test, split 80/10/10."""
     hidden_dim: int = 64
@@ -115,7 +118,9 @@ class Settings:
         check_positive(self, "batch_size", "lr", "threads")
 
 
-QUICK = Settings(lengths=(10, 50, 100), epochs=5, num_examples=3000, hidden_dim=64)
+QUICK = Settings(lengths=(10, 50), seeds=3, epochs=10, num_examples=3000, hidden_dim=64)
+"""T=10 (every model can carry one number that far) and T=50 (the vanilla RNN cannot, the
+gated cells can), 3 seeds each; T=100 and beyond are the full preset's."""
 
 
 # ----- results ---------------------------------------------------------------------------------
@@ -384,6 +389,17 @@ def _positive(
     return [x[i] for i in keep], [y[i] for i in keep], [rows[i] for i in keep]
 
 
+def seeds_at_chance(result: SyntheticResult, model: str, length: int) -> bool | None:
+    """The seed rule for one (model, length): True when every seed's test value is at chance,
+    False when none is, None when the seeds disagree (not settled)."""
+    flags = {
+        bool(result.at_chance(c.value))
+        for c in result.cells
+        if c.model == model and c.length == length and c.value is not None
+    }
+    return flags.pop() if len(flags) == 1 else None
+
+
 def read_result(result: SyntheticResult) -> list[str]:
     """Plain words per model: from which length it is at chance, or how well it holds out."""
     lines = []
@@ -393,15 +409,27 @@ def read_result(result: SyntheticResult) -> list[str]:
         rows = [s for s in result.summary if s.model == model and s.mean is not None]
         if not rows:
             continue
-        flags = [bool(result.at_chance(s.mean)) for s in rows]
+        settled = [seeds_at_chance(result, model, s.length) for s in rows]
+        unsettled = [s.length for s, f in zip(rows, settled, strict=True) if f is None]
+        if unsettled:  # some seeds at chance, others not: no reading for that length
+            lines.append(
+                f"{model}: not settled with {len(result.seeds)} seeds at "
+                f"T={int_list(unsettled)} (some seeds at chance, others not)"
+            )
+        rows = [s for s, f in zip(rows, settled, strict=True) if f is not None]
+        flags = [bool(f) for f in settled if f is not None]
         lengths = [s.length for s in rows]
+        if not rows:
+            continue
         if all(flags):
-            lines.append(f"{model} {chance_words} at every length (T={int_list(lengths)})")
+            every = "every other length" if unsettled else "every length"
+            lines.append(f"{model} {chance_words} at {every} (T={int_list(lengths)})")
         elif not any(flags):
             sign = 1.0 if result.higher_is_better else -1.0
             worst = min(rows, key=lambda s: sign * float(s.mean or 0.0))
             lines.append(
-                f"{model} beats chance at every length (worst {unit} {worst.mean:.3f} at "
+                f"{model} beats chance at {'every other' if unsettled else 'every'} length "
+                f"(worst {unit} {worst.mean:.3f} at "
                 f"T={worst.length})"
             )
         else:

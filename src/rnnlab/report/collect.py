@@ -20,6 +20,7 @@ import yaml
 
 from rnnlab.diagnostics import Diagnostic, Result, registry
 from rnnlab.errors import RnnlabError
+from rnnlab.runs.compare import run_name
 
 SUMMARY = "summary.json"
 METRICS = "metrics.jsonl"
@@ -132,6 +133,19 @@ class Collection:
     def main_runs(self) -> list[TrainingRun]:
         """Finished training runs that are not part of a sweep or synthetic result."""
         return [r for r in self.runs if r.owner is None and r.status != "failed"]
+
+    @property
+    def model_runs(self) -> list[TrainingRun]:
+        """One main run per model of each folder: with several seeds (`<model>-seed<S>`), the
+        first seed's run stands for its model in per-model tables and figures."""
+        seen: set[tuple[Path, str, str]] = set()
+        out = []
+        for run in self.main_runs:
+            key = (run.path.parent.resolve(), run.model_name, run.dataset)
+            if key not in seen:
+                seen.add(key)
+                out.append(run)
+        return out
 
     @property
     def failed_runs(self) -> list[TrainingRun]:
@@ -282,19 +296,22 @@ def collect(paths: Sequence[Path | str]) -> Collection:
 
 
 def _order_runs(c: Collection) -> None:
-    """Runs of a compare folder in the order compare.json lists its models; others as found."""
-    rank: dict[Path, tuple[int, int]] = {}
+    """Runs of a compare folder in the order compare.json lists its models (and, per model, its
+    seeds); others as found."""
+    rank: dict[Path, tuple[int, int, int]] = {}
     for i, compare in enumerate(c.compares):
         models = [str(m) for m in compare.data.get("models") or []]
+        seeds = [s for s in compare.data.get("seeds") or [None] if isinstance(s, int)] or [0]
         folder = compare.path.resolve()
         for j, model in enumerate(models):
-            rank[folder / model] = (i, j)
+            for k, seed in enumerate(seeds):
+                rank[folder / run_name(model, seed, len(seeds))] = (i, j, k)
     position = {id(run): k for k, run in enumerate(c.runs)}
 
-    def key(run: TrainingRun) -> tuple[int, int, int]:
+    def key(run: TrainingRun) -> tuple[int, int, int, int]:
         found = rank.get(run.path.resolve())
         k = position[id(run)]
-        return (found[0], found[1], k) if found else (len(c.compares), 0, k)
+        return (*found, k) if found else (len(c.compares), 0, 0, k)
 
     c.runs.sort(key=key)
 

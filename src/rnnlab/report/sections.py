@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rnnlab.formatting import cell, is_num, mapping, num, pct, sci
 from rnnlab.report import narrative as say
 from rnnlab.report import plots
 from rnnlab.report.collect import Collection, TrainingRun
+from rnnlab.report.findings import Finding, by_id, findings, pair_id
 from rnnlab.report.page import Block, Figure, Section, png_file_uri, png_uri
-from rnnlab.runs import paired_reading, paired_tests
+from rnnlab.runs import compare_table
 from rnnlab.tables import Table
-from rnnlab.training.metrics import SIGNIFICANT, resolvable_difference
+from rnnlab.training.metrics import mean_std, resolvable_difference
 
 MAX_EXAMPLES = 3
 MAX_EXAMPLE_CHARS = 600
@@ -188,7 +190,7 @@ def _shorten(text: str) -> str:
 
 # ----- models ------------------------------------------------------------------------------------
 def models_section(c: Collection) -> Section | None:
-    runs = c.main_runs
+    runs = c.model_runs
     if not runs:
         return None
     labels = run_labels(runs)
@@ -224,8 +226,14 @@ def models_section(c: Collection) -> Section | None:
 
 
 # ----- how sure -----------------------------------------------------------------------------------
+def seeds_text(seeds: Sequence[int]) -> str:
+    """'3 (0, 1, 2)': how many seeds, then which."""
+    return f"{len(seeds)} ({', '.join(map(str, seeds))})" if seeds else "—"
+
+
 def certainty_section(c: Collection) -> Section | None:
-    """Test-set size, seeds and the smallest difference the test set can resolve."""
+    """Test-set size, seeds, the smallest difference the test set can resolve, and every
+    finding of the results with its verdict over the seeds (`findings.findings`)."""
     runs = [r for r in c.main_runs if is_num(r.test.get("examples"))]
     if not runs:
         return None
@@ -241,7 +249,7 @@ def certainty_section(c: Collection) -> Section | None:
     section = Section("certainty", "How sure are these numbers?")
     section.facts += [
         ("test texts", ", ".join(f"{k:,}" for k in sizes)),
-        ("seeds of the compared models", ", ".join(map(str, seeds)) or "—"),
+        ("seeds of the compared models", seeds_text(seeds)),
     ]
     if sweep_seeds:
         section.facts.append(("seeds per sweep cell", ", ".join(map(str, sweep_seeds))))
@@ -253,10 +261,32 @@ def certainty_section(c: Collection) -> Section | None:
         f"±{pct(smallest / 2**0.5)} wide at {pct(level)}, and two models must differ by about "
         f"{pct(smallest)} before a test at 95% can tell them apart (two-proportion bound; the "
         "paired McNemar test used in the comparison resolves a little less when models agree).",
-        "A difference is called a finding only where its test says p < 0.05; with one seed per "
-        "model, seed-to-seed variation is not included in these intervals.",
+        "A difference is called a finding only where it holds with every seed: each seed's "
+        "test says p < 0.05, with the same winner. Otherwise it is not settled with that many "
+        "seeds, and the per-seed values give the spread. Float rounding (another CPU, another "
+        "thread count) moves a training run too, so a one-run difference can come and go "
+        "from one machine to the next."
+        + (" With one seed, seed-to-seed variation is not measured." if len(seeds) < 2 else ""),
     ]
+    table = findings_table(findings(c))
+    if table is not None:
+        section.tables.append(table)
     return section
+
+
+def findings_table(found: Sequence[Finding]) -> Table | None:
+    """Every finding (the list study.json keeps) with its verdict over the seeds."""
+    if not found:
+        return None
+    rows = [[f.id, f.verdict, f.winner or "—", f.reading] for f in found]
+    return Table(
+        "Findings, seed by seed (the list study.json keeps)",
+        ["finding", "verdict", "winner / direction", "reading"],
+        rows,
+        ["holds: every seed's test says p < 0.05, the same way; not settled: otherwise"],
+        numeric=[False] * 4,
+        row_ids=[f"finding-{f.id}" for f in found],
+    )
 
 
 # ----- training ----------------------------------------------------------------------------------
@@ -268,20 +298,33 @@ def training_section(c: Collection) -> Section | None:
     labels = run_labels(runs)
     if runs:
         table, scores = _results_table(runs, labels)
-        section.lead = say.comparison(scores)
-        paired = paired_tests({labels[id(r)]: r.path for r in runs if r.dataset == runs[0].dataset})
-        if paired:
+        section.lead = say.comparison(_seed_means(c, scores) or scores)
+        pairs = [f for f in findings(c) if f.id.startswith("compare:")]
+        if pairs:
             section.lead.append(
-                f"Paired on the same {paired[0]['examples']:,} test texts (McNemar's test, a "
-                "difference counts only at p < 0.05): "
-                + "; ".join(paired_reading(pair) for pair in paired) + "."
+                "Paired on the same test texts (McNemar's test per seed; a difference is a "
+                "finding only when every seed's test says p < 0.05 with the same winner): "
+                + "; ".join(f.reading for f in pairs) + "."
             )  # fmt: skip
+        for compare in c.compares:
+            if compare.data.get("by_model"):  # several seeds: mean ± std and each seed's value
+                section.tables.append(
+                    compare_table(compare.rows, compare.data.get("paired") or [],
+                                  compare.data["by_model"])
+                )  # fmt: skip
         section.tables.append(table)
-        f1_table = _per_class_table(runs, labels)
+        mine = c.model_runs
+        if len(mine) < len(runs):
+            section.notes.append(
+                "Per-class F1, the confusion matrices and the learning curves show each "
+                "model's first seed's run; the tables above hold every seed."
+            )
+        mine_labels = run_labels(mine)
+        f1_table = _per_class_table(mine, mine_labels)
         if f1_table is not None:
             section.tables.append(f1_table)
         _interval_figure(section, runs, labels)
-        _confusion_figure(section, runs, labels)
+        _confusion_figure(section, mine, mine_labels)
     for compare in c.compares:
         uri = png_file_uri(compare.curves) if compare.curves else None
         if uri and compare.curves:
@@ -294,7 +337,7 @@ def training_section(c: Collection) -> Section | None:
                     source=c.rel(compare.curves),
                 )
             )
-    for run in runs:
+    for run in c.model_runs:
         uri = png_file_uri(run.curves) if run.curves else None
         if uri and run.curves:
             section.figures.append(
@@ -311,6 +354,21 @@ def training_section(c: Collection) -> Section | None:
         ]
     section.notes += c.skipped
     return section
+
+
+def _seed_means(c: Collection, scores: Sequence[say.ModelScore]) -> list[say.ModelScore]:
+    """With several seeds: one score per model, the means over its seeds (compare.json's
+    by_model), so the ranking sentences speak of models, not of single runs."""
+    majority = next((s.majority_share for s in scores if s.majority_share is not None), None)
+    return [
+        say.ModelScore(
+            f"{row['model']} (mean of {len(row.get('seeds') or [])} seeds)",
+            row.get("test_accuracy"), row.get("test_macro_f1"), row.get("seconds_per_epoch"),
+            row.get("train_tokens_per_s"), majority, row.get("test_mse"),
+        )
+        for compare in c.compares
+        for row in compare.data.get("by_model") or []
+    ]  # fmt: skip
 
 
 def _majority_share(test: dict[str, Any]) -> float | None:
@@ -449,7 +507,7 @@ def _confusion_figure(
 
 # ----- accuracy by length (from the test metrics of the runs) ------------------------------------
 def test_length_figure(c: Collection) -> tuple[Figure, Table] | None:
-    runs = [r for r in c.main_runs if r.test.get("accuracy_by_length")]
+    runs = [r for r in c.model_runs if r.test.get("accuracy_by_length")]
     if not runs:
         return None
     labels = run_labels(runs)
@@ -593,38 +651,34 @@ def _results(c: Collection, kind: str) -> list[Any]:
     return [r.result for r in c.results if r.kind == kind and r.result is not None]
 
 
-def _paired(c: Collection, labels: dict[int, str], runs: Sequence[TrainingRun]) -> list[Any]:
-    """The McNemar tests of the comparison (compare.json's "paired"), else computed afresh."""
-    pairs = [p for compare in c.compares for p in compare.data.get("paired") or []]
-    if pairs:
-        return pairs
-    return paired_tests({labels[id(r)]: r.path for r in runs if r.dataset == runs[0].dataset})
-
-
-def _pair(pairs: Sequence[dict[str, Any]], a: str, b: str) -> dict[str, Any] | None:
-    return next((p for p in pairs if {p.get("a"), p.get("b")} == {a, b}), None)
-
-
-def _verdict(pair: dict[str, Any] | None, a: str, b: str) -> tuple[str, str]:
-    """(outcome, words): outcome is a's result against b: "better", "worse", "tie" or "untested"."""
-    if pair is None:
+def _verdict(finding: Finding | None, a: str, b: str) -> tuple[str, str]:
+    """(outcome, words) of a against b from their compare finding (the seed rule): "better",
+    "worse", "tie" (not settled with the seeds run) or "untested"."""
+    if finding is None:
         return "untested", f"{a} and {b} were not tested on the same texts"
-    better_a = (
-        pair["only_a"] > pair["only_b"] if pair["a"] == a else pair["only_b"] > pair["only_a"]
-    )
-    p = float(pair["p_value"])
-    if p < SIGNIFICANT and pair["only_a"] != pair["only_b"]:
-        return ("better" if better_a else "worse"), paired_reading(pair)
-    return "tie", paired_reading(pair)
+    if finding.winner is None:
+        return "tie", finding.reading
+    return ("better" if finding.winner == a else "worse"), finding.reading
+
+
+def _accuracies(c: Collection) -> dict[tuple[Path, str], list[float]]:
+    """(folder, model) -> the test accuracy of each of its seeds' runs."""
+    out: dict[tuple[Path, str], list[float]] = {}
+    for run in c.main_runs:
+        if is_num(run.test.get("accuracy")):
+            key = (run.path.parent.resolve(), run.model_name)
+            out.setdefault(key, []).append(float(run.test["accuracy"]))
+    return out
 
 
 def beyond_section(c: Collection) -> Section | None:
     """'Beyond recurrence': the bag of n-grams, the parallel scan and attention next to the
     recurrent cells, in one table, and the notebooks' two untested claims answered from it."""
-    runs = [r for r in c.main_runs if r.kind in FAMILY_NAMES]
+    runs = [r for r in c.model_runs if r.kind in FAMILY_NAMES]
     if not any(r.kind in BEYOND for r in runs):
         return None
     labels = run_labels(runs)
+    seeds = _accuracies(c)
     slopes: dict[str, float] = {}
     for timing in _results(c, "timing"):
         for m in timing.models:
@@ -647,20 +701,26 @@ def beyond_section(c: Collection) -> Section | None:
         for s in synthetic.summary:
             if s.length == longest:
                 remember[s.model] = s.mean
-    rows, by = [], {}
+    rows, by, acc = [], {}, {}
     for run in runs:
-        name = labels[id(run)]
+        name, diagnosed = labels[id(run)], run.path.name  # diagnostics ran on this (first) seed
         by[name] = run
+        values = seeds.get((run.path.parent.resolve(), run.model_name)) or []
+        acc[name] = _mean_text(values)
+        if diagnosed != name and diagnosed in slopes:
+            slopes[name] = slopes.pop(diagnosed)
+        if diagnosed != name and diagnosed in ratios:
+            ratios[name] = ratios.pop(diagnosed)
         rows.append(
             [
                 name,
                 FAMILY_NAMES[run.kind],
-                cell(run.test.get("accuracy")),
+                acc[name][1],
                 cell(run.parameters.get("total"), "count"),
                 cell(run.summary.get("train_tokens_per_s"), "count"),
                 f"{1e3 * slopes[name]:.3f}" if name in slopes else "—",
                 sci(ratios.get(name)) if name in ratios else "—",
-                cell(remember.get(name)) if name in remember else "—",
+                cell(remember.get(run.model_name)) if run.model_name in remember else "—",
             ]
         )
     early_late = f"t={steps[0]} / t={steps[-1]}" if steps else "early / late"
@@ -679,7 +739,7 @@ def beyond_section(c: Collection) -> Section | None:
         numeric=[False, False, True, True, True, True, True, True],
         row_ids=[f"beyond-{n}" for n in by],
     )  # fmt: skip
-    pairs = _paired(c, labels, runs)
+    pairs = by_id(findings(c))
     section = Section("beyond", "Beyond recurrence", tables=[table])
     section.lead = [
         "The notebooks end on two claims they never test: that a vanilla RNN beats "
@@ -687,18 +747,31 @@ def beyond_section(c: Collection) -> Section | None:
         "(“What if we removed recurrence entirely?”). Here they meet a bag of n-grams, "
         "a recurrence that trains as a parallel scan (minGRU / minLSTM) and a small Transformer, "
         "on the same data, with the same training and diagnostics. A difference is called a "
-        "finding only where the paired McNemar test on the same test texts says p < 0.05.",
+        "finding only where the paired McNemar test on the same test texts says p < 0.05 with "
+        "every seed, the same way (test accuracy: mean ± std over the seeds; the diagnostics "
+        "columns: each model's first seed's run).",
     ]
-    section.lead += _order_claim(by, pairs)
-    section.lead += _serial_claim(by, pairs, slopes, ratios, remember, longest)
+    section.lead += _order_claim(by, acc, pairs)
+    section.lead += _serial_claim(by, acc, pairs, slopes, ratios, remember, longest)
     return section
 
 
-def _acc(run: TrainingRun) -> str:
-    return cell(run.test.get("accuracy"))
+Scores = dict[str, tuple[float | None, str]]
+"""Model -> (mean test accuracy over its seeds, as text: '87.1% ± 0.4' or '87.1%')."""
 
 
-def _order_claim(by: dict[str, TrainingRun], pairs: Sequence[dict[str, Any]]) -> list[str]:
+def _mean_text(values: Sequence[float]) -> tuple[float | None, str]:
+    mean, std = mean_std(list(values))
+    if mean is None:
+        return None, "—"
+    return mean, pct(mean) + (f" ± {100 * (std or 0.0):.1f}" if len(values) > 1 else "")
+
+
+def _pair(pairs: dict[str, Finding], a: str, b: str) -> Finding | None:
+    return pairs.get(pair_id(a, b))
+
+
+def _order_claim(by: dict[str, TrainingRun], acc: Scores, pairs: dict[str, Finding]) -> list[str]:
     """Claim 1: 'unlike bag-of-words, performance is significantly higher' (the vanilla RNN)."""
     bows = [n for n, r in by.items() if r.kind == "bow"]
     rnns = [n for n, r in by.items() if r.kind == "rnn"]
@@ -712,7 +785,7 @@ def _order_claim(by: dict[str, TrainingRun], pairs: Sequence[dict[str, Any]]) ->
         rnn = rnns[0]
         outcome, words = _verdict(_pair(pairs, rnn, bow), rnn, bow)
         first = f"Claim 1, “unlike bag-of-words, performance is significantly higher”: {rnn} " \
-                f"{_acc(by[rnn])} against {bow} {_acc(by[bow])}; {words}."  # fmt: skip
+                f"{acc[rnn][1]} against {bow} {acc[bow][1]}; {words}."  # fmt: skip
         if outcome == "better":
             first += " The claim holds here: the vanilla RNN's reading of word order pays."
         elif outcome == "worse":
@@ -721,22 +794,25 @@ def _order_claim(by: dict[str, TrainingRun], pairs: Sequence[dict[str, Any]]) ->
                 "loses what it read early in a text before it reaches the end."
             )
         elif outcome == "tie":
-            first += " The test set cannot tell them apart, so the claim is not supported here."
+            first += (
+                " Not settled with the seeds run: the tests cannot tell them apart with every "
+                "seed, so the claim is not supported here."
+            )
         out.append(first)
-    ordered = [n for n, r in by.items() if r.kind in ORDERED and is_num(r.test.get("accuracy"))]
+    ordered = [n for n, r in by.items() if r.kind in ORDERED and acc[n][0] is not None]
     if ordered:
-        best = max(ordered, key=lambda n: float(by[n].test["accuracy"]))
+        best = max(ordered, key=lambda n: acc[n][0] or 0.0)
         outcome, words = _verdict(_pair(pairs, best, bow), best, bow)
         tail = {
             "better": "so word order beyond pairs of words does pay, for the best order-aware model.",
             "worse": "so on this data no model that reads word order beats a mean over words and "
             "word pairs.",
-            "tie": "so on this data word order beyond pairs of words adds nothing the test set "
-            "can resolve.",
+            "tie": "so on this data word order beyond pairs of words adds nothing that holds "
+            "over the seeds.",
             "untested": "",
         }[outcome]
         out.append(
-            f"The best model that reads word order, {best} ({_acc(by[best])}), against {bow}: "
+            f"The best model that reads word order, {best} ({acc[best][1]}), against {bow}: "
             f"{words}; {tail}".rstrip("; ")
         )
     return out
@@ -744,7 +820,8 @@ def _order_claim(by: dict[str, TrainingRun], pairs: Sequence[dict[str, Any]]) ->
 
 def _serial_claim(
     by: dict[str, TrainingRun],
-    pairs: Sequence[dict[str, Any]],
+    acc: Scores,
+    pairs: dict[str, Finding],
     slopes: dict[str, float],
     ratios: dict[str, float | None],
     remember: dict[str, float | None],
@@ -759,7 +836,7 @@ def _serial_claim(
             "recurrent model and a parallel one (mingru, minlstm or transformer)."
         ]
     gated = [n for n in recurrent if by[n].kind in ("gru", "lstm")] or recurrent
-    base = max(gated, key=lambda n: float(by[n].test.get("accuracy") or 0))
+    base = max(gated, key=lambda n: acc[n][0] or 0.0)
     speed = {n: num(by[n].summary.get("train_tokens_per_s")) for n in by}
     device = str(by[base].summary.get("device", "this device"))
     parts, faster, steeper = [], [], []
@@ -777,7 +854,7 @@ def _serial_claim(
             _, words = _verdict(_pair(pairs, name, base), name, base)
             parts.append(
                 f"{name} trains at {ratio:.2f}x {base}'s tokens/s{slope} and scores "
-                f"{_acc(by[name])} against {_acc(by[base])} ({words})"
+                f"{acc[name][1]} against {acc[base][1]} ({words})"
             )
     out = [
         f"Claim 2, “still sequential … what if we removed recurrence entirely?”, measured on "

@@ -7,7 +7,7 @@
                         by_model (with several seeds: mean ± std over them and each seed's
                         value), paired (McNemar's test for each pair of models on the same
                         test texts, per seed), config, histories
-<compare>/compare_curves.png
+<compare>/compare_curves.png   the learning curves (with several seeds: the first seed's runs)
 ```
 """
 
@@ -101,8 +101,12 @@ def write_compare(
         "histories": histories,
     }
     write_json_atomic(folder / COMPARE, data)
-    if any(histories.values()):
-        plot_compare_curves(histories, folder / COMPARE_CURVES, title=folder.name)
+    # the figure: one line per run of the first seed (every seed's lines in one legend hide the
+    # axes); compare.json keeps every run's history
+    shown = {run: h for run, h in histories.items() if runs[run][1] == seeds[0]}
+    if any(shown.values()):
+        title = folder.name if len(seeds) == 1 else f"{folder.name} (seed {seeds[0]})"
+        plot_compare_curves(shown, folder / COMPARE_CURVES, title=title)
     return data
 
 
@@ -179,8 +183,9 @@ def paired_tests(runs: Mapping[str, Path]) -> list[dict[str, Any]]:
 def paired_reading(pair: dict[str, Any]) -> str:
     """'lstm beats rnn on the same 2,490 test texts (McNemar, p < 0.001)', or 'within noise'."""
     a, b, p = pair["a"], pair["b"], float(pair["p_value"])
-    if p < SIGNIFICANT and pair["only_a"] != pair["only_b"]:
-        winner, loser = (a, b) if pair["only_a"] > pair["only_b"] else (b, a)
+    winner = pair_winner(pair)
+    if winner is not None:
+        loser = b if winner == a else a
         return (
             f"{winner} beats {loser} on the same {pair['examples']:,} test texts "
             f"(McNemar, {describe_p(p)})"
@@ -188,20 +193,33 @@ def paired_reading(pair: dict[str, Any]) -> str:
     return f"{a} vs {b}: the difference is within noise (McNemar, {describe_p(p)})"
 
 
+def pair_winner(pair: dict[str, Any], a: str = "a", b: str = "b") -> str | None:
+    """The winner of one McNemar test (pair[a] or pair[b]: the run names, or with a="model_a"
+    the model names), or None when the difference is within noise (p >= 0.05 or a tie)."""
+    if float(pair["p_value"]) < SIGNIFICANT and pair["only_a"] != pair["only_b"]:
+        return str(pair[a] if pair["only_a"] > pair["only_b"] else pair[b])
+    return None
+
+
+def unanimous(winners: Sequence[str | None]) -> str | None:
+    """The seed rule of every finding: the winner when each seed's test names the same one
+    (significant every time), else None (not settled with these seeds)."""
+    first = winners[0] if winners else None
+    return first if first is not None and all(w == first for w in winners) else None
+
+
 def seeds_reading(pairs: Sequence[dict[str, Any]]) -> str:
     """One pair of models over several seeds (one McNemar test per seed): a finding only when
-    every seed's test is significant with the same winner."""
+    every seed's test is significant with the same winner (`unanimous`)."""
     a, b = pairs[0]["model_a"], pairs[0]["model_b"]
-    wins = {a: 0, b: 0}
-    for pair in pairs:
-        if float(pair["p_value"]) < SIGNIFICANT and pair["only_a"] != pair["only_b"]:
-            wins[a if pair["only_a"] > pair["only_b"] else b] += 1
+    winners = [pair_winner(pair, "model_a", "model_b") for pair in pairs]
     p_values = ", ".join(describe_p(float(pair["p_value"])) for pair in pairs)
     n = len(pairs)
-    for winner, loser in ((a, b), (b, a)):
-        if wins[winner] == n:
-            return f"{winner} beats {loser} with each of {n} seeds (McNemar: {p_values})"
-    significant = wins[a] + wins[b]
+    winner = unanimous(winners)
+    if winner is not None:
+        loser = b if winner == a else a
+        return f"{winner} beats {loser} with each of {n} seeds (McNemar: {p_values})"
+    significant = sum(w is not None for w in winners)
     return (
         f"{a} vs {b}: within noise across seeds (significant with {significant} of {n} "
         f"seeds; McNemar: {p_values})"

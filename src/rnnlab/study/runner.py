@@ -22,6 +22,7 @@ from rnnlab.diagnostics import REGISTRY
 from rnnlab.errors import RnnlabError
 from rnnlab.io import read_json, write_json_atomic
 from rnnlab.report import render
+from rnnlab.report.findings import findings_of
 from rnnlab.study.settings import StudySettings
 from rnnlab.study.steps import COMPARE, DATASET, Context, Step, build_steps, uncertainty
 from rnnlab.training.callbacks import Callback, StepStats, TrainState
@@ -133,6 +134,7 @@ def run_study(
         progress.advance(task)
     seconds = time.perf_counter() - start
     state["seconds_last_session"] = round(seconds, 1)
+    state["findings"] = [f.to_dict() for f in findings_of([out])]  # what the report shows
     _save_state(out, state)
     return StudyResult(out, out / REPORT_FILE, states, seconds)
 

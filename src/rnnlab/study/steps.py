@@ -4,11 +4,11 @@ exists, so an interrupted study resumes where it stopped.
 
 ```
 <out>/dataset.json                  dataset summary + example texts      (data.summary)
-<out>/compare/<model>/summary.json  one training run per model           (api.train)
+<out>/compare/<model>-seed<S>/summary.json  one training run per model and seed (api.train)
 <out>/compare/compare.json          the comparison table + curves        (runs.write_compare)
 <out>/<diagnostic>/result.json      parameters, gradient-flow, ..., synthetic (the registry)
 <out>/report.html                   the report                           (report.render)
-<out>/study.json                    settings and the state of every step
+<out>/study.json                    settings, the state of every step, the findings
 ```
 """
 
@@ -27,6 +27,7 @@ from rnnlab.data.summary import summarize
 from rnnlab.diagnostics import REGISTRY, Diagnostic, Inputs, suite
 from rnnlab.io import read_json, write_json_atomic
 from rnnlab.runs import CONFIG, is_run_folder, write_compare
+from rnnlab.runs.compare import run_name
 from rnnlab.study.settings import StudySettings
 
 COMPARE = "compare"
@@ -115,19 +116,25 @@ def write_dataset(ctx: Context) -> None:
     write_json_atomic(ctx.out / DATASET, summary)
 
 
-def train(model: str) -> Callable[[Context], None]:
+def train(model: str, seed: int) -> Callable[[Context], None]:
+    """One compared model with one seed, into `compare/<model>-seed<S>` (as `rnnlab compare
+    --seeds N` names it; `compare/<model>` with one seed); the data split is the study's."""
+
     def run(ctx: Context) -> None:
-        folder = ctx.out / COMPARE / model
+        name = run_name(model, seed, ctx.settings.seeds)
+        folder = ctx.out / COMPARE / name
         if is_run_folder(folder) and (folder / CONFIG).is_file():  # killed or interrupted
             result = api.resume(folder, callbacks=ctx.callbacks, verbose=False)
         else:
             shutil.rmtree(folder, ignore_errors=True)  # nothing worth keeping
             config = ctx.settings.run_config()
             config = dataclasses.replace(
-                config, model=dataclasses.replace(config.model, name=model)
+                config,
+                model=dataclasses.replace(config.model, name=model),
+                train=dataclasses.replace(config.train, seed=seed),
             )
             result = api.train(
-                config, out=ctx.out / COMPARE, name=model, callbacks=ctx.callbacks, verbose=False
+                config, out=ctx.out / COMPARE, name=name, callbacks=ctx.callbacks, verbose=False
             )
         if result.status == "interrupted":
             raise KeyboardInterrupt
@@ -137,14 +144,18 @@ def train(model: str) -> Callable[[Context], None]:
 
 def write_comparison(ctx: Context) -> None:
     s = ctx.settings
-    write_compare(ctx.out / COMPARE, s.models, s.models, s.dataset, s.run_config())
+    done = [run_name(m, seed, s.seeds) for m in s.models for seed in s.seed_list]
+    write_compare(ctx.out / COMPARE, s.models, done, s.dataset, s.run_config(), s.seed_list)
 
 
 def diagnose(entry: Diagnostic) -> Callable[[Context], None]:
+    """One registered diagnostic on the compared models: the first seed's run of each."""
+
     def run(ctx: Context) -> None:
         s = ctx.settings
+        first = [ctx.out / COMPARE / run_name(m, s.seed, s.seeds) for m in s.models]
         inputs = Inputs(
-            s.run_config(), runs=[ctx.out / COMPARE / m for m in s.models], seed=s.seed,
+            s.run_config(), runs=first, seed=s.seed,
             device=s.device, threads=s.threads, log=ctx.log,
         )  # fmt: skip
         result = suite.run_one(entry, s.diagnostics[entry.name], inputs)
@@ -159,11 +170,13 @@ def diagnose(entry: Diagnostic) -> Callable[[Context], None]:
 
 def build_steps(settings: StudySettings) -> list[Step]:
     steps = [Step("dataset", "dataset summary", DATASET, write_dataset)]
-    for model in settings.models:
-        steps.append(
-            Step(f"train-{model}", f"train {model}", f"{COMPARE}/{model}/summary.json",
-                 train(model), folder=f"{COMPARE}/{model}", resumes=True)
-        )  # fmt: skip
+    for seed in settings.seed_list:  # every model's first seed before any second one
+        for model in settings.models:
+            name = run_name(model, seed, settings.seeds)
+            steps.append(
+                Step(f"train-{name}", f"train {name}", f"{COMPARE}/{name}/summary.json",
+                     train(model, seed), folder=f"{COMPARE}/{name}", resumes=True)
+            )  # fmt: skip
     steps.append(Step("compare", "comparison table", f"{COMPARE}/compare.json", write_comparison))
     for entry in REGISTRY:
         steps.append(
