@@ -13,6 +13,19 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # Compiled kernels outlive the per-session caches: built once per checkout, not once per test run.
 os.environ.setdefault("RNNLAB_KERNELS_DIR", str(Path(__file__).parents[1] / ".cache" / "kernels"))
 
+TEST_SEED = int(os.environ.get("RNNLAB_TEST_SEED", "0"))
+"""The seed of the known-answer tests' training. They must pass with any: a robustness check
+runs them with RNNLAB_TEST_SEED=1, 2, ... (never a seed picked to make a test pass)."""
+TEST_THREADS = int(os.environ.get("RNNLAB_TEST_THREADS", "1"))
+"""PyTorch threads per test process (two test workers share two cores); the robustness check
+also runs the known-answer tests with 2."""
+
+
+@pytest.fixture(scope="session")
+def seed() -> int:
+    """The training seed of a known-answer test (TEST_SEED)."""
+    return TEST_SEED
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _built_kernels() -> None:
@@ -57,8 +70,6 @@ def bert_tokenizer_json() -> Path | None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _one_torch_thread() -> None:
+def _torch_threads() -> None:
     """Tiny models run fastest on one thread, and two test workers share two cores."""
-    import torch
-
-    torch.set_num_threads(1)
+    torch.set_num_threads(TEST_THREADS)

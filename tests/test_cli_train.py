@@ -60,15 +60,24 @@ def one_error_line(err: str) -> str:
     return lines[0]
 
 
+@pytest.mark.known_answer
 def test_train_evaluate_predict_end_to_end(
-    tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    corpus: Path,
+    capsys: pytest.CaptureFixture[str],
+    seed: int,
+    record_property: Any,
 ) -> None:
-    argv = ["train", "--dataset", str(corpus), "--model", "lstm", "--epochs", "2", *TINY]
+    """Worst over kernels off / base / avx2, 1 and 2 threads, seeds 0-4 (AMD EPYC, 2026-12-07):
+    MARGINS."""
+    argv = ["train", "--dataset", str(corpus), "--model", "lstm", "--epochs", "5", *TINY,
+            "--seed", str(seed)]  # fmt: skip
     assert main([*argv, "--no-progress", "--out", str(tmp_path), "--name", "r", "--json"]) == 0
     out, err = capsys.readouterr()
     summary = json.loads(out)  # stdout holds only the summary
+    record_property("accuracy", summary["test"]["accuracy"])
     assert summary["status"] == "completed" and summary["test"]["accuracy"] > 0.8
-    assert err.count("epoch ") == 2  # the epoch lines went to stderr
+    assert err.count("epoch ") == summary["epochs_run"]  # the epoch lines went to stderr
     run_dir = tmp_path / "r"
 
     assert main(["evaluate", str(run_dir), "--split", "val"]) == 0
@@ -83,12 +92,20 @@ def test_train_evaluate_predict_end_to_end(
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["examples"] == 200 and len(metrics["confusion"]["matrix"]) == 2
 
-    assert main(["predict", str(run_dir), "great wonderful fun", "awful dull plot", "--json"]) == 0
+    # shaped like the corpus: three polar words, then three neutral ones
+    good, bad = "great wonderful fun the movie plot", "awful boring dull the movie plot"
+    assert main(["predict", str(run_dir), good, bad, "--json"]) == 0
     predictions = json.loads(capsys.readouterr().out)
+    record_property(
+        "p_right_label",
+        min(
+            predictions[0]["probabilities"]["positive"], predictions[1]["probabilities"]["negative"]
+        ),
+    )
     assert [p["label"] for p in predictions] == ["positive", "negative"]
     assert set(predictions[0]["probabilities"]) == {"negative", "positive"}
     texts = tmp_path / "texts.txt"
-    texts.write_text("brilliant fun film\n\nterrible boring scene\n")
+    texts.write_text(f"{good}\n\nterrible boring dull the film scene\n")
     assert main(["predict", str(run_dir), "--file", str(texts)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[0].startswith("positive") and "terrible" in lines[1]

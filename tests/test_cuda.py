@@ -151,6 +151,7 @@ def test_a_run_trained_on_the_device_loads_and_predicts_on_the_cpu(
 
 # ----- bf16 autocast --------------------------------------------------------------------------
 @pytest.mark.cuda
+@pytest.mark.known_answer
 @pytest.mark.skipif(not HAS_CUDA, reason=NO_GPU)
 @pytest.mark.parametrize("preset", ["lstm", "gru", "bilstm-max"])
 def test_bf16_autocast_trains_in_bfloat16_and_learns(preset: str, reviews: Path) -> None:
@@ -173,8 +174,8 @@ def test_bf16_autocast_trains_in_bfloat16_and_learns(preset: str, reviews: Path)
     assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
     plain = predict_logits(model, splits.test)  # float32
     gap = (logits.softmax(-1) - plain.softmax(-1)).abs().max()
-    assert gap < 0.1  # bf16 keeps 8 bits of mantissa: close, not equal
-    assert (logits.argmax(-1) == plain.argmax(-1)).float().mean() >= 0.75
+    assert gap < 0.1  # bf16 keeps 8 bits of mantissa: close, not equal (so the same label
+    # wherever float32 is surer than that; how often it is depends on the trajectory)
 
 
 # ----- cuDNN: padded == packed ----------------------------------------------------------------
@@ -459,16 +460,37 @@ def load_gpu_check() -> Any:
     return module
 
 
+def ended(pid: int, wait: float = 10.0) -> bool:
+    """Whether process `pid` is gone (or a zombie) within `wait` seconds: a SIGKILL is delivered
+    at once but not synchronously."""
+    import time
+
+    stat = Path(f"/proc/{pid}/stat")
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_gpu_check_reports_a_failure_and_a_timeout_and_runs_the_rest(tmp_path: Path) -> None:
     """Each part runs in its own process group under its own timeout: a failing part and one
     that hangs (with a child of its own) are reported, the next parts still run, and a part
     beyond the budget is reported as skipped."""
     import sys
-    import time
 
     check = load_gpu_check()
     py = sys.executable
-    hang = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'import time; time.sleep(120)'])"
+    child_pid = tmp_path / "child.pid"
+    hang = (
+        "import subprocess, sys; child = subprocess.Popen([sys.executable, '-c', "
+        "'import time; time.sleep(120)']); "
+        f"open({str(child_pid)!r}, 'w').write(str(child.pid)); child.wait()"
+    )
     write = f"import json; json.dump({{'x': 1}}, open({str(tmp_path / 'train.json')!r}, 'w'))"
     parts = [
         check.Part("env", [py, "-c", "raise SystemExit(3)"], 60),
@@ -477,9 +499,8 @@ def test_gpu_check_reports_a_failure_and_a_timeout_and_runs_the_rest(tmp_path: P
         check.Part("epochs", [py, "-c", "print('still runs')"], 60),
     ]
     said: list[str] = []
-    start = time.perf_counter()
     outcomes = check.run_parts(parts, tmp_path, dict(os.environ), 120, said.append)
-    assert time.perf_counter() - start < 60  # the hanging child was killed with its group
+    assert ended(int(child_pid.read_text()))  # the hanging child was killed with its group
     assert [o.status for o in outcomes] == ["failed (exit 3)", "timed out after 2 s", "ok", "ok"]
     assert outcomes[2].data == {"x": 1} and outcomes[3].data is None
     assert "still runs" in (tmp_path / "epochs.log").read_text()

@@ -369,9 +369,7 @@ def test_a_killed_rank_ends_the_job_in_one_line_and_one_process_resumes_it(
     os.kill(ranks[0], signal.SIGSTOP)  # hold the job still while rank 1 dies
     os.kill(ranks[1], signal.SIGKILL)
     os.kill(ranks[0], signal.SIGCONT)
-    start = time.monotonic()
-    code, _, err = finish(proc, timeout=60)
-    assert time.monotonic() - start < 60
+    code, _, err = finish(proc, timeout=60)  # raises TimeoutExpired if the job hangs
     lines = [line for line in err.splitlines() if line.startswith("rnnlab:")]
     assert code == 2 and len(lines) == 1, err
     assert "rank 1 of 2" in lines[0] and "SIGKILL" in lines[0]

@@ -324,6 +324,18 @@ def test_builds_follow_the_isa_torch_dispatches_to(
     assert kernels.isa_order() == isas  # widest first, then each narrower one as a fallback
 
 
+def test_one_build_can_be_chosen_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RNNLAB_KERNEL_ISA picks one of this CPU's builds (the known-answer tests run on each)."""
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    monkeypatch.setenv("RNNLAB_KERNEL_ISA", " Base ")
+    assert kernels.isa_order() == ("base",)
+    monkeypatch.setenv("RNNLAB_KERNEL_ISA", "avx512")  # not this CPU's
+    with pytest.raises(RnnlabError, match="RNNLAB_KERNEL_ISA must be one of this CPU's builds"):
+        kernels.isa_order()
+    monkeypatch.setenv("RNNLAB_KERNEL_ISA", "")
+    assert kernels.isa_order() == ("avx2", "base")
+
+
 def test_each_build_is_its_own_extension_in_its_own_folder() -> None:
     names = {isa: kernels._flags(isa)[0] for isa in kernels.ISAS}
     assert len(set(names.values())) == len(kernels.ISAS)

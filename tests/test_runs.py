@@ -57,8 +57,13 @@ def tiny_config(dataset: str | Path, **train: Any) -> RunConfig:
     )
 
 
-def test_run_folder_round_trip(tmp_path: Path, corpus: Path) -> None:
-    config = tiny_config(corpus)
+@pytest.mark.known_answer
+def test_run_folder_round_trip(
+    tmp_path: Path, corpus: Path, seed: int, record_property: Any
+) -> None:
+    """Worst over kernels off / base / avx2, 1 and 2 threads, seeds 0-4 (AMD EPYC, 2026-12-07):
+    MARGINS."""
+    config = tiny_config(corpus, seed=seed, epochs=6)
     result = api.train(config, out=tmp_path, name="run", verbose=False)
     run_dir = tmp_path / "run"
     assert result.run_dir == run_dir and result.status == "completed"
@@ -76,17 +81,18 @@ def test_run_folder_round_trip(tmp_path: Path, corpus: Path) -> None:
     assert not [p for p in run_dir.iterdir() if p.name.startswith(".")]  # no temp files left
 
     assert RunConfig.load_yaml(run_dir / "config.yaml") == config
-    assert len(runs.read_metrics(run_dir)) == 3
+    assert len(runs.read_metrics(run_dir)) == 6
     assert json.loads((run_dir / "labels.json").read_text()) == ["negative", "positive"]
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] == "completed" and summary["seed"] == 0
+    assert summary["status"] == "completed" and summary["seed"] == seed
+    record_property("accuracy", summary["test"]["accuracy"])
     assert summary["test"]["accuracy"] > 0.8
     assert set(summary["test"]["per_class"]) == {"negative", "positive"}
     assert summary["test"]["confusion"]["labels"] == ["negative", "positive"]
     assert summary["model"]["parameters"]["total"] == sum(
         p.numel() for p in result.model.parameters()
     )
-    assert len(summary["epoch_seconds"]) == 3 and summary["train_tokens_per_s"] > 0
+    assert len(summary["epoch_seconds"]) == 6 and summary["train_tokens_per_s"] > 0
     assert set(summary["versions"]) == {"python", "torch", "numpy", "rnnlab"}
     assert summary["dataset"]["sizes"]["train"] > 0 and summary["device"].startswith("cpu")
 
@@ -103,15 +109,25 @@ def test_run_folder_round_trip(tmp_path: Path, corpus: Path) -> None:
     )
     text = "a great and wonderful film"
     assert loaded.encoder.encode(text) == splits.encoder.encode(text)
-    [good, bad] = api.predict(loaded, ["great wonderful fun movie", "awful boring dull plot"])
+    # shaped like the corpus: three polar words and three neutral ones
+    [good, bad] = api.predict(
+        loaded, ["the great movie wonderful fun plot", "the awful movie boring dull plot"]
+    )
+    record_property(
+        "p_right_label", min(good.probabilities["positive"], bad.probabilities["negative"])
+    )
     assert (good.label, bad.label) == ("positive", "negative")
     assert sum(good.probabilities.values()) == pytest.approx(1.0)
 
 
+@pytest.mark.known_answer
 def test_evaluate_run_on_its_own_split_and_on_files(
-    tmp_path: Path, corpus: Path, write_csv: Any
+    tmp_path: Path, corpus: Path, write_csv: Any, seed: int, record_property: Any
 ) -> None:
-    result = api.train(tiny_config(corpus), out=tmp_path, name="run", verbose=False)
+    """Worst over kernels off / base / avx2, 1 and 2 threads, seeds 0-4 (AMD EPYC, 2026-12-07):
+    MARGINS."""
+    config = tiny_config(corpus, seed=seed, epochs=6)
+    result = api.train(config, out=tmp_path, name="run", verbose=False)
     own = api.evaluate_run(result.run_dir, split="test")
     assert own.accuracy == pytest.approx(result.summary["test"]["accuracy"])
     assert own.confusion == result.summary["test"]["confusion"]["matrix"]
@@ -122,7 +138,9 @@ def test_evaluate_run_on_its_own_split_and_on_files(
 
     other = write_csv(sentiment_rows(50, seed=9), "other.csv")
     on_file = api.evaluate_run(result.run_dir, dataset=str(other))
-    assert on_file.examples == 50 and on_file.accuracy > 0.8  # type: ignore[operator]
+    assert on_file.examples == 50 and on_file.accuracy is not None
+    record_property("accuracy_on_file", on_file.accuracy)
+    assert on_file.accuracy > 0.8
     numeric = write_csv(sentiment_rows(20, seed=5, labels=("0", "1")), "numeric.csv")
     assert api.evaluate_run(result.run_dir, dataset=str(numeric)).examples == 20
     foreign = write_csv(sentiment_rows(20, seed=5, labels=("sad", "happy")), "foreign.csv")

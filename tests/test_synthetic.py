@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -201,35 +203,44 @@ def test_routed_through_load_splits() -> None:
 
 # ----- a small LSTM learns every task at a short length ---------------------------------------
 LEARN = {
-    # task: (length, vocab_size, num_examples, epochs)
-    "remember-first": (5, 10, 400, 5),
-    "parity": (5, 2, 600, 15),
-    "adding": (4, 10, 600, 10),
+    # task: (length, vocab_size, num_examples, epochs); sized so that any seed learns it
+    "remember-first": (5, 10, 1000, 5),
+    "parity": (4, 2, 600, 20),  # at length 5, 2 of 8 seeds stayed at chance after 15 epochs
+    "adding": (4, 10, 1000, 15),
     "adding-classify": (6, 10, 1000, 10),
 }
 
 
+@pytest.mark.known_answer
 @pytest.mark.parametrize("task", TASKS)
-def test_small_lstm_learns_each_task_at_a_short_length(task: str) -> None:
+def test_small_lstm_learns_each_task_at_a_short_length(
+    task: str, seed: int, record_property: Any
+) -> None:
+    """Worst over kernels off / base / avx2, 1 and 2 threads, seeds 0-4 (AMD EPYC, 2026-12-07):
+    MARGINS."""
     from rnnlab.models import create_model
     from rnnlab.training import evaluate, fit
 
     length, vocab, n, epochs = LEARN[task]
-    splits = load(task, length=length, vocab_size=vocab, num_examples=n)
-    torch.manual_seed(0)
+    splits = load(task, length=length, vocab_size=vocab, num_examples=n, seed=seed)
+    torch.manual_seed(seed)
     model = create_model(
         "lstm", vocab_size=splits.vocab_size, num_classes=splits.num_classes,
         input_dim=splits.input_dim, task=splits.task, hidden_dim=32, embed_dim=16,
     )  # fmt: skip
     cfg = TrainConfig(epochs=epochs, batch_size=32, lr=1e-2, patience=None, progress=False,
-                      threads=1)  # fmt: skip
+                      seed=seed)  # fmt: skip
     fit(model, splits, cfg)
     test = evaluate(model, splits.test)
     if splits.task == "regression":
         variance = float(np.var(splits.test.labels))
-        assert test.mse is not None and test.mse < 0.3 * variance, (test.mse, variance)
+        assert test.mse is not None
+        record_property("mse_share_of_variance", test.mse / variance)
+        assert test.mse < 0.3 * variance, (test.mse, variance)
     else:
-        assert test.accuracy is not None and test.accuracy >= 0.75, test.accuracy
+        assert test.accuracy is not None
+        record_property("accuracy", test.accuracy)
+        assert test.accuracy >= 0.75, test.accuracy
 
 
 # ----- the first-step gradient -----------------------------------------------------------------

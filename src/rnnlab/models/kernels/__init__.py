@@ -12,6 +12,8 @@ falling back to a narrower one if that fails to build.
 
 RNNLAB_CPU_KERNELS: `auto` (default: use them if they build, else say so once and fall back to
 PyTorch's layers), `on` (fail if they cannot be built), `off` (never use them).
+RNNLAB_KERNEL_ISA: one build to use instead of the widest (`avx2` or `base` on an AVX-512 CPU,
+`base` on an AVX2 one): the known-answer tests are checked on every build this way.
 Results agree with PyTorch's layers to float rounding (tanh to a few ulp): tests/test_kernels.py.
 """
 
@@ -79,10 +81,20 @@ def cpu_isas() -> tuple[str, ...]:
 
 
 def isa_order() -> tuple[str, ...]:
-    """The builds to try, best first: the widest this CPU has, then the narrower ones. On the
-    project's AVX-512 Xeon the avx512 build ran the layers 0-3% faster than the avx2 one, with
-    bit-identical results (benchmarks/bench_kernels_ab.py --what isa; docs/BENCHMARKS.md)."""
-    return cpu_isas()
+    """The builds to try, best first: the widest this CPU has, then the narrower ones, or only
+    the one $RNNLAB_KERNEL_ISA names. On the project's AVX-512 Xeon the avx512 build ran the
+    layers 0-3% faster than the avx2 one, with bit-identical results
+    (benchmarks/bench_kernels_ab.py --what isa; docs/BENCHMARKS.md)."""
+    here = cpu_isas()
+    chosen = os.environ.get("RNNLAB_KERNEL_ISA", "").strip().lower()
+    if not chosen:
+        return here
+    if chosen not in here:
+        raise RnnlabError(
+            f"RNNLAB_KERNEL_ISA must be one of this CPU's builds, {', '.join(here)} "
+            f"(got {chosen!r}); unset it for the widest"
+        )
+    return (chosen,)
 
 
 def _flags(isa: str) -> tuple[str, list[str], list[str]]:
