@@ -217,7 +217,8 @@ def test_small_lstm_learns_each_task_at_a_short_length(
     task: str, seed: int, record_property: Any
 ) -> None:
     """Worst over kernels off / base / avx2, 1 and 2 threads, seeds 0-4 (AMD EPYC, 2026-12-07):
-    MARGINS."""
+    accuracy 0.95 (remember-first), 1.0 (parity), 0.89 (adding-classify), all needing >= 0.75;
+    adding's test MSE 0.0066 of the labels' variance (needs < 0.3)."""
     from rnnlab.models import create_model
     from rnnlab.training import evaluate, fit
 
