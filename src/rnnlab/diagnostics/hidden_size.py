@@ -286,7 +286,7 @@ def run(settings: Settings, inputs: Inputs) -> HiddenSizeResult:
 def estimate(settings: Settings, models: int) -> float:
     texts = 0.8 * (settings.limit or 20_000) * (settings.epochs or 5) * settings.seeds
     tokens = min(settings.max_len or 400, 230)
-    return len(settings.models) * len(settings.sizes) * texts * tokens * 1.75e-6  # make demo, Xeon
+    return len(settings.models) * len(settings.sizes) * texts * tokens * 4.9e-6  # make demo, AMD
 
 
 DIAGNOSTIC = Diagnostic(

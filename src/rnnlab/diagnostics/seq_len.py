@@ -254,7 +254,7 @@ MEAN_TOKENS = 230
 def estimate(settings: Settings, models: int) -> float:
     texts = 0.8 * (settings.limit or 20_000) * (settings.epochs or 5) * settings.seeds
     tokens = sum(min(n, MEAN_TOKENS) for n in settings.lengths)
-    return len(settings.models) * texts * tokens * 3e-6  # make demo, 2-core Xeon, 2026-12-01
+    return len(settings.models) * texts * tokens * 6.8e-6  # make demo, 2-core AMD EPYC, 2026-12-07
 
 
 DIAGNOSTIC = Diagnostic(

@@ -116,11 +116,12 @@ class StudySettings:
 OUTPUT_OPTIONS = ("tensorboard", "tensorboard_every")
 """Fields that change what is written besides the results, not the results themselves."""
 
-TRAIN_SECONDS_PER_EPOCH = 7.5
+TRAIN_SECONDS_PER_EPOCH = 12.8
 """One epoch of one compared model with one seed, on all 19,922 training reviews cut to 150
-tokens, with its evaluation, 2 cores; `expected` multiplies it by epochs, models and seeds
-(`make demo` on the 2-core Intel Xeon, 2026-12-01 19:43 UTC: 3 epochs of rnn, lstm, gru, bow
-and mingru took 34, 31, 23, 3 and 21 s, the rnn's with compiling the kernels)."""
+tokens, with its evaluation, 2 cores; `expected` multiplies it by epochs, models and seeds.
+Measured on the slower of the project's machines (`make demo` on the 2-core AMD EPYC,
+2026-12-07: 2 epochs of rnn, lstm, gru, bow and mingru took 18, 44, 35, 3 and 27 s per seed;
+the Intel Xeon took about 0.6 times that on 2026-12-01)."""
 
 QUICK_TRAINING: dict[str, Any] = dict(
     limit=8_000,  # of the 19,922 training reviews: 3 seeds of each model fit the demo's budget
