@@ -163,7 +163,7 @@ def test_compare_with_seeds_prints_mean_and_std_over_them(
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "compare over 2 seeds" in out and "mean ± std" in out
-    assert "with each of 2 seeds (McNemar" in out or "within noise across seeds" in out
+    assert "with each of 2 seeds (McNemar" in out or "not settled with 2 seeds" in out
     assert (tmp_path / "c" / "gru-seed1" / "summary.json").is_file()
     assert main([*argv[:-4], "--seeds", "0", "--out", str(tmp_path), "--name", "d"]) == 2
     assert "--seeds must be at least 1" in capsys.readouterr().err

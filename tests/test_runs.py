@@ -341,9 +341,9 @@ def test_a_difference_over_seeds_is_a_finding_only_when_every_seed_says_so() -> 
     every = runs.readings([_pair(0.001, 40, 10, 0), _pair(0.01, 30, 12, 1)])
     assert every == ["lstm beats rnn with each of 2 seeds (McNemar: p = 0.001, p = 0.01)"]
     mixed = runs.readings([_pair(0.001, 40, 10, 0), _pair(0.4, 20, 16, 1)])
-    assert mixed[0].startswith("lstm vs rnn: within noise across seeds (significant with 1 of 2")
+    assert mixed[0].startswith("lstm vs rnn: not settled with 2 seeds (significant with 1 of 2")
     split = runs.readings([_pair(0.001, 40, 10, 0), _pair(0.001, 10, 40, 1)])
-    assert "within noise" in split[0] and "2 of 2" in split[0]
+    assert "not settled" in split[0] and "2 of 2" in split[0]
     one_seed = runs.readings([_pair(0.001, 40, 10, 0)])
     assert one_seed == [
         "lstm-seed0 beats rnn-seed0 on the same 500 test texts (McNemar, p = 0.001)"

@@ -221,8 +221,8 @@ def seeds_reading(pairs: Sequence[dict[str, Any]]) -> str:
         return f"{winner} beats {loser} with each of {n} seeds (McNemar: {p_values})"
     significant = sum(w is not None for w in winners)
     return (
-        f"{a} vs {b}: within noise across seeds (significant with {significant} of {n} "
-        f"seeds; McNemar: {p_values})"
+        f"{a} vs {b}: not settled with {n} seeds (significant with {significant} of {n}, "
+        f"not all the same way; McNemar: {p_values})"
     )
 
 
