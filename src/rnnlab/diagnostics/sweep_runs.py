@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import fmean
 from typing import Any
 
 import numpy as np
@@ -216,7 +217,7 @@ class Change:
     def reading(self) -> str:
         n, p_values = len(self.seeds), ", ".join(describe_p(p) for p in self.p_values)
         moved = (
-            f"{pct(mean(self.before))} at {self.name}={self.first} to {pct(mean(self.after))} "
+            f"{pct(fmean(self.before))} at {self.name}={self.first} to {pct(fmean(self.after))} "
             f"at {self.name}={self.last}"
         )
         if self.way is not None:
@@ -230,10 +231,6 @@ class Change:
         return (
             f"{self.model}: {moved} is not settled with {n} seeds (per seed {per_seed}; {p_values})"
         )
-
-
-def mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values)
 
 
 def seed_change(model: str, name: str, cells: Sequence[Any], setting: str) -> Change | None:
