@@ -31,36 +31,46 @@ def pair(seed: int, p: float, only_gru: int, only_rnn: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def compared(*pairs: dict[str, Any]) -> Collection:
+def compared(*pairs: dict[str, Any], over_seeds: float | None = None) -> Collection:
+    """A compare folder of gru and rnn over 3 seeds: the per-seed tests `pairs` and, with
+    `over_seeds`, the p-value of the test over the seeds together."""
     rows = [
         {"model": m, "seed": s, "test_accuracy": acc}
         for s in range(3)
         for m, acc in (("gru", 0.87 + s / 100), ("rnn", 0.70 + s / 100))
     ]
-    data = {"models": ["gru", "rnn"], "seeds": [0, 1, 2], "rows": rows, "paired": list(pairs)}
+    pooled = {**pair(0, over_seeds or 1.0, 0, 0), "seeds": [0, 1, 2]}
+    data = {"models": ["gru", "rnn"], "seeds": [0, 1, 2], "rows": rows, "paired": list(pairs),
+            "over_seeds": [pooled] if over_seeds is not None else []}  # fmt: skip
     return Collection(roots=[], compares=[CompareFolder(Path("c"), data, None)])
 
 
-def test_a_pair_holds_only_when_every_seed_agrees() -> None:
-    (every,) = findings(
-        compared(pair(0, 1e-4, 60, 10), pair(1, 0.01, 40, 20), pair(2, 0.03, 35, 20))
-    )
+def test_a_pair_holds_only_when_every_seed_puts_it_ahead_and_the_seeds_together_agree() -> None:
+    ahead = (pair(0, 1e-4, 60, 10), pair(1, 0.2, 40, 30), pair(2, 0.03, 35, 20))
+    (every,) = findings(compared(*ahead, over_seeds=1e-5))
     assert every.id == "compare:gru-vs-rnn" and every.verdict == HOLDS and every.winner == "gru"
-    assert every.seeds == [0, 1, 2] and every.p_values == [1e-4, 0.01, 0.03]
+    assert every.seeds == [0, 1, 2] and every.p_values == [1e-4, 0.2, 0.03]
+    assert every.p_value == 1e-5
     assert every.values == {"gru": [0.87, 0.88, 0.89], "rnn": [0.70, 0.71, 0.72]}
-    assert every.reading.startswith("gru beats rnn with each of 3 seeds")
-    (one_off,) = findings(
-        compared(pair(0, 1e-4, 60, 10), pair(1, 0.2, 30, 25), pair(2, 1e-3, 50, 20))
-    )
-    assert one_off.verdict == NOT_SETTLED and one_off.winner is None
-    assert "not settled with 3 seeds (significant with 2 of 3" in one_off.reading
-    assert "87.0" in one_off.reading and "72.0" in one_off.reading  # the per-seed spread
+    assert every.reading.startswith("gru beats rnn, ahead with each of 3 seeds")
+    (weak,) = findings(compared(*ahead, over_seeds=0.08))
+    assert weak.verdict == NOT_SETTLED and weak.winner is None  # the seeds together: p >= 0.05
+    assert "not settled with 3 seeds (gru ahead with 3 of 3" in weak.reading
+    assert "87.0" in weak.reading and "72.0" in weak.reading  # the per-seed spread
     (split,) = findings(
-        compared(pair(0, 1e-4, 60, 10), pair(1, 1e-4, 10, 60), pair(2, 1e-4, 60, 10))
-    )
+        compared(pair(0, 1e-4, 60, 10), pair(1, 1e-4, 10, 60), pair(2, 1e-4, 60, 10),
+                 over_seeds=1e-4)
+    )  # fmt: skip
     assert split.verdict == NOT_SETTLED  # significant every time, but not the same winner
-    (tie,) = findings(compared(pair(0, 0.01, 20, 20)))
-    assert tie.verdict == NOT_SETTLED  # p says significant, yet no one won a single text more
+    assert "gru ahead with 2 of 3" in split.reading
+    (tie,) = findings(
+        compared(pair(0, 1e-4, 60, 10), pair(1, 1.0, 20, 20), pair(2, 1e-4, 60, 10),
+                 over_seeds=1e-6)
+    )  # fmt: skip
+    assert tie.verdict == NOT_SETTLED  # one seed put neither model ahead
+    (old,) = findings(compared(pair(0, 0.01, 20, 20)))
+    assert old.verdict == NOT_SETTLED  # one seed: p says significant, yet no one won a text more
+    assert findings(compared(*ahead)) == []  # several seeds but no test over them: no finding
 
 
 def cell(model: str, seed: int, max_len: int, accuracy: float) -> SimpleNamespace:
@@ -177,7 +187,9 @@ def run(seed: int, accuracy: float) -> TrainingRun:
 
 
 def test_the_header_counts_the_seeds_and_lists_the_findings() -> None:
-    c = compared(pair(0, 1e-4, 60, 10), pair(1, 0.2, 30, 25), pair(2, 1e-3, 50, 20))
+    c = compared(
+        pair(0, 1e-4, 60, 10), pair(1, 0.2, 25, 30), pair(2, 1e-3, 50, 20), over_seeds=1e-4
+    )
     c.runs = [run(s, 0.87) for s in range(3)]
     section = certainty_section(c)
     assert section is not None

@@ -206,6 +206,30 @@ def test_mcnemar_is_symmetric_and_a_probability(pairs: list[tuple[bool, bool]]) 
     assert (forward.only_a, forward.only_b) == (backward.only_b, backward.only_a)
 
 
+@given(
+    st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=200),
+    st.integers(1, 4),
+)
+def test_mcnemar_over_seeds_counts_each_example_once(
+    pairs: list[tuple[bool, bool]], repeats: int
+) -> None:
+    a, b = (list(x) for x in zip(*pairs, strict=True))
+    one = metrics.mcnemar(a, b)
+    assert metrics.seeds_mcnemar([a], [b]) == one  # one seed: McNemar's test itself
+    assert metrics.seeds_mcnemar([a] * repeats, [b] * repeats) == one  # copies add nothing
+
+
+def test_mcnemar_over_seeds_averages_each_example_over_the_seeds() -> None:
+    # example 0: A right with 2 of 3 seeds, B with 1 -> A; example 1: 1 vs 1 -> neither;
+    # example 2: 0 vs 3 -> B; example 3: 3 vs 2 -> A
+    a = [[1, 1, 0, 1], [1, 0, 0, 1], [0, 0, 0, 1]]
+    b = [[1, 1, 1, 1], [0, 0, 1, 1], [0, 0, 1, 0]]
+    test = metrics.seeds_mcnemar(a, b)
+    assert (test.only_a, test.only_b, test.method) == (2, 1, "exact")
+    with pytest.raises(ValueError, match="answered"):
+        metrics.seeds_mcnemar([[1, 0]], [[1, 0, 1]])
+
+
 def test_two_proportions_and_the_resolvable_difference() -> None:
     assert metrics.two_proportion_p(62, 100, 54, 100) == pytest.approx(0.2517, abs=1e-4)
     assert metrics.two_proportion_p(500, 1000, 500, 1000) == pytest.approx(1.0)

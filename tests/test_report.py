@@ -728,7 +728,7 @@ def test_readings_come_from_paired_tests_and_the_front_box_says_how_sure(
     page = build_page(collect([tmp_path / "c"]))
     training = next(s for s in page.sections if s.id == "training")
     lead = " ".join(training.lead)
-    assert "Paired on the same test texts (McNemar's test per seed" in lead
+    assert "Paired on the same test texts (McNemar's test; a difference" in lead
     won = "rnn beats gru" in lead or "gru beats rnn" in lead
     assert won == (pair["p_value"] < 0.05) and won != ("not settled with 1 seed" in lead)
     intervals = next(f for f in training.figures if f.title == "Test accuracy with 95% intervals")

@@ -16,6 +16,7 @@ from rnnlab import api, runs
 from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from rnnlab.data import load_splits
 from rnnlab.errors import RnnlabError
+from rnnlab.report.collect import collect
 from rnnlab.training import Callback, StepStats, TrainState, predict_logits, save_state_dict
 
 POSITIVE = ["good", "great", "fun", "wonderful", "brilliant", "moving"]
@@ -316,10 +317,18 @@ def test_compare_with_seeds_keeps_every_seed_and_reports_mean_and_std(
         assert row["test_accuracy_values"] == values and row["seeds"] == [5, 6]
         assert row["test_accuracy"] == pytest.approx(np.mean(values))
         assert row["test_accuracy_std"] == pytest.approx(np.std(values))
-    # McNemar only between the models' runs of the same seed
+    # McNemar between the models' runs of the same seed, and once over both seeds
     assert sorted((p["a"], p["b"], p["seed"]) for p in data["paired"]) == [
         ("rnn-seed5", "gru-seed5", 5), ("rnn-seed6", "gru-seed6", 6),
     ]  # fmt: skip
+    (over,) = data["over_seeds"]
+    assert (over["model_a"], over["model_b"], over["seeds"]) == ("rnn", "gru", [5, 6])
+    assert result.over_seeds == data["over_seeds"]
+    # a compare.json written before the test over the seeds gets it from its runs when read
+    older = {key: value for key, value in data.items() if key != "over_seeds"}
+    (root / "compare.json").write_text(json.dumps(older))
+    (read,) = collect([root]).compares
+    assert read.data["over_seeds"] == data["over_seeds"]
     table = result.table()
     assert table.title == "compare over 2 seeds" and [row[0] for row in table.rows] == [
         "rnn",
@@ -337,17 +346,34 @@ def _pair(p: float, only_a: int, only_b: int, seed: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def test_a_difference_over_seeds_is_a_finding_only_when_every_seed_says_so() -> None:
-    every = runs.readings([_pair(0.001, 40, 10, 0), _pair(0.01, 30, 12, 1)])
-    assert every == ["lstm beats rnn with each of 2 seeds (McNemar: p = 0.001, p = 0.01)"]
-    mixed = runs.readings([_pair(0.001, 40, 10, 0), _pair(0.4, 20, 16, 1)])
-    assert mixed[0].startswith("lstm vs rnn: not settled with 2 seeds (significant with 1 of 2")
-    split = runs.readings([_pair(0.001, 40, 10, 0), _pair(0.001, 10, 40, 1)])
-    assert "not settled" in split[0] and "2 of 2" in split[0]
+def _over_seeds(p: float) -> list[dict[str, Any]]:
+    return [{**_pair(p, 0, 0, 0), "seeds": [0, 1]}]
+
+
+def test_a_difference_over_seeds_is_a_finding_only_under_the_seed_rule() -> None:
+    ahead = [_pair(0.001, 40, 10, 0), _pair(0.4, 20, 16, 1)]
+    every = runs.readings(ahead, _over_seeds(0.002))
+    assert every == [
+        "lstm beats rnn, ahead with each of 2 seeds (McNemar over the seeds: p = 0.002; "
+        "per seed: p = 0.001, p = 0.4)"
+    ]
+    weak = runs.readings(ahead, _over_seeds(0.3))
+    assert weak[0].startswith("lstm vs rnn: not settled with 2 seeds (lstm ahead with 2 of 2")
+    split = runs.readings([_pair(0.001, 40, 10, 0), _pair(0.001, 10, 40, 1)], _over_seeds(0.01))
+    assert "not settled" in split[0] and "ahead with 1 of 2" in split[0]
+    assert "no test over the seeds" in runs.readings(ahead)[0]
     one_seed = runs.readings([_pair(0.001, 40, 10, 0)])
     assert one_seed == [
         "lstm-seed0 beats rnn-seed0 on the same 500 test texts (McNemar, p = 0.001)"
     ]
+
+
+def test_the_seed_rule() -> None:
+    assert runs.seed_rule([3, 1, 2], 0.01) == 1 and runs.seed_rule([-3, -1], 0.04) == -1
+    assert runs.seed_rule([3, 1, 2], 0.05) == 0  # not below the threshold
+    assert runs.seed_rule([3, -1, 2], 1e-9) == 0  # one seed the other way
+    assert runs.seed_rule([3, 0, 2], 1e-9) == 0  # one seed puts neither ahead
+    assert runs.seed_rule([], 1e-9) == 0
 
 
 def test_compare_checks_model_names_before_training(tmp_path: Path, corpus: Path) -> None:

@@ -346,11 +346,14 @@ class CompareResult:
     per seed."""
     by_model: list[dict[str, Any]] = field(default_factory=list)
     """With several seeds: one row per model, mean ± std over the seeds and each seed's value."""
+    over_seeds: list[dict[str, Any]] = field(default_factory=list)
+    """With several seeds: McNemar's test for each pair of models over all its seeds
+    (compare.json's `over_seeds`), which decides the pair under the seed rule."""
 
     def table(self) -> Table:
         """The comparison table (over the seeds when there are several), with the paired tests'
         readings under it."""
-        return runs.compare_table(self.rows, self.paired, self.by_model)
+        return runs.compare_table(self.rows, self.paired, self.by_model, self.over_seeds)
 
     def _repr_html_(self) -> str:
         """A notebook shows the comparison table, with the paired tests' readings under it."""
@@ -429,7 +432,7 @@ def compare(
             ),
         )
     result.rows, result.paired = written["rows"], written["paired"]
-    result.by_model = written["by_model"]
+    result.by_model, result.over_seeds = written["by_model"], written["over_seeds"]
     return result
 
 

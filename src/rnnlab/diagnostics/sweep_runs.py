@@ -20,10 +20,9 @@ from rnnlab.data.splits import stratified_subsample
 from rnnlab.errors import RnnlabError
 from rnnlab.formatting import finite, pct
 from rnnlab.models import build_model, count_parameters
-from rnnlab.runs.compare import unanimous
+from rnnlab.runs.compare import seed_rule
 from rnnlab.training import evaluate, fit, seed_everything
 from rnnlab.training.metrics import (
-    SIGNIFICANT,
     describe_p,
     mean_std,
     seed_interval,
@@ -188,8 +187,8 @@ def summary_points(summary: Sequence[Any], model: str, setting: str) -> list[Poi
 
 @dataclass(frozen=True)
 class Change:
-    """One model's accuracy from the first to the last setting of a sweep, seed by seed: each
-    seed's two cells (same seed, first and last setting) get a two-proportion test."""
+    """One model's accuracy from the first to the last setting of a sweep: a two-proportion
+    test per seed and one over the seeds together."""
 
     model: str
     name: str
@@ -200,37 +199,37 @@ class Change:
     before: list[float]
     after: list[float]
     p_values: list[float]
-
-    @property
-    def ways(self) -> list[str | None]:
-        """Per seed: "rises" or "falls" when its test says p < 0.05, else None."""
-        return [
-            ("rises" if b > a else "falls") if p < SIGNIFICANT and a != b else None
-            for a, b, p in zip(self.before, self.after, self.p_values, strict=True)
-        ]
+    p_value: float
+    """Over all the seeds together (`_two_proportion`)."""
 
     @property
     def way(self) -> str | None:
-        """ "rises" or "falls" when every seed's test says so (`unanimous`), else None."""
-        return unanimous(self.ways)
+        """ "rises" or "falls" under the seed rule (`seed_rule`: every seed the same way, and
+        p < 0.05 over the seeds), else None."""
+        side = seed_rule(
+            [b - a for a, b in zip(self.before, self.after, strict=True)], self.p_value
+        )
+        return None if side == 0 else ("rises" if side == 1 else "falls")
 
     def reading(self) -> str:
-        n, p_values = len(self.seeds), ", ".join(describe_p(p) for p in self.p_values)
+        n = len(self.seeds)
+        tests = describe_p(self.p_value) + (
+            " over the seeds; per seed " + ", ".join(describe_p(p) for p in self.p_values)
+            if n > 1 else ""
+        )  # fmt: skip
         moved = (
             f"{pct(fmean(self.before))} at {self.name}={self.first} to {pct(fmean(self.after))} "
             f"at {self.name}={self.last}"
         )
         if self.way is not None:
             seeds = "" if n == 1 else f" with each of {n} seeds"
-            return f"{self.model} {self.way} from {moved}{seeds} ({p_values})"
+            return f"{self.model} {self.way} from {moved}{seeds} ({tests})"
         if n == 1:
-            return f"{self.model}: {moved} is within noise ({p_values})"
+            return f"{self.model}: {moved} is within noise ({tests})"
         per_seed = " / ".join(
             f"{pct(a)}→{pct(b)}" for a, b in zip(self.before, self.after, strict=True)
         )
-        return (
-            f"{self.model}: {moved} is not settled with {n} seeds (per seed {per_seed}; {p_values})"
-        )
+        return f"{self.model}: {moved} is not settled with {n} seeds (per seed {per_seed}; {tests})"
 
 
 def seed_change(model: str, name: str, cells: Sequence[Any], setting: str) -> Change | None:
@@ -248,30 +247,37 @@ def seed_change(model: str, name: str, cells: Sequence[Any], setting: str) -> Ch
         return None
     before = [at[values[0], s] for s in seeds]
     after = [at[values[-1], s] for s in seeds]
-    p_values = [
-        two_proportion_p(
-            round(a.test_accuracy * a.test_examples), a.test_examples,
-            round(b.test_accuracy * b.test_examples), b.test_examples,
-        ) if a.test_examples and b.test_examples else 1.0
-        for a, b in zip(before, after, strict=True)
-    ]  # fmt: skip
     return Change(
         model, name, values[0], values[-1], seeds,
-        [float(c.test_accuracy) for c in before], [float(c.test_accuracy) for c in after], p_values,
+        [float(c.test_accuracy) for c in before], [float(c.test_accuracy) for c in after],
+        [_two_proportion([a], [b]) for a, b in zip(before, after, strict=True)],
+        _two_proportion(before, after),
     )  # fmt: skip
+
+
+def _two_proportion(before: Sequence[Any], after: Sequence[Any]) -> float:
+    """The two-proportion test between two settings' cells, each side's accuracy averaged over
+    its seeds and its texts counted once (the seeds score the same test texts, so they are
+    not independent samples; a sweep cell keeps no per-text predictions for a paired test)."""
+    sides = []
+    for cells in (before, after):
+        texts = round(fmean(c.test_examples or 0 for c in cells))
+        sides += [round(fmean(c.test_accuracy for c in cells) * texts), texts]
+    return two_proportion_p(*sides)
 
 
 def noise_readings(
     cells: Sequence[Any], models: Sequence[str], setting: str, name: str
 ) -> list[str]:
     """One sentence: per model, whether accuracy moved from the first to the last setting,
-    tested seed by seed (a change counts only when every seed's test says so)."""
+    under the seed rule (`seed_rule`)."""
     changes = [c.reading() for m in models if (c := seed_change(m, name, cells, setting))]
     if not changes:
         return []
     return [
-        "Tested against noise (two-proportion test on the test texts, per seed; a change counts "
-        "only at p < 0.05 with every seed, in the same direction): " + "; ".join(changes) + "."
+        "Tested against noise (two-proportion test on the test texts; a change counts only "
+        "when every seed moves the same way and the test over the seeds together says "
+        "p < 0.05): " + "; ".join(changes) + "."
     ]
 
 

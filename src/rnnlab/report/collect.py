@@ -20,7 +20,7 @@ import yaml
 
 from rnnlab.diagnostics import Diagnostic, Result, registry
 from rnnlab.errors import RnnlabError
-from rnnlab.runs.compare import run_name
+from rnnlab.runs.compare import over_seeds_tests, run_name
 
 SUMMARY = "summary.json"
 METRICS = "metrics.jsonl"
@@ -340,7 +340,7 @@ def _read_folder(folder: Path, c: Collection) -> None:
         c.skipped.append(f"{folder}: unfinished run (no summary.json)")
     if (folder / COMPARE).is_file():
         c.compares.append(
-            CompareFolder(folder, read_json_object(folder / COMPARE), _png(folder / COMPARE_CURVES))
+            CompareFolder(folder, _compare_data(folder), _png(folder / COMPARE_CURVES))
         )
     if (folder / RESULT).is_file():
         c.results.append(read_result(folder))
@@ -348,6 +348,19 @@ def _read_folder(folder: Path, c: Collection) -> None:
         c.datasets.append((folder, read_json_object(folder / DATASET)))
     if (folder / STUDY).is_file():
         c.studies.append((folder, read_json_object(folder / STUDY)))
+
+
+def _compare_data(folder: Path) -> dict[str, Any]:
+    """compare.json; one written before the test over the seeds gets it from its runs."""
+    data = read_json_object(folder / COMPARE)
+    models, seeds = data.get("models"), data.get("seeds")
+    if "over_seeds" in data or not isinstance(models, list) or not isinstance(seeds, list):
+        return data
+    done = {str(r.get("run_dir")) for r in data.get("rows") or [] if isinstance(r, dict)}
+    plain = [m for m in models if isinstance(m, str) and "/" not in m and ".." not in m]
+    seeds = [s for s in seeds if isinstance(s, int)]
+    data["over_seeds"] = over_seeds_tests(folder, plain, seeds, sorted(done))
+    return data
 
 
 def _assign_owners(c: Collection) -> None:

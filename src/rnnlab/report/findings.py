@@ -4,13 +4,15 @@
 report renders them and the study stores them in study.json (`"findings"`), so two studies can
 be compared finding by finding (`compare_findings`, `rnnlab report A --compare-findings B`).
 
-The rule (`rnnlab.runs.compare.unanimous`, the one `rnnlab compare --seeds` uses): a difference
-holds only when the test of every seed is significant with the same winner; otherwise it is
-"not settled with N seeds", and the per-seed values show the spread.
+The rule (`rnnlab.runs.compare.seed_rule`, the one `rnnlab compare --seeds` uses): a
+difference holds only when every seed goes the same way and the test over all the seeds
+together says p < 0.05; otherwise it is "not settled with N seeds", and the per-seed values
+show the spread.
 
-- `compare:<a>-vs-<b>`: two compared models, McNemar's test on the same test texts per seed;
+- `compare:<a>-vs-<b>`: two compared models, McNemar's test on the same test texts over the
+  seeds (each text's correctness averaged over them; compare.json's `over_seeds`);
 - `seq_len:<model>`, `hidden_size:<model>`: a sweep's first against its last setting, a
-  two-proportion test per seed;
+  two-proportion test on the cells' counts added over the seeds;
 - `synthetic:<task>:<model>:T=<n>`: a synthetic cell above chance or at chance, every seed.
 """
 
@@ -26,7 +28,7 @@ from rnnlab.diagnostics.synthetic import SyntheticResult, seeds_at_chance
 from rnnlab.errors import RnnlabError
 from rnnlab.formatting import is_num, pct
 from rnnlab.report.collect import Collection, collect
-from rnnlab.runs.compare import pair_winner, paired_tests, unanimous
+from rnnlab.runs.compare import paired_tests, same_models, seed_leads, seeds_winner
 from rnnlab.training.metrics import describe_p, mean_std
 
 HOLDS = "holds"
@@ -44,7 +46,8 @@ class Finding:
     claim: str
     """What is tested, in words."""
     verdict: str
-    """`holds` (every seed's test agrees) or `not settled`."""
+    """`holds` (every seed the same way and the test over the seeds significant) or
+    `not settled`."""
     winner: str | None
     """When it holds: the winning model, or the direction ("falls", "above chance")."""
     seeds: list[int | None]
@@ -54,6 +57,8 @@ class Finding:
     """The per-seed numbers behind it (test accuracies), by model or setting."""
     reading: str = ""
     """The sentence the report shows."""
+    p_value: float | None = None
+    """The test over all the seeds together (None for the synthetic cells)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,54 +85,64 @@ def pair_id(a: str, b: str) -> str:
 
 
 def compare_findings(c: Collection) -> list[Finding]:
-    """One finding per pair of compared models over the seeds (compare.json's "paired"; for
-    plain run folders, McNemar's test computed afresh, one seed)."""
+    """One finding per pair of compared models over the seeds (compare.json's `over_seeds`
+    and `paired`; for plain run folders, McNemar's test computed afresh, one seed)."""
     several = len(c.compares) > 1  # then each id names its compare folder: `...@<folder>`
-    pairs = [
-        {**p, "where": f"@{compare.path.name}" if several else ""}
-        for compare in c.compares
-        for p in compare.data.get("paired") or []
-    ]
-    rows = [r for compare in c.compares for r in compare.rows]
-    if not pairs and c.main_runs:
+    out = []
+    for compare in c.compares:
+        paired = compare.data.get("paired") or []
+        one_seed = len({p.get("seed") for p in paired}) <= 1  # then each pair's own test
+        pooled = paired if one_seed else compare.data.get("over_seeds") or []
+        where = f"@{compare.path.name}" if several else ""
+        for over in pooled:
+            pairs = same_models(over, paired) or [over]
+            out.append(_pair_finding(over, pairs, compare.rows, where))
+    if not c.compares and c.main_runs:
         names = {r.label: r for r in c.main_runs if r.dataset == c.main_runs[0].dataset}
-        pairs = [
-            {**p, "model_a": p["a"], "model_b": p["b"], "seed": names[p["a"]].summary.get("seed")}
-            for p in paired_tests({label: r.path for label, r in names.items()})
-        ]
         rows = [
             {"model": label, "seed": r.summary.get("seed"), "test_accuracy": r.test.get("accuracy")}
             for label, r in names.items()
         ]
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for pair in pairs:
-        key = pair_id(pair["model_a"], pair["model_b"]) + pair.get("where", "")
-        grouped.setdefault(key, []).append(pair)
-    return [_pair_finding(key, group, rows) for key, group in grouped.items()]
+        for p in paired_tests({label: [r.path] for label, r in names.items()}):
+            pair = {
+                **p,
+                "model_a": p["a"],
+                "model_b": p["b"],
+                "seed": names[p["a"]].summary.get("seed"),
+            }
+            out.append(_pair_finding(pair, [pair], rows, ""))
+    return out
 
 
-def _pair_finding(key: str, pairs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> Finding:
-    a, b = str(pairs[0]["model_a"]), str(pairs[0]["model_b"])
+def _pair_finding(
+    pooled: dict[str, Any], pairs: list[dict[str, Any]], rows: list[dict[str, Any]], where: str
+) -> Finding:
+    a, b = str(pooled["model_a"]), str(pooled["model_b"])
     seeds = [p.get("seed") for p in pairs]
-    winner = unanimous([pair_winner(p, "model_a", "model_b") for p in pairs])
+    winner = seeds_winner(pooled, pairs)
     values = {m: [_accuracy(rows, m, s) for s in seeds] for m in (a, b)}
     p_values = [float(p["p_value"]) for p in pairs]
-    n, tests = len(pairs), ", ".join(describe_p(p) for p in p_values)
+    n = len(pairs)
+    tests = f"McNemar: {describe_p(float(pooled['p_value']))}" + (
+        " over the seeds; per seed " + ", ".join(describe_p(p) for p in p_values) if n > 1 else ""
+    )
     if winner is not None:
         loser = b if winner == a else a
         reading = (
-            f"{winner} beats {loser} {with_seeds(n)} ({_spread(values, winner)}"
-            f" vs {_spread(values, loser)}; McNemar: {tests})"
+            f"{winner} beats {loser}{', ahead' * (n > 1)} {with_seeds(n)} ({_spread(values, winner)}"
+            f" vs {_spread(values, loser)}; {tests})"
         )
     else:
-        significant = sum(pair_winner(p) is not None for p in pairs)
+        ahead = sum(lead > 0 for lead in seed_leads(pooled, pairs))
         reading = (
-            f"{a} vs {b}: not settled with {n} seed{'s' * (n > 1)} (significant with "
-            f"{significant} of {n}; {_spread(values, a)} vs {_spread(values, b)}; McNemar: {tests})"
+            f"{a} vs {b}: not settled with {n} seed{'s' * (n > 1)} ({a} ahead with {ahead} of "
+            f"{n}; {_spread(values, a)} vs {_spread(values, b)}; {tests})"
         )
     return Finding(
-        key, f"{a} vs {b}: test accuracy on the same {pairs[0].get('examples', 0):,} test texts",
+        pair_id(a, b) + where,
+        f"{a} vs {b}: test accuracy on the same {pooled.get('examples', 0):,} test texts",
         HOLDS if winner else NOT_SETTLED, winner, seeds, list(p_values), values, reading,
+        float(pooled["p_value"]),
     )  # fmt: skip
 
 
@@ -174,7 +189,7 @@ def sweep_findings(c: Collection) -> list[Finding]:
                     list(change.p_values),
                     {f"{name}={change.first}": list(change.before),
                      f"{name}={change.last}": list(change.after)},
-                    change.reading(),
+                    change.reading(), change.p_value,
                 )
             )  # fmt: skip
     return out

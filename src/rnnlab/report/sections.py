@@ -302,15 +302,16 @@ def training_section(c: Collection) -> Section | None:
         pairs = [f for f in findings(c) if f.id.startswith("compare:")]
         if pairs:
             section.lead.append(
-                "Paired on the same test texts (McNemar's test per seed; a difference is a "
-                "finding only when every seed's test says p < 0.05 with the same winner): "
+                "Paired on the same test texts (McNemar's test; a difference is a finding only "
+                "when every seed puts the same model ahead and the test over the seeds "
+                "together says p < 0.05): "
                 + "; ".join(f.reading for f in pairs) + "."
             )  # fmt: skip
         for compare in c.compares:
             if compare.data.get("by_model"):  # several seeds: mean ± std and each seed's value
                 section.tables.append(
                     compare_table(compare.rows, compare.data.get("paired") or [],
-                                  compare.data["by_model"])
+                                  compare.data["by_model"], compare.data.get("over_seeds") or [])
                 )  # fmt: skip
         section.tables.append(table)
         mine = c.model_runs
@@ -747,8 +748,8 @@ def beyond_section(c: Collection) -> Section | None:
         "(“What if we removed recurrence entirely?”). Here they meet a bag of n-grams, "
         "a recurrence that trains as a parallel scan (minGRU / minLSTM) and a small Transformer, "
         "on the same data, with the same training and diagnostics. A difference is called a "
-        "finding only where the paired McNemar test on the same test texts says p < 0.05 with "
-        "every seed, the same way (test accuracy: mean ± std over the seeds; the diagnostics "
+        "finding only where every seed puts the same model ahead and the paired McNemar test "
+        "on the same test texts, over the seeds together, says p < 0.05 (test accuracy: mean ± std over the seeds; the diagnostics "
         "columns: each model's first seed's run).",
     ]
     section.lead += _order_claim(by, acc, pairs)

@@ -9,6 +9,7 @@ from rnnlab.runs.compare import (
     paired_tests,
     readings,
     run_name,
+    seed_rule,
     write_compare,
 )
 from rnnlab.runs.data import foreign_split, foreign_splits, own_splits, same_dataset
@@ -91,6 +92,7 @@ __all__ = [
     "run_name",
     "run_tables",
     "same_dataset",
+    "seed_rule",
     "start_run",
     "timestamp",
     "write_compare",

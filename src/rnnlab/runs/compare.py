@@ -6,7 +6,8 @@
 <compare>/compare.json  dataset, models, seeds, rows (one per run, with 95% intervals),
                         by_model (with several seeds: mean ± std over them and each seed's
                         value), paired (McNemar's test for each pair of models on the same
-                        test texts, per seed), config, histories
+                        test texts, per seed), over_seeds (with several seeds: one test per
+                        pair of models over all its seeds, `seeds_mcnemar`), config, histories
 <compare>/compare_curves.png   the learning curves (with several seeds: the first seed's runs)
 ```
 """
@@ -32,7 +33,7 @@ from rnnlab.runs.folder import (
 )
 from rnnlab.tables import Table
 from rnnlab.training.curves import plot_compare_curves
-from rnnlab.training.metrics import SIGNIFICANT, describe_p, mcnemar, mean_std, seed_interval
+from rnnlab.training.metrics import SIGNIFICANT, describe_p, mean_std, seed_interval, seeds_mcnemar
 
 COMPARE = "compare.json"
 COMPARE_CURVES = "compare_curves.png"
@@ -86,10 +87,11 @@ def write_compare(
         histories[run] = read_metrics(folder / run)
     paired = []
     for seed in seeds:  # the same texts and the same seed: one test per pair of models
-        same_seed = {run: folder / run for run in done if runs[run][1] == seed}
+        same_seed = {run: [folder / run] for run in done if runs[run][1] == seed}
         for pair in paired_tests(same_seed):
             pair.update(model_a=runs[pair["a"]][0], model_b=runs[pair["b"]][0], seed=seed)
             paired.append(pair)
+    over_seeds = over_seeds_tests(folder, models, seeds, done)
     data = {
         "dataset": dataset,
         "models": list(models),
@@ -97,6 +99,7 @@ def write_compare(
         "rows": rows,
         "by_model": seed_rows(rows) if len(seeds) > 1 else [],
         "paired": paired,
+        "over_seeds": over_seeds,
         "config": config.to_dict(),
         "histories": histories,
     }
@@ -108,6 +111,24 @@ def write_compare(
         title = folder.name if len(seeds) == 1 else f"{folder.name} (seed {seeds[0]})"
         plot_compare_curves(shown, folder / COMPARE_CURVES, title=title)
     return data
+
+
+def over_seeds_tests(
+    folder: Path, models: Sequence[str], seeds: Sequence[int], done: Sequence[str]
+) -> list[dict[str, Any]]:
+    """compare.json's `over_seeds`: with several seeds, McNemar's test for each pair of models
+    whose every seed has finished (`done`), over all the seeds together; [] with one seed."""
+    if len(seeds) < 2:
+        return []
+    every_seed = {
+        m: [folder / run_name(m, s, len(seeds)) for s in seeds]
+        for m in models
+        if all(run_name(m, s, len(seeds)) in done for s in seeds)
+    }
+    return [
+        {**pair, "model_a": pair["a"], "model_b": pair["b"], "seeds": list(seeds)}
+        for pair in paired_tests(every_seed)
+    ]
 
 
 def seed_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -154,27 +175,34 @@ def clear_compare(out: Path | str | None, name: str) -> None:
     shutil.rmtree(path)
 
 
-def paired_tests(runs: Mapping[str, Path]) -> list[dict[str, Any]]:
-    """McNemar's test for every pair of runs (label -> run folder) whose saved test labels
-    are the same texts' (same labels in the same order): the runs of one comparison."""
+def paired_tests(runs: Mapping[str, Sequence[Path]]) -> list[dict[str, Any]]:
+    """McNemar's test for every pair of labels (label -> its run folders: one, or one per seed,
+    the same seeds in the same order for every label) whose saved test labels are the same
+    texts' (same labels in the same order): the runs of one comparison. Over several seeds
+    each text's correctness is averaged over the seeds (`seeds_mcnemar`)."""
     correct, truth = {}, {}
-    for model, run_dir in runs.items():
-        found = read_predictions(run_dir)
-        if found is not None:
-            labels, predictions = found
-            truth[model] = labels
-            correct[model] = [a == b for a, b in zip(labels, predictions, strict=True)]
+    for label, run_dirs in runs.items():
+        found = [read_predictions(run_dir) for run_dir in run_dirs]
+        texts = {tuple(f[0]) for f in found if f is not None}
+        if None in found or len(texts) != 1:
+            continue  # a run without saved predictions, or seeds on other texts
+        truth[label] = texts.pop()
+        correct[label] = [  # (S, N)
+            [a == b for a, b in zip(labels, predictions, strict=True)]
+            for labels, predictions in found  # type: ignore[misc]
+        ]
     out = []
     names = list(correct)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            if truth[a] != truth[b]:
+            if truth[a] != truth[b] or len(correct[a]) != len(correct[b]):
                 continue  # not the same test texts
-            test = mcnemar(correct[a], correct[b])
+            test = seeds_mcnemar(correct[a], correct[b])
             out.append(
                 {
                     "a": a, "b": b, "only_a": test.only_a, "only_b": test.only_b,
-                    "p_value": test.p_value, "method": test.method, "examples": len(correct[a]),
+                    "p_value": test.p_value, "method": test.method,
+                    "examples": len(correct[a][0]),
                 }
             )  # fmt: skip
     return out
@@ -193,59 +221,88 @@ def paired_reading(pair: dict[str, Any]) -> str:
     return f"{a} vs {b}: the difference is within noise (McNemar, {describe_p(p)})"
 
 
+def seed_rule(leads: Sequence[float], p_value: float) -> int:
+    """The seed rule of every finding. `leads`: per seed, how far the first side is ahead (a
+    count or an accuracy difference); `p_value`: the test over all the seeds together. 1 (the
+    first side) or -1 (the second) when every seed puts that side ahead and p < 0.05, else 0:
+    not settled with these seeds. With one seed: that seed's test alone."""
+    signs = {(lead > 0) - (lead < 0) for lead in leads}
+    if len(signs) == 1 and 0 not in signs and p_value < SIGNIFICANT:
+        return signs.pop()
+    return 0
+
+
 def pair_winner(pair: dict[str, Any], a: str = "a", b: str = "b") -> str | None:
     """The winner of one McNemar test (pair[a] or pair[b]: the run names, or with a="model_a"
     the model names), or None when the difference is within noise (p >= 0.05 or a tie)."""
-    if float(pair["p_value"]) < SIGNIFICANT and pair["only_a"] != pair["only_b"]:
-        return str(pair[a] if pair["only_a"] > pair["only_b"] else pair[b])
-    return None
+    side = seed_rule([pair["only_a"] - pair["only_b"]], float(pair["p_value"]))
+    return None if side == 0 else str(pair[a] if side == 1 else pair[b])
 
 
-def unanimous(winners: Sequence[str | None]) -> str | None:
-    """The seed rule of every finding: the winner when each seed's test names the same one
-    (significant every time), else None (not settled with these seeds)."""
-    first = winners[0] if winners else None
-    return first if first is not None and all(w == first for w in winners) else None
+def seed_leads(pooled: dict[str, Any], pairs: Sequence[dict[str, Any]]) -> list[int]:
+    """Per seed (`pairs`: compare.json's `paired` tests of one pair of models): how many more
+    test texts `pooled["model_a"]` got right than `pooled["model_b"]`."""
+    return [
+        (p["only_a"] - p["only_b"]) * (1 if p["model_a"] == pooled["model_a"] else -1)
+        for p in pairs
+    ]
 
 
-def seeds_reading(pairs: Sequence[dict[str, Any]]) -> str:
-    """One pair of models over several seeds (one McNemar test per seed): a finding only when
-    every seed's test is significant with the same winner (`unanimous`)."""
-    a, b = pairs[0]["model_a"], pairs[0]["model_b"]
-    winners = [pair_winner(pair, "model_a", "model_b") for pair in pairs]
-    p_values = ", ".join(describe_p(float(pair["p_value"])) for pair in pairs)
-    n = len(pairs)
-    winner = unanimous(winners)
+def seeds_winner(pooled: dict[str, Any], pairs: Sequence[dict[str, Any]]) -> str | None:
+    """The winning model of `pooled` (compare.json's `over_seeds` entry of a pair of models)
+    under `seed_rule`, given the per-seed tests `pairs` of the same models; else None."""
+    side = seed_rule(seed_leads(pooled, pairs), float(pooled["p_value"]))
+    return None if side == 0 else str(pooled["model_a"] if side == 1 else pooled["model_b"])
+
+
+def same_models(pooled: dict[str, Any], pairs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The per-seed tests (compare.json's `paired`) of the pair of models in `pooled`."""
+    models = {pooled["model_a"], pooled["model_b"]}
+    return [p for p in pairs if {p["model_a"], p["model_b"]} == models]
+
+
+def seeds_reading(pooled: dict[str, Any], pairs: Sequence[dict[str, Any]]) -> str:
+    """One pair of models over several seeds: a finding only under `seed_rule` (every seed
+    the same way, and McNemar's test over the seeds together says p < 0.05)."""
+    a, b = pooled["model_a"], pooled["model_b"]
+    n, winner = len(pairs), seeds_winner(pooled, pairs)
+    tests = (
+        f"McNemar over the seeds: {describe_p(float(pooled['p_value']))}; per seed: "
+        + ", ".join(describe_p(float(pair["p_value"])) for pair in pairs)
+    )
     if winner is not None:
         loser = b if winner == a else a
-        return f"{winner} beats {loser} with each of {n} seeds (McNemar: {p_values})"
-    significant = sum(w is not None for w in winners)
-    return (
-        f"{a} vs {b}: not settled with {n} seeds (significant with {significant} of {n}, "
-        f"not all the same way; McNemar: {p_values})"
-    )
+        return f"{winner} beats {loser}, ahead with each of {n} seeds ({tests})"
+    ahead = sum(lead > 0 for lead in seed_leads(pooled, pairs))
+    return f"{a} vs {b}: not settled with {n} seeds ({a} ahead with {ahead} of {n}; {tests})"
 
 
-def readings(paired: Sequence[dict[str, Any]]) -> list[str]:
-    """The paired tests' sentences: one per pair, or one per pair of models over its seeds."""
+def readings(
+    paired: Sequence[dict[str, Any]], over_seeds: Sequence[dict[str, Any]] = ()
+) -> list[str]:
+    """The paired tests' sentences: one per pair of runs with one seed, or one per pair of
+    models over its seeds (compare.json's `over_seeds`)."""
     if len({pair.get("seed") for pair in paired}) <= 1:
         return [paired_reading(pair) for pair in paired]
-    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for pair in paired:
-        grouped.setdefault((pair["model_a"], pair["model_b"]), []).append(pair)
-    return [seeds_reading(pairs) for pairs in grouped.values()]
+    if not over_seeds:
+        return [
+            "not settled: this compare.json has no test over the seeds (it was written by an "
+            "older rnnlab); run the comparison again"
+        ]
+    return [seeds_reading(pooled, same_models(pooled, paired)) for pooled in over_seeds]
 
 
 def compare_table(
     rows: Sequence[dict[str, Any]],
     paired: Sequence[dict[str, Any]] = (),
     by_model: Sequence[dict[str, Any]] = (),
+    over_seeds: Sequence[dict[str, Any]] = (),
 ) -> Table:
     """One row per model (compare.json's rows): parameters, test scores with the accuracy's
     95% interval, s/epoch, tokens/s; the paired tests' readings under it. With `by_model`
     (several seeds), one row per model over its seeds: mean ± std and each seed's value."""
     if by_model:
-        return _seeds_table(by_model, paired)
+        return _seeds_table(by_model, readings(paired, over_seeds))
     regression = any(r.get("test_mse") is not None for r in rows)
     scores = ["test mse"] if regression else ["test acc", "95% interval", "macro-F1"]
     body = []
@@ -276,7 +333,7 @@ def _mean_std(row: dict[str, Any], metric: str) -> str:
     return MISSING if mean is None else f"{mean:.4f} ± {std or 0.0:.4f}"
 
 
-def _seeds_table(by_model: Sequence[dict[str, Any]], paired: Sequence[dict[str, Any]]) -> Table:
+def _seeds_table(by_model: Sequence[dict[str, Any]], notes: list[str]) -> Table:
     regression = any(r.get("test_mse") is not None for r in by_model)
     metric = "test_mse" if regression else "test_accuracy"
     scores = ["test mse, mean ± std"] if regression else [
@@ -298,6 +355,6 @@ def _seeds_table(by_model: Sequence[dict[str, Any]], paired: Sequence[dict[str, 
     columns = ["model", "parameters", *scores, f"per seed ({seeds})", "s/epoch", "tokens/s",
                "status"]  # fmt: skip
     return Table(
-        f"compare over {len(by_model[0]['seeds'])} seeds", columns, body, readings(paired),
+        f"compare over {len(by_model[0]['seeds'])} seeds", columns, body, notes,
         numeric=[c not in ("model", "status") and not c.startswith("per seed") for c in columns],
     )  # fmt: skip

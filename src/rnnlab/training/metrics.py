@@ -234,6 +234,18 @@ def mcnemar(correct_a: Any, correct_b: Any) -> PairedTest:
     return PairedTest(only_a, only_b, math.erfc(math.sqrt(statistic / 2)), "chi2")
 
 
+def seeds_mcnemar(correct_a: Any, correct_b: Any) -> PairedTest:
+    """McNemar's test over several seeds of two models (correctness (S, N): S seeds, the same N
+    examples). The examples are the independent units: an example counts for A when A's seeds
+    get it right more often than B's, and for B the other way round; with one seed this is
+    `mcnemar` exactly. Seeds that share examples are never counted as independent evidence."""
+    a = np.asarray(correct_a, dtype=float).reshape(-1, np.shape(correct_a)[-1]).mean(axis=0)
+    b = np.asarray(correct_b, dtype=float).reshape(-1, np.shape(correct_b)[-1]).mean(axis=0)
+    if a.shape != b.shape:
+        raise ValueError(f"the two models answered {len(a)} and {len(b)} examples")
+    return mcnemar(a > b, b > a)  # (N,) each: the examples A's seeds get right more often
+
+
 def two_proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
     """Two-sided p-value that two accuracies (k1/n1, k2/n2 on independent samples, or
     independently trained models) differ only by chance: the pooled z-test."""
