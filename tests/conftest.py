@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -73,3 +74,45 @@ def bert_tokenizer_json() -> Path | None:
 def _torch_threads() -> None:
     """Tiny models run fastest on one thread, and two test workers share two cores."""
     torch.set_num_threads(TEST_THREADS)
+
+
+POSITIVE = ["good", "great", "fun", "wonderful", "brilliant", "moving"]
+NEGATIVE = ["bad", "awful", "boring", "dull", "terrible", "weak"]
+NEUTRAL = ["the", "movie", "plot", "actor", "film", "scene", "story", "cast"]
+
+
+def sentiment_rows(
+    n: int, seed: int, labels: tuple[str, str] = ("negative", "positive"), neutral: int = 3
+) -> list[list[object]]:
+    """The suite's toy corpus: header + n rows, three polar words and `neutral` neutral ones
+    per text, the labels alternating."""
+    rng = np.random.default_rng(seed)
+    rows: list[list[object]] = [["text", "label"]]
+    for i in range(n):
+        polar = POSITIVE if i % 2 else NEGATIVE
+        words = [*rng.choice(polar, 3), *rng.choice(NEUTRAL, neutral)]
+        rng.shuffle(words)
+        rows.append([" ".join(words) + f" <br /> review {i}", labels[i % 2]])
+    return rows
+
+
+@pytest.fixture
+def sentiment_csv(write_csv):
+    """sentiment_csv(n, seed, labels, name, neutral) -> the toy corpus as a CSV file."""
+
+    def _make(
+        n: int = 240,
+        seed: int = 0,
+        labels: tuple[str, str] = ("negative", "positive"),
+        name: str = "reviews.csv",
+        neutral: int = 3,
+    ) -> Path:
+        return write_csv(sentiment_rows(n, seed, labels, neutral), name)
+
+    return _make
+
+
+@pytest.fixture
+def corpus(sentiment_csv) -> Path:
+    """240 texts of the toy corpus (seed 0) in reviews.csv."""
+    return sentiment_csv()

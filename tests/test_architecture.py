@@ -61,3 +61,56 @@ def test_imports_inside_functions_say_why() -> None:
     assert unexplained == [], "imports inside functions without a reason:\n" + "\n".join(
         unexplained
     )
+
+
+def _module_imports(path: Path) -> set[str]:
+    """The rnnlab modules a module imports at module level, `if TYPE_CHECKING:` included (a
+    name imported from a package counts as its submodule when there is one)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = ".".join(path.relative_to(SRC.parent).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("rnnlab")}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+                base = f"{base}.{node.module}" if node.module else base
+            if not base.startswith("rnnlab"):
+                continue
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                is_module = (SRC.parent / sub.replace(".", "/")).with_suffix(".py").is_file() or (
+                    SRC.parent / sub.replace(".", "/") / "__init__.py"
+                ).is_file()
+                found.add(sub if is_module else base)
+    return found
+
+
+def test_no_circle_of_imports() -> None:
+    """No module imports, even for type checking only, a module that imports it back (through
+    any chain): each concept's owner sits below its users."""
+    graph = {}
+    for path in SRC.rglob("*.py"):
+        parts = path.relative_to(SRC.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        graph[name] = _module_imports(path)
+    state: dict[str, int] = {}
+    circles: list[list[str]] = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1 and not (node.startswith(nxt + ".") or nxt == node):
+                circles.append([*trail[trail.index(nxt) :], nxt] if nxt in trail else [node, nxt])
+            elif nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for start in sorted(graph):
+        if start not in state:
+            visit(start, [start])
+    assert circles == [], "circles of imports:\n" + "\n".join(" -> ".join(c) for c in circles)

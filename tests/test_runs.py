@@ -19,29 +19,6 @@ from rnnlab.errors import RnnlabError
 from rnnlab.report.collect import collect
 from rnnlab.training import Callback, StepStats, TrainState, predict_logits, save_state_dict
 
-POSITIVE = ["good", "great", "fun", "wonderful", "brilliant", "moving"]
-NEGATIVE = ["bad", "awful", "boring", "dull", "terrible", "weak"]
-NEUTRAL = ["the", "movie", "plot", "actor", "film", "scene", "story", "cast"]
-
-
-def sentiment_rows(
-    n: int, seed: int, labels: tuple[str, str] = ("negative", "positive")
-) -> list[list[Any]]:
-    """Header + n rows: three polar words and three neutral ones per text."""
-    rng = np.random.default_rng(seed)
-    rows: list[list[Any]] = [["text", "label"]]
-    for i in range(n):
-        polar = POSITIVE if i % 2 else NEGATIVE
-        words = [*rng.choice(polar, 3), *rng.choice(NEUTRAL, 3)]
-        rng.shuffle(words)
-        rows.append([" ".join(words) + f" <br /> review {i}", labels[i % 2]])
-    return rows
-
-
-@pytest.fixture
-def corpus(write_csv: Any) -> Path:
-    return write_csv(sentiment_rows(240, seed=0), "reviews.csv")
-
 
 def tiny_config(dataset: str | Path, **train: Any) -> RunConfig:
     settings: dict[str, Any] = {
@@ -124,7 +101,7 @@ def test_run_folder_round_trip(
 
 @pytest.mark.known_answer
 def test_evaluate_run_on_its_own_split_and_on_files(
-    tmp_path: Path, corpus: Path, write_csv: Any, seed: int, record_property: Any
+    tmp_path: Path, corpus: Path, sentiment_csv: Any, seed: int, record_property: Any
 ) -> None:
     """Worst over kernels off / base / avx2, 1 and 2 threads, seeds 0-4 (AMD EPYC, 2026-12-07):
     accuracy on the other file 1.0 (needs > 0.8)."""
@@ -138,14 +115,14 @@ def test_evaluate_run_on_its_own_split_and_on_files(
         == result.summary["dataset"]["sizes"]["val"]
     )
 
-    other = write_csv(sentiment_rows(50, seed=9), "other.csv")
+    other = sentiment_csv(50, seed=9, name="other.csv")
     on_file = api.evaluate_run(result.run_dir, dataset=str(other))
     assert on_file.examples == 50 and on_file.accuracy is not None
     record_property("accuracy_on_file", on_file.accuracy)
     assert on_file.accuracy > 0.8
-    numeric = write_csv(sentiment_rows(20, seed=5, labels=("0", "1")), "numeric.csv")
+    numeric = sentiment_csv(20, seed=5, labels=("0", "1"), name="numeric.csv")
     assert api.evaluate_run(result.run_dir, dataset=str(numeric)).examples == 20
-    foreign = write_csv(sentiment_rows(20, seed=5, labels=("sad", "happy")), "foreign.csv")
+    foreign = sentiment_csv(20, seed=5, labels=("sad", "happy"), name="foreign.csv")
     with pytest.raises(RnnlabError, match="labels"):
         api.evaluate_run(result.run_dir, dataset=str(foreign))
     with pytest.raises(RnnlabError, match="unknown split"):

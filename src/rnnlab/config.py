@@ -24,7 +24,6 @@ from rnnlab.io import write_text_atomic
 SourceName = Literal["auto", "bundled", "hub"]
 Truncation = Literal["head", "tail"]
 EmptyPolicy = Literal["unk", "drop"]
-RecurrentKind = Literal["rnn", "lstm", "gru", "bow", "mingru", "minlstm", "transformer"]
 Pooling = Literal["last", "mean", "max", "first"]
 Positions = Literal["sinusoidal", "learned"]
 SequenceMode = Literal["padded", "packed"]
@@ -133,8 +132,9 @@ class ModelConfig:
 
     name: str = "lstm"
     """Preset name (`rnnlab models`)."""
-    kind: RecurrentKind | None = None
-    """Model family: rnn, lstm, gru, bow, mingru, minlstm or transformer (None: the preset's)."""
+    kind: str | None = None
+    """Model family: a registered kind, checked when the model is built (`rnnlab models`
+    lists them; None: the preset's)."""
     embed_dim: int | None = None
     """Embedding size (None: the preset's, 100 for the notebook presets)."""
     hidden_dim: int | None = None

@@ -15,15 +15,6 @@ from typing import Any
 from rnnlab.io import write_with
 
 DPI = 110
-KIND_COLORS = {
-    "rnn": "tab:red",
-    "lstm": "tab:blue",
-    "gru": "tab:green",
-    "bow": "tab:brown",
-    "mingru": "tab:orange",
-    "minlstm": "tab:pink",
-    "transformer": "tab:purple",
-}
 PALETTE = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:pink")
 
 
@@ -61,16 +52,6 @@ def png_bytes(fig: Any) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
-
-
-def colors(labels: Sequence[str], kinds: Sequence[str] | None = None) -> dict[str, str]:
-    """One color per label: the cell kind's color when kinds are distinct, else a palette."""
-    if kinds is not None and len(set(kinds)) == len(kinds):
-        return {
-            label: KIND_COLORS.get(kind, PALETTE[i % len(PALETTE)])
-            for i, (label, kind) in enumerate(zip(labels, kinds, strict=True))
-        }
-    return {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
 
 
 def nan_for_none(values: Sequence[float | None]) -> list[float]:

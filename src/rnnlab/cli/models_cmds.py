@@ -8,7 +8,14 @@ from typing import Any
 
 import torch
 
-from rnnlab.models import count_parameters, create_model, get_preset, list_models
+from rnnlab.models import (
+    FAMILIES,
+    count_parameters,
+    create_model,
+    get_preset,
+    list_models,
+    model_class,
+)
 from rnnlab.tables import Table, print_tables
 
 PARTS = ("embedding", "recurrent", "head", "total")
@@ -18,7 +25,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "models",
         help="list the model presets with their parameter counts",
-        description="List the model presets: description, layout and parameters per part.",
+        description="List the model presets (description, layout and parameters per part) "
+        "and the model families they build.",
     )
     parser.add_argument("--vocab-size", type=int, default=20_000, help="embedding rows")
     parser.add_argument("--num-classes", type=int, default=2, help="output classes")
@@ -79,5 +87,22 @@ def run_models(args: argparse.Namespace) -> int:
         ],
         numeric=[False, False, False, *([True] * len(PARTS))],
     )  # fmt: skip
-    print_tables([table])
+    print_tables([table, families_table()])
     return 0
+
+
+def families_table() -> Table:
+    """One row per registered model kind: what `kind:` in a config may name."""
+    rows = []
+    for kind, declared in FAMILIES.items():
+        builder = model_class(kind)
+        rows.append(
+            [kind, declared.display, declared.group, " ".join(builder.sequence_modes),
+             "yes" if builder.has_states else "no", ", ".join(builder.poolings)]
+        )  # fmt: skip
+    return Table(
+        "Model families (the kinds a preset or a config's `kind:` may name)",
+        ["kind", "name", "group", "sequence modes", "per-step states", "poolings"],
+        rows,
+        numeric=[False] * 6,
+    )

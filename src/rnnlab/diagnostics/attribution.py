@@ -83,7 +83,8 @@ from rnnlab.diagnostics.result import (
 from rnnlab.diagnostics.texts import long_texts, make_batch
 from rnnlab.errors import RnnlabError, check
 from rnnlab.formatting import MISSING, pct, sci, sig
-from rnnlab.plotting import colors, new_figure
+from rnnlab.models.families import colors
+from rnnlab.plotting import new_figure
 from rnnlab.tables import Table
 
 BINS = 10

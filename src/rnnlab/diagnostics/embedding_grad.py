@@ -32,7 +32,8 @@ from rnnlab.diagnostics.result import FigureSpec, Result
 from rnnlab.diagnostics.texts import long_texts, make_batch
 from rnnlab.errors import check
 from rnnlab.formatting import factor, finite, sci
-from rnnlab.plotting import colors, nan_for_none, new_figure
+from rnnlab.models.families import colors
+from rnnlab.plotting import nan_for_none, new_figure
 from rnnlab.tables import Table
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}

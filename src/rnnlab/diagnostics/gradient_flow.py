@@ -65,7 +65,8 @@ from rnnlab.diagnostics.result import FigureSpec, Result
 from rnnlab.diagnostics.texts import long_texts, make_batch
 from rnnlab.errors import check
 from rnnlab.formatting import finite, finite_list, fixed, sci, share, sig
-from rnnlab.plotting import colors, nan_for_none, new_figure
+from rnnlab.models.families import colors
+from rnnlab.plotting import nan_for_none, new_figure
 from rnnlab.tables import Table
 from rnnlab.training import tensorboard
 
@@ -316,9 +317,8 @@ class GradientFlowResult(Result):
             (axes[0][0], "grad_x", "||dL/dx_t|| (embedded input)"),
             (axes[0][1], "grad_h", "||dL/dh_t|| (hidden state, hand-written cells)"),
         ):
-            for m in self.models:
-                if getattr(m, key) is None:  # no per-step states: dL/dh_t does not apply
-                    continue
+            drawn = [m for m in self.models if getattr(m, key) is not None]  # dL/dh_t: states
+            for m in drawn:
                 ax.plot(
                     nan_for_none(getattr(m, key)), label=m.label, color=palette[m.label], lw=1.4
                 )
@@ -327,7 +327,11 @@ class GradientFlowResult(Result):
             ax.set_title(name, fontsize=10)
             for t in self.steps:
                 ax.axvline(t, color="0.8", lw=0.8, ls=":")
-            ax.legend(fontsize=8)
+            if drawn:
+                ax.legend(fontsize=8)
+            else:
+                ax.text(0.5, 0.5, "no model here has per-step states", ha="center",
+                        va="center", transform=ax.transAxes, color="0.4")  # fmt: skip
         return fig
 
 

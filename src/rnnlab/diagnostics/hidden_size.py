@@ -43,7 +43,8 @@ from rnnlab.diagnostics.sweep_runs import (
 from rnnlab.errors import check
 from rnnlab.formatting import pct, pm
 from rnnlab.models import get_preset, preset_family
-from rnnlab.plotting import colormap, colors, nan_for_none, new_figure
+from rnnlab.models.families import colors
+from rnnlab.plotting import colormap, nan_for_none, new_figure
 from rnnlab.tables import Table
 from rnnlab.training.metrics import length_edges, mean_std
 

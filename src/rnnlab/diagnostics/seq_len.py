@@ -43,7 +43,8 @@ from rnnlab.diagnostics.sweep_runs import (
 )
 from rnnlab.errors import check
 from rnnlab.formatting import pm
-from rnnlab.plotting import colors, nan_for_none, new_figure
+from rnnlab.models.families import colors
+from rnnlab.plotting import nan_for_none, new_figure
 from rnnlab.tables import Table
 from rnnlab.training.metrics import length_edges, mean_std
 

@@ -52,8 +52,8 @@ from rnnlab.diagnostics.inputs import Inputs, Logger, parse_names
 from rnnlab.diagnostics.result import FigureSpec, Result
 from rnnlab.errors import check
 from rnnlab.formatting import finite, int_list, pct, pm, sci, sig
-from rnnlab.models import build_model, count_parameters
-from rnnlab.plotting import KIND_COLORS, PALETTE, new_figure
+from rnnlab.models import FAMILIES, build_model, count_parameters
+from rnnlab.plotting import PALETTE, new_figure
 from rnnlab.tables import Table
 from rnnlab.training import evaluate, fit, resolve_device, seed_everything
 from rnnlab.training.device import num_threads
@@ -310,7 +310,7 @@ class SyntheticResult(Result):
 
     def _draw(self, attr: str) -> Any:
         palette = {
-            m: KIND_COLORS.get(m, PALETTE[(i + 3) % len(PALETTE)])
+            m: FAMILIES[m].colour if m in FAMILIES else PALETTE[(i + 3) % len(PALETTE)]
             for i, m in enumerate(self.models)
         }
         several = len(self.seeds) > 1

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from rnnlab.errors import check
 from rnnlab.models.classifier import ModelSpec, TextClassifier
+from rnnlab.models.family import BAG, register_family
 from rnnlab.models.sequence import clean_lengths, time_mask
 
 HASH_MULTIPLIER = 1_000_003
@@ -61,6 +62,7 @@ class _BagSum(torch.autograd.Function):
         return None, grad_weight
 
 
+@register_family("bow", display="bag of n-grams", group=BAG, colour="tab:brown")
 class BagOfNgrams(TextClassifier):
     """EmbeddingBag over unigrams + hashed bigrams -> mean (or max) -> dropout -> linear head."""
 

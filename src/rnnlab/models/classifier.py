@@ -2,7 +2,7 @@
 RecurrentClassifier, embedding -> RNN | LSTM | GRU -> pooling over time -> linear head.
 
 Other families (rnnlab.models.bow, minrnn, transformer) subclass TextClassifier and read the same
-ModelSpec; rnnlab.models.families maps every kind to its class."""
+ModelSpec; each registers its kinds (rnnlab.models.family.register_family)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.errors import RnnlabError, check
 from rnnlab.models import kernels
-from rnnlab.models.cells import GATES, KINDS, CellRun, ScratchRecurrent, layer_weights, run_cells
+from rnnlab.models.cells import KINDS, CellRun, ScratchRecurrent, layer_weights, run_cells
+from rnnlab.models.family import FAMILIES, SERIAL, family, register_family
 from rnnlab.models.lookup import TokenEmbedding
 from rnnlab.models.sequence import (
     POOLINGS,
@@ -33,8 +34,6 @@ from rnnlab.models.sequence import (
 TASKS = ("classification", "regression")
 SEQUENCE_MODES = ("padded", "packed")
 IMPLS = ("torch", "scratch")
-MODEL_KINDS = (*KINDS, "bow", "mingru", "minlstm", "transformer")
-"""Every family's kinds; rnnlab.models.families maps each one to its module's class."""
 ALL_POOLINGS = (*POOLINGS, "first")
 """Poolings some family reads (`first`: the transformer's first-token / [CLS] output)."""
 POSITIONS = ("sinusoidal", "learned")
@@ -49,7 +48,7 @@ def _positive_int(value: Any) -> bool:
 class ModelSpec:
     """Everything needed to rebuild a model of any family (weights come from its state_dict).
 
-    `kind` picks the family (rnnlab.models.families); each family reads the fields that mean
+    `kind` picks the family (rnnlab.models.family.FAMILIES); each family reads the fields that mean
     something for it and refuses settings it cannot run (e.g. packed sequences for a Transformer).
     """
 
@@ -89,10 +88,7 @@ class ModelSpec:
     """transformer with learned positions: the longest text it can read."""
 
     def __post_init__(self) -> None:
-        check(
-            self.kind in MODEL_KINDS,
-            f"kind must be one of {', '.join(MODEL_KINDS)}, not {self.kind!r}",
-        )
+        family(self.kind)  # a registered kind, or one line listing them
         for field_name in ("embed_dim", "hidden_dim", "num_layers", "num_heads", "max_positions"):
             value = getattr(self, field_name)
             check(
@@ -177,15 +173,16 @@ class ModelSpec:
         """Matmul FLOPs of the recurrent layers' forward pass per time step of one sequence.
 
         Per layer and direction: 2 * (In + H) * G * H (input and recurrent projections, G gate
-        blocks: 1 rnn, 3 gru, 4 lstm); minGRU / minLSTM have no recurrent matmul, 2 * In * G * H
-        (G = 2 and 3). A training step costs about 3x this (backward ~2x). Families without
-        recurrent layers (bow, transformer) count 0.
+        blocks, the family's `gate_blocks`: 1 rnn, 3 gru, 4 lstm); a family without a
+        recurrent matmul (minGRU / minLSTM) counts 2 * In * G * H. A training step costs about
+        3x this (backward ~2x). Families without recurrent layers (gate_blocks 0) count 0.
         """
-        gates = {**GATES, "mingru": 2, "minlstm": 3}.get(self.kind)
-        if gates is None:
+        declared = FAMILIES.get(self.kind)
+        gates = declared.gate_blocks if declared else 0
+        if gates == 0:
             return 0
         hidden, total = self.hidden_dim, 0
-        recurrent = hidden if self.kind in GATES else 0
+        recurrent = hidden if declared and declared.recurrent_matmul else 0
         for layer in range(self.num_layers):
             in_size = (self.input_dim or self.embed_dim) if layer == 0 else self.directions * hidden
             total += self.directions * 2 * (in_size + recurrent) * gates * hidden
@@ -483,6 +480,17 @@ class RecurrentClassifier(TextClassifier):
             return run_cells(self.spec.kind, x, weights)
         output = fused_direction(self.spec.kind, x, weights, training=self.training)
         return CellRun(output, output[:, -1], None, [], None)
+
+
+for _kind, _display, _colour, _gates in (
+    ("rnn", "RNN", "tab:red", 1),
+    ("lstm", "LSTM", "tab:blue", 4),
+    ("gru", "GRU", "tab:green", 3),
+):
+    register_family(
+        _kind, display=_display, group=SERIAL, colour=_colour, gate_blocks=_gates,
+        recurrent_matmul=True, gated=_kind != "rnn",
+    )(RecurrentClassifier)  # fmt: skip
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:

@@ -1,35 +1,36 @@
 """The model families: every ModelSpec kind -> the class that builds it.
 
-A family is one module (its layer, padding rule, `trace` if it has per-step states) and one line
-here; presets in rnnlab.models.registry name families with their settings.
+A family is one module: its layer, padding rule, `trace` if it has per-step states, and its
+`register_family` declaration (rnnlab.models.family). Importing this module registers the
+families rnnlab ships; presets in rnnlab.models.registry name families with their settings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from rnnlab.errors import check
-from rnnlab.models.bow import BagOfNgrams
-from rnnlab.models.classifier import MODEL_KINDS, ModelSpec, RecurrentClassifier, TextClassifier
-from rnnlab.models.minrnn import MinRecurrentClassifier
-from rnnlab.models.transformer import TransformerClassifier
-
-FAMILIES: dict[str, type[TextClassifier]] = {
-    "rnn": RecurrentClassifier,
-    "lstm": RecurrentClassifier,
-    "gru": RecurrentClassifier,
-    "bow": BagOfNgrams,
-    "mingru": MinRecurrentClassifier,
-    "minlstm": MinRecurrentClassifier,
-    "transformer": TransformerClassifier,
-}
-assert tuple(FAMILIES) == MODEL_KINDS, "every ModelSpec kind needs its family here"
+from rnnlab.models import bow, minrnn, transformer  # noqa: F401  (each registers its family)
+from rnnlab.models.classifier import ModelSpec, TextClassifier
+from rnnlab.models.family import FAMILIES, family
+from rnnlab.plotting import PALETTE
 
 
 def model_class(kind: str) -> type[TextClassifier]:
     """The class that builds models of this kind; an unknown kind lists the valid ones."""
-    check(kind in FAMILIES, f"kind must be one of {', '.join(FAMILIES)}, not {kind!r}")
-    return FAMILIES[kind]
+    builder: type[TextClassifier] = family(kind).builder
+    return builder
+
+
+def colors(labels: Sequence[str], kinds: Sequence[str] | None = None) -> dict[str, str]:
+    """One colour per label: its kind's colour (the family's) when the kinds are distinct,
+    else the palette in order."""
+    if kinds is not None and len(set(kinds)) == len(kinds):
+        return {
+            label: FAMILIES[kind].colour if kind in FAMILIES else PALETTE[i % len(PALETTE)]
+            for i, (label, kind) in enumerate(zip(labels, kinds, strict=True))
+        }
+    return {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
 
 
 def from_spec(spec: ModelSpec | dict[str, Any]) -> TextClassifier:

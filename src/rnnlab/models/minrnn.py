@@ -40,6 +40,7 @@ from torch import Tensor, nn
 
 from rnnlab.errors import check
 from rnnlab.models.classifier import ModelSpec, StateTrace, TextClassifier
+from rnnlab.models.family import SCAN, family, register_family
 from rnnlab.models.sequence import POOLINGS, clean_lengths, pool, reverse_index, reverse_within
 
 GATES = {"mingru": 2, "minlstm": 3}
@@ -208,6 +209,14 @@ def update_logit(kind: str, blocks: list[Tensor]) -> tuple[Tensor, Tensor]:
     return F.softplus(-blocks[0]) - F.softplus(-blocks[1]), blocks[2]
 
 
+@register_family(
+    "minlstm", display="minLSTM", group=SCAN, colour="tab:pink", gate_blocks=GATES["minlstm"],
+    gated=True,
+)  # fmt: skip
+@register_family(  # decorators apply bottom up: mingru registers first
+    "mingru", display="minGRU", group=SCAN, colour="tab:orange", gate_blocks=GATES["mingru"],
+    gated=True,
+)  # fmt: skip
 class MinRecurrentClassifier(TextClassifier):
     """embedding -> stacked minGRU / minLSTM layers (optionally bidirectional) -> pooling -> head.
 
@@ -253,7 +262,7 @@ class MinRecurrentClassifier(TextClassifier):
 
     def layout(self) -> str:
         s = self.spec
-        name = {"mingru": "minGRU", "minlstm": "minLSTM"}[s.kind]
+        name = family(s.kind).display
         bi = "bi" if s.bidirectional else ""
         return f"{bi}{name} {s.num_layers}x{s.hidden_dim}, {s.pooling} pooling"
 

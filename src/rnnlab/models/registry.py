@@ -134,6 +134,16 @@ _PRESETS = {
 }
 
 
+def register_preset(preset: Preset) -> Preset:
+    """Add a preset (an extension's model, e.g. one of its own registered family); a name that
+    is taken is an error, so an extension cannot silently replace a preset."""
+    if preset.name in _PRESETS:
+        raise RnnlabError(f"model preset {preset.name!r} already exists; pick another name")
+    model_class(preset.settings.get("kind", ""))  # a registered family, or one line why not
+    _PRESETS[preset.name] = preset
+    return preset
+
+
 def list_models() -> list[str]:
     """Preset names, notebook presets first."""
     return list(_PRESETS)

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from rnnlab.errors import check
 from rnnlab.models.classifier import ModelSpec, TextClassifier
+from rnnlab.models.family import ATTENTION, register_family
 from rnnlab.models.sequence import clean_lengths, pool, time_mask
 
 
@@ -71,6 +72,7 @@ class EncoderLayer(nn.Module):
         return u + self.dropout(self.ff2(F.gelu(self.ff1(self.norm2(u)))))
 
 
+@register_family("transformer", display="Transformer", group=ATTENTION, colour="tab:purple")
 class TransformerClassifier(TextClassifier):
     """embedding -> projection + positions -> N pre-norm encoder layers -> pooling -> head."""
 

@@ -22,7 +22,7 @@ from rnnlab.report.page import (
     png_file_uri,
     shade_style,
 )
-from rnnlab.report.sections import test_length_figure
+from rnnlab.report.sections import accuracy_by_length_figure
 
 CONTAINERS = {"diagnose_all", "study"}
 """Kinds of result.json that only index the results below them: no section of their own."""
@@ -39,7 +39,7 @@ def result_sections(c: Collection) -> list[Section]:
         for result in results:
             _add_result(section, result, c)
         if entry.name == "seq-len":  # the trained models' own accuracy by length
-            found = test_length_figure(c)
+            found = accuracy_by_length_figure(c)
             if found:
                 section.figures.append(found[0])
                 section.tables.append(found[1])

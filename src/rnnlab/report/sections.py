@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.formatting import cell, is_num, mapping, num, pct, sci
+from rnnlab.models.family import BAG, FAMILIES
 from rnnlab.report import narrative as say
 from rnnlab.report import plots
 from rnnlab.report.collect import Collection, TrainingRun
@@ -507,7 +508,7 @@ def _confusion_figure(
 
 
 # ----- accuracy by length (from the test metrics of the runs) ------------------------------------
-def test_length_figure(c: Collection) -> tuple[Figure, Table] | None:
+def accuracy_by_length_figure(c: Collection) -> tuple[Figure, Table] | None:
     runs = [r for r in c.model_runs if r.test.get("accuracy_by_length")]
     if not runs:
         return None
@@ -631,23 +632,6 @@ def environment_section(c: Collection) -> Section | None:
 
 
 # ----- beyond recurrence --------------------------------------------------------------------------
-FAMILY_NAMES = {
-    "rnn": "recurrent (serial loop)",
-    "lstm": "recurrent (serial loop)",
-    "gru": "recurrent (serial loop)",
-    "bow": "bag of n-grams",
-    "mingru": "parallel scan",
-    "minlstm": "parallel scan",
-    "transformer": "attention",
-}
-BEYOND = ("bow", "mingru", "minlstm", "transformer")
-"""Kinds that make the chapter worth showing: at least one model beyond the gated RNNs."""
-ORDERED = ("rnn", "lstm", "gru", "mingru", "minlstm", "transformer")
-"""Kinds that read word order beyond pairs of words."""
-RECURRENT = ("rnn", "lstm", "gru")
-PARALLEL = ("mingru", "minlstm", "transformer")
-
-
 def _results(c: Collection, kind: str) -> list[Any]:
     return [r.result for r in c.results if r.kind == kind and r.result is not None]
 
@@ -675,8 +659,8 @@ def _accuracies(c: Collection) -> dict[tuple[Path, str], list[float]]:
 def beyond_section(c: Collection) -> Section | None:
     """'Beyond recurrence': the bag of n-grams, the parallel scan and attention next to the
     recurrent cells, in one table, and the notebooks' two untested claims answered from it."""
-    runs = [r for r in c.model_runs if r.kind in FAMILY_NAMES]
-    if not any(r.kind in BEYOND for r in runs):
+    runs = [r for r in c.model_runs if r.kind in FAMILIES]
+    if not any(not FAMILIES[r.kind].serial for r in runs):  # a model beyond the serial cells
         return None
     labels = run_labels(runs)
     seeds = _accuracies(c)
@@ -715,7 +699,7 @@ def beyond_section(c: Collection) -> Section | None:
         rows.append(
             [
                 name,
-                FAMILY_NAMES[run.kind],
+                FAMILIES[run.kind].group,
                 acc[name][1],
                 cell(run.parameters.get("total"), "count"),
                 cell(run.summary.get("train_tokens_per_s"), "count"),
@@ -774,7 +758,7 @@ def _pair(pairs: dict[str, Finding], a: str, b: str) -> Finding | None:
 
 def _order_claim(by: dict[str, TrainingRun], acc: Scores, pairs: dict[str, Finding]) -> list[str]:
     """Claim 1: 'unlike bag-of-words, performance is significantly higher' (the vanilla RNN)."""
-    bows = [n for n, r in by.items() if r.kind == "bow"]
+    bows = [n for n, r in by.items() if FAMILIES[r.kind].group == BAG]
     rnns = [n for n, r in by.items() if r.kind == "rnn"]
     if not bows:
         return [
@@ -800,7 +784,7 @@ def _order_claim(by: dict[str, TrainingRun], acc: Scores, pairs: dict[str, Findi
                 "seed, so the claim is not supported here."
             )
         out.append(first)
-    ordered = [n for n, r in by.items() if r.kind in ORDERED and acc[n][0] is not None]
+    ordered = [n for n, r in by.items() if FAMILIES[r.kind].reads_order and acc[n][0] is not None]
     if ordered:
         best = max(ordered, key=lambda n: acc[n][0] or 0.0)
         outcome, words = _verdict(_pair(pairs, best, bow), best, bow)
@@ -829,14 +813,16 @@ def _serial_claim(
     longest: int | None,
 ) -> list[str]:
     """Claim 2: the remaining limit is the serial loop; removing recurrence is the way out."""
-    recurrent = [n for n, r in by.items() if r.kind in RECURRENT]
-    parallel = [n for n, r in by.items() if r.kind in PARALLEL]
+    recurrent = [n for n, r in by.items() if FAMILIES[r.kind].serial]
+    parallel = [n for n, r in by.items() if FAMILIES[r.kind].parallel]
     if not recurrent or not parallel:
         return [
             "Claim 2 (the serial loop is what is left to remove) is not tested: it needs a "
-            "recurrent model and a parallel one (mingru, minlstm or transformer)."
+            "recurrent model and a parallel one ("
+            + ", ".join(k for k, f in FAMILIES.items() if f.parallel)
+            + ")."
         ]
-    gated = [n for n in recurrent if by[n].kind in ("gru", "lstm")] or recurrent
+    gated = [n for n in recurrent if FAMILIES[by[n].kind].gated] or recurrent
     base = max(gated, key=lambda n: acc[n][0] or 0.0)
     speed = {n: num(by[n].summary.get("train_tokens_per_s")) for n in by}
     device = str(by[base].summary.get("device", "this device"))

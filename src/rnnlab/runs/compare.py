@@ -183,13 +183,14 @@ def paired_tests(runs: Mapping[str, Sequence[Path]]) -> list[dict[str, Any]]:
     correct, truth = {}, {}
     for label, run_dirs in runs.items():
         found = [read_predictions(run_dir) for run_dir in run_dirs]
-        texts = {tuple(f[0]) for f in found if f is not None}
-        if None in found or len(texts) != 1:
+        present = [f for f in found if f is not None]
+        texts = {tuple(labels) for labels, _ in present}
+        if len(present) != len(found) or len(texts) != 1:
             continue  # a run without saved predictions, or seeds on other texts
         truth[label] = texts.pop()
         correct[label] = [  # (S, N)
             [a == b for a, b in zip(labels, predictions, strict=True)]
-            for labels, predictions in found  # type: ignore[misc]
+            for labels, predictions in present
         ]
     out = []
     names = list(correct)

@@ -18,10 +18,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rnnlab.io import write_text_atomic
+from rnnlab.training.outcome import FitResult
 
 if TYPE_CHECKING:
     from rnnlab.data.batching import Batch
-    from rnnlab.training.trainer import FitResult
 
 
 @dataclass
