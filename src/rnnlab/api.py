@@ -26,7 +26,7 @@ from rnnlab.config import RunConfig
 from rnnlab.data import load_splits
 from rnnlab.data.encoded import EncodedSplit, EncodedSplits
 from rnnlab.diagnostics import Inputs, Result, registry, suite
-from rnnlab.diagnostics.attribution import Explanation, explain_texts
+from rnnlab.diagnostics.explain import Explanation, explain_texts
 from rnnlab.errors import RnnlabError
 from rnnlab.models import build_model, get_preset, kernels
 from rnnlab.models.memory import check_memory, estimate_memory
