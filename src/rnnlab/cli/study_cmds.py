@@ -28,7 +28,8 @@ def register(subparsers: Any) -> None:
             "Train every compared model with 3 seeds (--seeds), run every registered "
             "diagnostic on them (gradients, states, sweeps, timing, padding, the synthetic "
             "task), then write report.html and the findings (study.json): a difference is a "
-            "finding only when it holds with every seed. "
+            "finding only when every seed goes the same way and the test over the seeds says "
+            "p < 0.05. "
             "An interrupted study resumes where it stopped (finished steps are kept); --fresh "
             "starts over. Per-diagnostic flags are --<diagnostic>-<setting>."
         ),
@@ -48,7 +49,7 @@ def register(subparsers: Any) -> None:
     study.add_argument(
         "--seeds", type=int, metavar="N",
         help="train every compared model with N seeds (--seed, --seed+1, ...; default 3): a "
-        "difference is a finding only when it holds with each",
+        "difference is a finding only when every seed goes the same way and p < 0.05 over them",
     )  # fmt: skip
     study.add_argument(
         "--threads", type=int, metavar="N", help="CPU threads for PyTorch (default: PyTorch's)"

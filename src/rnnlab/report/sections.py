@@ -262,9 +262,10 @@ def certainty_section(c: Collection) -> Section | None:
         f"±{pct(smallest / 2**0.5)} wide at {pct(level)}, and two models must differ by about "
         f"{pct(smallest)} before a test at 95% can tell them apart (two-proportion bound; the "
         "paired McNemar test used in the comparison resolves a little less when models agree).",
-        "A difference is called a finding only where it holds with every seed: each seed's "
-        "test says p < 0.05, with the same winner. Otherwise it is not settled with that many "
-        "seeds, and the per-seed values give the spread. Float rounding (another CPU, another "
+        "A difference is called a finding only where it holds over the seeds: every seed puts "
+        "the same model ahead (or moves the same way), and the test over the seeds together "
+        "says p < 0.05. Otherwise it is not settled with that many seeds, and the per-seed "
+        "values give the spread. Float rounding (another CPU, another "
         "thread count) moves a training run too, so a one-run difference can come and go "
         "from one machine to the next."
         + (" With one seed, seed-to-seed variation is not measured." if len(seeds) < 2 else ""),
@@ -284,7 +285,10 @@ def findings_table(found: Sequence[Finding]) -> Table | None:
         "Findings, seed by seed (the list study.json keeps)",
         ["finding", "verdict", "winner / direction", "reading"],
         rows,
-        ["holds: every seed's test says p < 0.05, the same way; not settled: otherwise"],
+        [
+            "holds: every seed the same way, and p < 0.05 over the seeds together; not settled: "
+            "otherwise"
+        ],
         numeric=[False] * 4,
         row_ids=[f"finding-{f.id}" for f in found],
     )

@@ -28,7 +28,8 @@ class StudySettings:
     seed: int = 0
     seeds: int = 3
     """Seeds of every compared model (seed, seed + 1, ...; folders `<model>-seed<S>`, as
-    `rnnlab compare --seeds`): a difference is a finding only when it holds with each."""
+    `rnnlab compare --seeds`): a difference is a finding only under the seed rule
+    (`runs.compare.seed_rule`)."""
     device: str = "auto"
     models: tuple[str, ...] = ("rnn", "lstm", "gru", "bow", "mingru", "transformer")
     """The models compared (each with `seeds` seeds), diagnosed after training (the first seed's
