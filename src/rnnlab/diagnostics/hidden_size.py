@@ -44,8 +44,9 @@ from rnnlab.errors import check
 from rnnlab.formatting import pct, pm
 from rnnlab.models import get_preset, preset_family
 from rnnlab.plotting import colormap, colors, nan_for_none, new_figure
+from rnnlab.stats import mean_std
 from rnnlab.tables import Table
-from rnnlab.training.metrics import length_edges, mean_std
+from rnnlab.training.metrics import length_edges
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,9 @@ from rnnlab.diagnostics.sweep_runs import (
 from rnnlab.errors import check
 from rnnlab.formatting import pm
 from rnnlab.plotting import colors, nan_for_none, new_figure
+from rnnlab.stats import mean_std
 from rnnlab.tables import Table
-from rnnlab.training.metrics import length_edges, mean_std
+from rnnlab.training.metrics import length_edges
 
 
 @dataclass(frozen=True)

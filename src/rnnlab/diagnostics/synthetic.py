@@ -54,10 +54,10 @@ from rnnlab.errors import check
 from rnnlab.formatting import finite, int_list, pct, pm, sci, sig
 from rnnlab.models import build_model, count_parameters
 from rnnlab.plotting import KIND_COLORS, PALETTE, new_figure
+from rnnlab.stats import Z_95, mean_std, wilson_interval
 from rnnlab.tables import Table
 from rnnlab.training import evaluate, fit, resolve_device, seed_everything
 from rnnlab.training.device import num_threads
-from rnnlab.training.metrics import Z_95, mean_std, wilson_interval
 
 GRAD_BATCH = 256
 """Test examples used for the first-step gradient."""

@@ -14,8 +14,8 @@ from rnnlab.report.collect import Collection, TrainingRun
 from rnnlab.report.findings import Finding, by_id, findings, pair_id
 from rnnlab.report.page import Block, Figure, Section, png_file_uri, png_uri
 from rnnlab.runs import compare_table
+from rnnlab.stats import mean_std, resolvable_difference
 from rnnlab.tables import Table
-from rnnlab.training.metrics import mean_std, resolvable_difference
 
 MAX_EXAMPLES = 3
 MAX_EXAMPLE_CHARS = 600

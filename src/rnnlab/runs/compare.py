@@ -31,9 +31,9 @@ from rnnlab.runs.folder import (
     read_predictions,
     read_summary,
 )
+from rnnlab.stats import SIGNIFICANT, describe_p, mean_std, seed_interval, seeds_mcnemar
 from rnnlab.tables import Table
 from rnnlab.training.curves import plot_compare_curves
-from rnnlab.training.metrics import SIGNIFICANT, describe_p, mean_std, seed_interval, seeds_mcnemar
 
 COMPARE = "compare.json"
 COMPARE_CURVES = "compare_curves.png"

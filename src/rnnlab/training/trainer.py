@@ -22,6 +22,7 @@ from rnnlab.config import TrainConfig
 from rnnlab.data.batching import AnySplit, host_split, iterate_batches, on_device
 from rnnlab.data.encoded import EncodedSplits
 from rnnlab.errors import RnnlabError
+from rnnlab.stats import bootstrap_interval, wilson_interval
 from rnnlab.training import distributed, metrics
 from rnnlab.training.callbacks import Callback, MetricsWriter, StepStats, TrainState
 from rnnlab.training.checkpoint import Checkpoint, StateDict, rng_state, set_rng_state, snapshot
@@ -77,10 +78,8 @@ class EvalResult:
             return metrics.macro_f1(y_true, y_pred, classes)
 
         return {
-            "accuracy_interval": list(metrics.wilson_interval(correct, self.examples)),
-            "macro_f1_interval": list(
-                metrics.bootstrap_interval(self.labels, self.predictions, f1)
-            ),
+            "accuracy_interval": list(wilson_interval(correct, self.examples)),
+            "macro_f1_interval": list(bootstrap_interval(self.labels, self.predictions, f1)),
         }
 
     def to_dict(self, label_names: Sequence[str] | None = None) -> dict[str, Any]:
