@@ -52,6 +52,7 @@ from rnnlab.diagnostics.inputs import Inputs, Logger, parse_names
 from rnnlab.diagnostics.result import FigureSpec, Result
 from rnnlab.errors import check
 from rnnlab.formatting import finite, int_list, pct, pm, sci, sig
+from rnnlab.layout import RESULT
 from rnnlab.models import build_model, count_parameters
 from rnnlab.plotting import KIND_COLORS, PALETTE, new_figure
 from rnnlab.stats import Z_95, mean_std, wilson_interval
@@ -189,7 +190,7 @@ class SyntheticResult(Result):
         return out
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], *, where: str = "result.json") -> SyntheticResult:
+    def from_dict(cls, raw: dict[str, Any], *, where: str = RESULT) -> SyntheticResult:
         if isinstance(raw, dict) and isinstance(raw.get("cells"), list):
             metric = raw.get("metric")
             raw = {
