@@ -28,6 +28,7 @@ from rnnlab.data.encoded import EncodedSplit, EncodedSplits
 from rnnlab.diagnostics import Inputs, Result, registry, suite
 from rnnlab.diagnostics.explain import Explanation, explain_texts
 from rnnlab.errors import RnnlabError
+from rnnlab.layout import CHECKPOINT, CONFIG, TENSORBOARD
 from rnnlab.models import build_model, get_preset, kernels
 from rnnlab.models.memory import check_memory, estimate_memory
 from rnnlab.runs import LoadedRun, check_out_dir, load_run
@@ -163,8 +164,8 @@ def resume(
 
         def read_folder() -> tuple[Path, RunConfig, Checkpoint | None]:
             folder = runs.check_resumable(run_dir)
-            config = RunConfig.load_yaml(folder / runs.CONFIG)
-            checkpoint_file = folder / runs.CHECKPOINT
+            config = RunConfig.load_yaml(folder / CONFIG)
+            checkpoint_file = folder / CHECKPOINT
             checkpoint = Checkpoint.load(checkpoint_file) if checkpoint_file.is_file() else None
             return folder, config, checkpoint
 
@@ -275,7 +276,7 @@ def _fit_and_save(
     if config.train.tensorboard and main:  # event files in <run>/tensorboard/
         loggers.append(
             tensorboard.TensorBoardLogger(
-                run_dir / tensorboard.FOLDER, every=config.train.tensorboard_every
+                run_dir / TENSORBOARD, every=config.train.tensorboard_every
             )
         )
     resume_hint = (

@@ -28,6 +28,7 @@ from rnnlab.diagnostics import REGISTRY, Diagnostic, Inputs, suite
 from rnnlab.diagnostics.inputs import DEFAULT_MODELS, log_to_stderr
 from rnnlab.diagnostics.result import Result
 from rnnlab.errors import RnnlabError
+from rnnlab.layout import CONFIG
 from rnnlab.runs import check_out_dir, check_run_dir, dataset_slug
 from rnnlab.tables import print_tables
 
@@ -128,7 +129,7 @@ def _add_output(parser: argparse.ArgumentParser, entry: Diagnostic | None) -> No
 def _base_config(args: argparse.Namespace) -> RunConfig:
     run = getattr(args, "run", None)
     if isinstance(run, str):  # one run whose settings are the base (sweeps, padding)
-        return run_config_from_args(args, RunConfig.load_yaml(check_run_dir(run) / "config.yaml"))
+        return run_config_from_args(args, RunConfig.load_yaml(check_run_dir(run) / CONFIG))
     return run_config_from_args(args) if hasattr(args, "data__dataset") else RunConfig()
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from rnnlab.errors import RnnlabError
 from rnnlab.io import read_json
+from rnnlab.layout import REPORT, STUDY
 from rnnlab.report import render
 from rnnlab.report.findings import compare_findings_lines, read_findings
-from rnnlab.study import STUDY_FILE
 
 
 def register(subparsers: Any) -> None:
@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
     )
     report.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="folders to report on")
     report.add_argument(
-        "-o", "--out", default="report.html", metavar="FILE", help="output file (report.html)"
+        "-o", "--out", default=REPORT, metavar="FILE", help=f"output file ({REPORT})"
     )
     report.add_argument("--title", metavar="TEXT", help="page title (default: from the runs)")
     report.add_argument(
@@ -68,9 +68,9 @@ def study_findings(folder: Path) -> list[dict[str, Any]]:
     folder, a folder without study.json, damaged JSON or a study.json without findings."""
     if not folder.is_dir():
         raise RnnlabError(f"{folder} is not a folder; give a study folder made by rnnlab study")
-    path = folder / STUDY_FILE
+    path = folder / STUDY
     if not path.is_file():
-        raise RnnlabError(f"{folder} holds no {STUDY_FILE}; give a folder made by rnnlab study")
+        raise RnnlabError(f"{folder} holds no {STUDY}; give a folder made by rnnlab study")
     try:
         data = read_json(path)
     except (OSError, ValueError):

@@ -10,6 +10,7 @@ from typing import Any
 from rnnlab.cli.diagnose_cmds import add_preset_flags, presets_from_args
 from rnnlab.cli.options import add_tensorboard_options
 from rnnlab.errors import RnnlabError
+from rnnlab.layout import STUDY
 from rnnlab.study import default_out, run_study, study_settings
 from rnnlab.training import distributed
 
@@ -81,7 +82,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     if result.failed:
         print(
             f"rnnlab: {len(result.failed)} step(s) failed ({', '.join(result.failed)}); see "
-            f"{result.out / 'study.json'}, fix the cause and run the same command to redo them",
+            f"{result.out / STUDY}, fix the cause and run the same command to redo them",
             file=sys.stderr,
         )
     print(f"report: {result.report}")

@@ -65,6 +65,7 @@ from rnnlab.diagnostics.result import FigureSpec, Result
 from rnnlab.diagnostics.texts import long_texts, make_batch
 from rnnlab.errors import check
 from rnnlab.formatting import finite, finite_list, fixed, sci, share, sig
+from rnnlab.layout import TENSORBOARD
 from rnnlab.models.families import colors
 from rnnlab.plotting import nan_for_none, new_figure
 from rnnlab.tables import Table
@@ -407,7 +408,7 @@ def write_tensorboard(result: GradientFlowResult, log: Logger | None = None) -> 
     folders written (none for fresh models, or without the tensorboard package)."""
     written = []
     for m in result.models:
-        folder = Path(m.source) / tensorboard.FOLDER
+        folder = Path(m.source) / TENSORBOARD
         if m.source == "fresh" or not folder.is_dir():
             continue
         if not tensorboard.available():

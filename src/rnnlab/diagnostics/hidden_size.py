@@ -45,8 +45,9 @@ from rnnlab.formatting import pct, pm
 from rnnlab.models import get_preset, preset_family
 from rnnlab.models.families import colors
 from rnnlab.plotting import colormap, nan_for_none, new_figure
+from rnnlab.stats import mean_std
 from rnnlab.tables import Table
-from rnnlab.training.metrics import length_edges, mean_std
+from rnnlab.training.metrics import length_edges
 
 
 @dataclass(frozen=True)

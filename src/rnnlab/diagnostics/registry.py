@@ -22,9 +22,10 @@ from rnnlab.diagnostics import (
     timing,
 )
 from rnnlab.diagnostics.entry import Diagnostic
-from rnnlab.diagnostics.result import RESULT_FILE, NotApplicableResult, Result
+from rnnlab.diagnostics.result import NotApplicableResult, Result
 from rnnlab.errors import RnnlabError
 from rnnlab.io import read_json
+from rnnlab.layout import RESULT
 
 REGISTRY: tuple[Diagnostic, ...] = (
     parameters.DIAGNOSTIC,
@@ -78,7 +79,7 @@ def result_class(raw: dict[str, Any]) -> type[Result] | None:
 def read_result(path: Path | str) -> Result:
     """Any registered diagnostic's result.json (or the folder holding it), as its result."""
     path = Path(path)
-    file = path / RESULT_FILE if path.is_dir() else path
+    file = path / RESULT if path.is_dir() else path
     if not file.is_file():
         raise RnnlabError(f"{file} does not exist; give a folder written by an rnnlab diagnostic")
     try:

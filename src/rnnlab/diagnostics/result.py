@@ -27,10 +27,10 @@ from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type
 
 from rnnlab.errors import RnnlabError
 from rnnlab.io import read_json, write_json_atomic
+from rnnlab.layout import RESULT
 from rnnlab.plotting import save_png
 from rnnlab.tables import Table, html_block
 
-RESULT_FILE = "result.json"
 R = TypeVar("R", bound="Result")
 
 
@@ -123,7 +123,7 @@ class Result:
         return out
 
     @classmethod
-    def from_dict(cls: type[R], raw: dict[str, Any], *, where: str = "result.json") -> R:
+    def from_dict(cls: type[R], raw: dict[str, Any], *, where: str = RESULT) -> R:
         """Rebuild from JSON data; a missing or unknown field is a one-line RnnlabError."""
         if not isinstance(raw, dict):
             raise RnnlabError(f"{where} is not a JSON object; run the diagnostic again")
@@ -143,7 +143,7 @@ class Result:
     def load(cls: type[R], path: Path | str) -> R:
         """Read a result.json (or the folder holding it)."""
         path = Path(path)
-        file = path / RESULT_FILE if path.is_dir() else path
+        file = path / RESULT if path.is_dir() else path
         return cls.from_dict(read_json(file), where=str(file))
 
     def tables(self) -> list[Table]:
@@ -166,7 +166,7 @@ class Result:
         try:
             for spec in self.figures():
                 written.append(save_png(spec.draw(), folder / spec.file))
-            write_json_atomic(folder / RESULT_FILE, self.to_dict())
+            write_json_atomic(folder / RESULT, self.to_dict())
         except BaseException:
             if created:
                 shutil.rmtree(folder, ignore_errors=True)

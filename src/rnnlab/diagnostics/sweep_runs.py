@@ -21,14 +21,14 @@ from rnnlab.errors import RnnlabError
 from rnnlab.formatting import finite, pct
 from rnnlab.models import build_model, count_parameters
 from rnnlab.runs.compare import seed_rule
-from rnnlab.training import evaluate, fit, seed_everything
-from rnnlab.training.metrics import (
+from rnnlab.stats import (
     describe_p,
     mean_std,
     seed_interval,
     two_proportion_p,
     wilson_interval,
 )
+from rnnlab.training import evaluate, fit, seed_everything
 
 
 @dataclass

@@ -52,12 +52,13 @@ from rnnlab.diagnostics.inputs import Inputs, Logger, parse_names
 from rnnlab.diagnostics.result import FigureSpec, Result
 from rnnlab.errors import check
 from rnnlab.formatting import finite, int_list, pct, pm, sci, sig
+from rnnlab.layout import RESULT
 from rnnlab.models import FAMILIES, build_model, count_parameters
 from rnnlab.plotting import PALETTE, new_figure
+from rnnlab.stats import Z_95, mean_std, wilson_interval
 from rnnlab.tables import Table
 from rnnlab.training import evaluate, fit, resolve_device, seed_everything
 from rnnlab.training.device import num_threads
-from rnnlab.training.metrics import Z_95, mean_std, wilson_interval
 
 GRAD_BATCH = 256
 """Test examples used for the first-step gradient."""
@@ -189,7 +190,7 @@ class SyntheticResult(Result):
         return out
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], *, where: str = "result.json") -> SyntheticResult:
+    def from_dict(cls, raw: dict[str, Any], *, where: str = RESULT) -> SyntheticResult:
         if isinstance(raw, dict) and isinstance(raw.get("cells"), list):
             metric = raw.get("metric")
             raw = {

@@ -20,20 +20,23 @@ import yaml
 
 from rnnlab.diagnostics import Diagnostic, Result, registry
 from rnnlab.errors import RnnlabError
+from rnnlab.layout import (
+    COMPARE,
+    COMPARE_CURVES,
+    CONFIG,
+    CURVES,
+    DATASET,
+    ENCODER,
+    METRICS,
+    RESULT,
+    SPEC,
+    STUDY,
+    SUMMARY,
+)
 from rnnlab.runs.compare import over_seeds_tests, run_name
 
-SUMMARY = "summary.json"
-METRICS = "metrics.jsonl"
-CONFIG = "config.yaml"
-SPEC = "model_spec.json"
-CURVES = "curves.png"
-COMPARE = "compare.json"
-COMPARE_CURVES = "compare_curves.png"
-RESULT = "result.json"
-DATASET = "dataset.json"
-STUDY = "study.json"
 MARKERS = (SUMMARY, COMPARE, RESULT, DATASET, STUDY)
-SKIP_DIRS = {"encoder", "__pycache__", ".git", ".cache"}
+SKIP_DIRS = {ENCODER, "__pycache__", ".git", ".cache"}
 MAX_DEPTH = 8
 
 
@@ -287,8 +290,8 @@ def collect(paths: Sequence[Path | str]) -> Collection:
                 _read_folder(folder, collection)
         if not found:
             raise RnnlabError(
-                f"{root} is not a run folder (no summary.json, compare.json or result.json "
-                "inside); give a folder made by rnnlab train, compare, diagnose or study"
+                f"{root} is not a run folder (no {SUMMARY}, {COMPARE} or {RESULT} inside); "
+                "give a folder made by rnnlab train, compare, diagnose or study"
             )
     _assign_owners(collection)
     _order_runs(collection)
@@ -337,7 +340,7 @@ def _read_folder(folder: Path, c: Collection) -> None:
     if (folder / SUMMARY).is_file():
         c.runs.append(read_run(folder))
     elif (folder / CONFIG).is_file() and (folder / METRICS).is_file():
-        c.skipped.append(f"{folder}: unfinished run (no summary.json)")
+        c.skipped.append(f"{folder}: unfinished run (no {SUMMARY})")
     if (folder / COMPARE).is_file():
         c.compares.append(
             CompareFolder(folder, _compare_data(folder), _png(folder / COMPARE_CURVES))

@@ -29,7 +29,7 @@ from rnnlab.errors import RnnlabError
 from rnnlab.formatting import is_num, pct
 from rnnlab.report.collect import Collection, collect
 from rnnlab.runs.compare import paired_tests, same_models, seed_leads, seeds_winner
-from rnnlab.training.metrics import describe_p, mean_std
+from rnnlab.stats import describe_p, mean_std
 
 HOLDS = "holds"
 NOT_SETTLED = "not settled"

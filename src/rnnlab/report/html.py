@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from rnnlab.errors import RnnlabError
 from rnnlab.formatting import mapping
 from rnnlab.io import atomic_path
+from rnnlab.layout import REPORT
 from rnnlab.report import narrative as say
 from rnnlab.report.collect import Collection, collect
 from rnnlab.report.page import Page, Section
@@ -119,9 +120,7 @@ def check_output(out_path: Path, *, force: bool = False) -> None:
             "--force to replace it"
         )
     if out_path.exists() and out_path.is_dir():
-        raise RnnlabError(
-            f"{out_path} is a folder; give a file name such as {out_path}/report.html"
-        )
+        raise RnnlabError(f"{out_path} is a folder; give a file name such as {out_path}/{REPORT}")
     parent = out_path.parent
     existing = parent
     while not existing.exists() and existing != existing.parent:
@@ -138,7 +137,7 @@ def check_output(out_path: Path, *, force: bool = False) -> None:
 
 def render(
     run_dirs: Sequence[Path | str],
-    out_path: Path | str = "report.html",
+    out_path: Path | str = REPORT,
     *,
     title: str | None = None,
     force: bool = False,

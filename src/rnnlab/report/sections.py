@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnlab.formatting import cell, is_num, mapping, num, pct, sci
+from rnnlab.layout import CONFIG, DATASET, RESULT, STUDY, SUMMARY
 from rnnlab.models.family import BAG, FAMILIES
 from rnnlab.report import narrative as say
 from rnnlab.report import plots
@@ -15,8 +16,8 @@ from rnnlab.report.collect import Collection, TrainingRun
 from rnnlab.report.findings import Finding, by_id, findings, pair_id
 from rnnlab.report.page import Block, Figure, Section, png_file_uri, png_uri
 from rnnlab.runs import compare_table
+from rnnlab.stats import mean_std, resolvable_difference
 from rnnlab.tables import Table
-from rnnlab.training.metrics import mean_std, resolvable_difference
 
 MAX_EXAMPLES = 3
 MAX_EXAMPLE_CHARS = 600
@@ -45,11 +46,11 @@ def dataset_section(c: Collection) -> Section | None:
         shown.add(name)
         if name in summaries:
             path, summary = summaries[name]
-            _dataset_from_summary(section, c.rel(path / "dataset.json"), summary)
+            _dataset_from_summary(section, c.rel(path / DATASET), summary)
         else:
             run = next((r for r in c.main_runs if r.dataset == name), None)
             if run is not None:
-                _dataset_from_run(section, run, c.rel(run.path / "summary.json"))
+                _dataset_from_run(section, run, c.rel(run.path / SUMMARY))
     examples = example_texts(c)
     section.examples = examples[:MAX_EXAMPLES]
     if section.examples:
@@ -617,17 +618,15 @@ def environment_section(c: Collection) -> Section | None:
             )
         )
         section.blocks += [
-            Block(c.rel(run.path / "config.yaml"), run.config_text)
-            for run in runs
-            if run.config_text
+            Block(c.rel(run.path / CONFIG), run.config_text) for run in runs if run.config_text
         ]
     for path, study in c.studies:
-        section.blocks.append(Block(c.rel(path / "study.json"), json.dumps(study, indent=2)))
+        section.blocks.append(Block(c.rel(path / STUDY), json.dumps(study, indent=2)))
     for result in c.results:
         settings = result_settings(result.data)
         if settings:
             block = json.dumps(settings, indent=2, default=str)
-            section.blocks.append(Block(f"{c.rel(result.path / 'result.json')} (settings)", block))
+            section.blocks.append(Block(f"{c.rel(result.path / RESULT)} (settings)", block))
     section.lead.append(
         "Each run's config.yaml below, with these library versions and seeds, reproduces it: "
         "`rnnlab train --config config.yaml`."

@@ -1,6 +1,8 @@
-"""Run folders: their layout, writing them as training goes, reading them back, and the data a
-saved run reads. `folder` holds the layout (see its docstring); `data` the splits of a run."""
+"""Run folders: writing them as training goes, reading them back, and the data a saved run
+reads. `rnnlab.layout` describes the layout and names its files (SUMMARY, CONFIG, ... are
+re-exported here); `folder` writes and reads it; `data` the splits of a run."""
 
+from rnnlab.layout import CHECKPOINT, CONFIG, ENCODER, LABELS, METRICS, MODEL, SPEC, SUMMARY
 from rnnlab.runs.compare import (
     clear_compare,
     compare_row,
@@ -14,15 +16,7 @@ from rnnlab.runs.compare import (
 )
 from rnnlab.runs.data import foreign_split, foreign_splits, own_splits, same_dataset
 from rnnlab.runs.folder import (
-    CHECKPOINT,
-    CONFIG,
     DEFAULT_OUT,
-    ENCODER,
-    LABELS,
-    METRICS,
-    MODEL,
-    SPEC,
-    SUMMARY,
     LoadedRun,
     build_summary,
     check_name,

@@ -23,6 +23,7 @@ from rnnlab.config import RunConfig
 from rnnlab.errors import RnnlabError
 from rnnlab.formatting import MISSING, fixed
 from rnnlab.io import write_json_atomic
+from rnnlab.layout import COMPARE, COMPARE_CURVES
 from rnnlab.runs.folder import (
     DEFAULT_OUT,
     check_name,
@@ -31,12 +32,9 @@ from rnnlab.runs.folder import (
     read_predictions,
     read_summary,
 )
+from rnnlab.stats import SIGNIFICANT, describe_p, mean_std, seed_interval, seeds_mcnemar
 from rnnlab.tables import Table
 from rnnlab.training.curves import plot_compare_curves
-from rnnlab.training.metrics import SIGNIFICANT, describe_p, mean_std, seed_interval, seeds_mcnemar
-
-COMPARE = "compare.json"
-COMPARE_CURVES = "compare_curves.png"
 
 
 def run_name(model: str, seed: int, seeds: int) -> str:

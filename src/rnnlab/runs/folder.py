@@ -1,19 +1,7 @@
-"""The run folder: what is written where, and how to read it back.
-
-```
-runs/<name>/
-  config.yaml       the resolved RunConfig
-  model_spec.json   ModelSpec.to_dict(): rebuilds the model
-  labels.json       class names in id order ([] for regression)
-  encoder/          the TextEncoder (absent for synthetic runs)
-  metrics.jsonl     one JSON object per epoch, rewritten as training goes
-  model.pt          state_dict of the best epoch (torch.load(..., weights_only=True))
-  summary.json      status, test metrics, timings, parameters, versions; written last
-  curves.png        learning curves
-  checkpoint.pt     the whole training state after the last finished epoch (resume from it)
-  .lock             held (flock) by the process training into the folder
-```
-Every file is written atomically; summary.json is written last, so a folder without it is an
+"""The run folder: writing it as training goes (start, checkpoints, finish) and reading it
+back. What it holds, and each file's name, is defined in `rnnlab.layout`: config, model spec,
+labels and encoder first, metrics.jsonl and checkpoint.pt as training goes, the weights,
+predictions and curves at the end, and summary.json last, so a folder without it is an
 unfinished run. An unfinished, interrupted or failed run is resumed with `rnnlab train --resume
 DIR` (from checkpoint.pt, else from the start) or replaced with `--overwrite`.
 """
@@ -41,25 +29,27 @@ from rnnlab.data.encoded import EncodedSplits
 from rnnlab.data.text_encoder import TextEncoder
 from rnnlab.errors import RnnlabError
 from rnnlab.io import read_json, write_json_atomic
+from rnnlab.layout import (
+    CHECKPOINT,
+    CONFIG,
+    CURVES,
+    ENCODER,
+    LABELS,
+    LOCK,
+    METRICS,
+    MODEL,
+    PREDICTIONS,
+    SPEC,
+    SUMMARY,
+)
 from rnnlab.models import ModelSpec, count_parameters, from_spec
 from rnnlab.models.memory import check_memory, estimate_memory, parameter_shapes
 from rnnlab.runs.tables import run_tables
 from rnnlab.tables import html_block
 from rnnlab.training.checkpoint import load_state_dict, save_state_dict
 from rnnlab.training.curves import plot_curves
-from rnnlab.training.trainer import CHECKPOINT, EvalResult, FitResult
+from rnnlab.training.trainer import EvalResult, FitResult
 
-CONFIG = "config.yaml"
-SPEC = "model_spec.json"
-LABELS = "labels.json"
-ENCODER = "encoder"
-METRICS = "metrics.jsonl"
-MODEL = "model.pt"
-SUMMARY = "summary.json"
-CURVES = "curves.png"
-PREDICTIONS = "predictions.json"
-"""The test split's labels and predictions, in split order: paired tests between runs."""
-LOCK = ".lock"
 REQUIRED = (SUMMARY, CONFIG, SPEC, LABELS, MODEL)
 RUN_MARKERS = (CONFIG, SUMMARY, CHECKPOINT, SPEC)
 """Files only an rnnlab run folder holds: --overwrite removes a folder only if it has one."""

@@ -5,7 +5,9 @@ the report; resumable step by step.
     run_study(study_settings("imdb", quick=True), "runs/demo")
 """
 
-from rnnlab.study.runner import REPORT_FILE, STUDY_FILE, StudyResult, run_study
+from rnnlab.layout import REPORT as REPORT_FILE
+from rnnlab.layout import STUDY as STUDY_FILE
+from rnnlab.study.runner import StudyResult, run_study
 from rnnlab.study.settings import StudySettings, default_out, study_settings
 from rnnlab.study.steps import Context, Step, build_steps
 

@@ -21,17 +21,16 @@ from rnnlab.data import load_splits
 from rnnlab.diagnostics import REGISTRY
 from rnnlab.errors import RnnlabError
 from rnnlab.io import read_json, write_json_atomic
+from rnnlab.layout import COMPARE_DIR, DATASET, REPORT, STUDY
 from rnnlab.report import render
 from rnnlab.report.findings import findings_of
 from rnnlab.study.settings import StudySettings
-from rnnlab.study.steps import COMPARE, DATASET, Context, Step, build_steps, uncertainty
+from rnnlab.study.steps import Context, Step, build_steps, uncertainty
 from rnnlab.training.callbacks import Callback, StepStats, TrainState
 from rnnlab.training.device import num_threads
 from rnnlab.training.signals import sigterm_as_interrupt
 
-STUDY_FILE = "study.json"
-REPORT_FILE = "report.html"
-MANAGED = (DATASET, COMPARE, *(entry.name for entry in REGISTRY))
+MANAGED = (DATASET, COMPARE_DIR, *(entry.name for entry in REGISTRY))
 """What a study writes besides study.json and the report (removed by --fresh)."""
 
 
@@ -50,14 +49,14 @@ class StudyResult:
 def _load_state(
     out: Path, settings: StudySettings, fresh: bool, steps: Sequence[Step]
 ) -> dict[str, Any]:
-    path = out / STUDY_FILE
+    path = out / STUDY
     if out.exists() and not out.is_dir():
         raise RnnlabError(f"{out} is a file; give a folder for the study (--out DIR)")
     new = {"settings": settings.to_dict(), "steps": {}}
     if fresh and path.is_file():
         names = {
             *MANAGED,
-            REPORT_FILE,
+            REPORT,
             *(s.folder for s in steps if s.folder),
             *(s.marker for s in steps),
         }
@@ -89,7 +88,7 @@ def _load_state(
 
 def _save_state(out: Path, state: dict[str, Any]) -> None:
     state["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    write_json_atomic(out / STUDY_FILE, state)
+    write_json_atomic(out / STUDY, state)
 
 
 def run_study(
@@ -130,13 +129,13 @@ def run_study(
             _run_step(step, out, settings, state, progress, task)
             progress.advance(task)
         progress.update(task, description="writing the report")
-        render([out], out / REPORT_FILE)
+        render([out], out / REPORT)
         progress.advance(task)
     seconds = time.perf_counter() - start
     state["seconds_last_session"] = round(seconds, 1)
     state["findings"] = [f.to_dict() for f in findings_of([out])]  # what the report shows
     _save_state(out, state)
-    return StudyResult(out, out / REPORT_FILE, states, seconds)
+    return StudyResult(out, out / REPORT, states, seconds)
 
 
 def _run_step(

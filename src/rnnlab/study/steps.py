@@ -26,12 +26,10 @@ from rnnlab.data import load_splits
 from rnnlab.data.summary import summarize
 from rnnlab.diagnostics import REGISTRY, Diagnostic, Inputs, suite
 from rnnlab.io import read_json, write_json_atomic
-from rnnlab.runs import CONFIG, is_run_folder, write_compare
+from rnnlab.layout import COMPARE, COMPARE_DIR, CONFIG, DATASET, RESULT, SUMMARY
+from rnnlab.runs import is_run_folder, write_compare
 from rnnlab.runs.compare import run_name
 from rnnlab.study.settings import StudySettings
-
-COMPARE = "compare"
-DATASET = "dataset.json"
 
 
 @dataclass
@@ -59,7 +57,7 @@ class Step:
         path = out / self.marker
         if not path.is_file():
             return False
-        if path.name == "summary.json":  # a training run: only a completed one counts
+        if path.name == SUMMARY:  # a training run: only a completed one counts
             try:
                 return read_json(path).get("status") == "completed"
             except (OSError, ValueError, AttributeError):
@@ -84,10 +82,10 @@ def uncertainty(path: Path) -> dict[str, Any]:
     if seeds is None and data.get("seed") is not None:
         seeds = [data["seed"]]
     intervals: dict[str, Any] = {}
-    if path.name == "summary.json":  # a training run
+    if path.name == SUMMARY:  # a training run
         test = data.get("test") or {}
         intervals = {k: test[k] for k in ("accuracy_interval", "macro_f1_interval") if k in test}
-    elif path.name == "compare.json":
+    elif path.name == COMPARE:
         rows = data.get("by_model") or data.get("rows") or []
         intervals = {r["model"]: r.get("test_accuracy_interval") for r in rows}
     else:  # a diagnostic's result.json: its summary rows with an interval
@@ -122,7 +120,7 @@ def train(model: str, seed: int) -> Callable[[Context], None]:
 
     def run(ctx: Context) -> None:
         name = run_name(model, seed, ctx.settings.seeds)
-        folder = ctx.out / COMPARE / name
+        folder = ctx.out / COMPARE_DIR / name
         if is_run_folder(folder) and (folder / CONFIG).is_file():  # killed or interrupted
             result = api.resume(folder, callbacks=ctx.callbacks, verbose=False)
         else:
@@ -134,7 +132,7 @@ def train(model: str, seed: int) -> Callable[[Context], None]:
                 train=dataclasses.replace(config.train, seed=seed),
             )
             result = api.train(
-                config, out=ctx.out / COMPARE, name=name, callbacks=ctx.callbacks, verbose=False
+                config, out=ctx.out / COMPARE_DIR, name=name, callbacks=ctx.callbacks, verbose=False
             )
         if result.status == "interrupted":
             raise KeyboardInterrupt
@@ -145,7 +143,7 @@ def train(model: str, seed: int) -> Callable[[Context], None]:
 def write_comparison(ctx: Context) -> None:
     s = ctx.settings
     done = [run_name(m, seed, s.seeds) for m in s.models for seed in s.seed_list]
-    write_compare(ctx.out / COMPARE, s.models, done, s.dataset, s.run_config(), s.seed_list)
+    write_compare(ctx.out / COMPARE_DIR, s.models, done, s.dataset, s.run_config(), s.seed_list)
 
 
 def diagnose(entry: Diagnostic) -> Callable[[Context], None]:
@@ -153,7 +151,7 @@ def diagnose(entry: Diagnostic) -> Callable[[Context], None]:
 
     def run(ctx: Context) -> None:
         s = ctx.settings
-        first = [ctx.out / COMPARE / run_name(m, s.seed, s.seeds) for m in s.models]
+        first = [ctx.out / COMPARE_DIR / run_name(m, s.seed, s.seeds) for m in s.models]
         inputs = Inputs(
             s.run_config(), runs=first, seed=s.seed,
             device=s.device, threads=s.threads, log=ctx.log,
@@ -174,13 +172,13 @@ def build_steps(settings: StudySettings) -> list[Step]:
         for model in settings.models:
             name = run_name(model, seed, settings.seeds)
             steps.append(
-                Step(f"train-{name}", f"train {name}", f"{COMPARE}/{name}/summary.json",
-                     train(model, seed), folder=f"{COMPARE}/{name}", resumes=True)
+                Step(f"train-{name}", f"train {name}", f"{COMPARE_DIR}/{name}/{SUMMARY}",
+                     train(model, seed), folder=f"{COMPARE_DIR}/{name}", resumes=True)
             )  # fmt: skip
-    steps.append(Step("compare", "comparison table", f"{COMPARE}/compare.json", write_comparison))
+    steps.append(Step("compare", "comparison table", f"{COMPARE_DIR}/{COMPARE}", write_comparison))
     for entry in REGISTRY:
         steps.append(
-            Step(entry.name, entry.name.replace("-", " "), f"{entry.name}/result.json",
+            Step(entry.name, entry.name.replace("-", " "), f"{entry.name}/{RESULT}",
                  diagnose(entry), folder=entry.name)
         )  # fmt: skip
     return steps

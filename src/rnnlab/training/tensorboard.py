@@ -42,8 +42,6 @@ from rnnlab.training.callbacks import Callback, StepStats, TrainState
 if TYPE_CHECKING:
     from rnnlab.data.batching import Batch
 
-FOLDER = "tensorboard"
-"""The event files' folder inside a run folder."""
 INSTALL = "pip install 'rnnlab[tensorboard]'"
 
 

@@ -22,6 +22,8 @@ from rnnlab.config import TrainConfig
 from rnnlab.data.batching import AnySplit, host_split, iterate_batches, on_device
 from rnnlab.data.encoded import EncodedSplits
 from rnnlab.errors import RnnlabError
+from rnnlab.layout import CHECKPOINT, METRICS
+from rnnlab.stats import bootstrap_interval, wilson_interval
 from rnnlab.training import distributed, metrics
 from rnnlab.training.callbacks import Callback, MetricsWriter, StepStats, TrainState
 from rnnlab.training.checkpoint import Checkpoint, StateDict, rng_state, set_rng_state, snapshot
@@ -38,7 +40,6 @@ from rnnlab.training.device import (
 from rnnlab.training.outcome import FitResult
 
 MAXIMIZE = {"val_accuracy": True, "val_macro_f1": True, "val_loss": False}
-CHECKPOINT = "checkpoint.pt"
 """Written into the run folder after every epoch; `fit(resume=...)` continues from it."""
 
 
@@ -78,10 +79,8 @@ class EvalResult:
             return metrics.macro_f1(y_true, y_pred, classes)
 
         return {
-            "accuracy_interval": list(metrics.wilson_interval(correct, self.examples)),
-            "macro_f1_interval": list(
-                metrics.bootstrap_interval(self.labels, self.predictions, f1)
-            ),
+            "accuracy_interval": list(wilson_interval(correct, self.examples)),
+            "macro_f1_interval": list(bootstrap_interval(self.labels, self.predictions, f1)),
         }
 
     def to_dict(self, label_names: Sequence[str] | None = None) -> dict[str, Any]:
@@ -533,7 +532,7 @@ def fit(
         keep_freed_memory()
     callbacks = list(callbacks)
     if run_dir is not None:
-        callbacks.insert(0, MetricsWriter(Path(run_dir) / "metrics.jsonl"))
+        callbacks.insert(0, MetricsWriter(Path(run_dir) / METRICS))
     monitor = resolve_monitor(cfg.monitor, model_task(model), has_val=len(splits.val) > 0)
     stopper = EarlyStopping(monitor, cfg.patience)
     steps_per_epoch = -(-len(splits.train) // cfg.batch_size)
