@@ -173,8 +173,8 @@ def test_the_beyond_recurrence_chapter_answers_both_claims(tiny_study: Path) -> 
 
 
 def test_no_chapter_without_a_family_beyond_the_gated_rnns(tmp_path: Path) -> None:
+    from rnnlab.report.beyond import beyond_section
     from rnnlab.report.collect import collect
-    from rnnlab.report.sections import beyond_section
 
     empty = tmp_path / "x"
     empty.mkdir()

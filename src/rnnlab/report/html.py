@@ -19,11 +19,11 @@ from rnnlab.formatting import mapping
 from rnnlab.io import atomic_path
 from rnnlab.layout import REPORT
 from rnnlab.report import narrative as say
+from rnnlab.report.beyond import beyond_section
 from rnnlab.report.collect import Collection, collect
 from rnnlab.report.page import Page, Section
 from rnnlab.report.results import result_sections
 from rnnlab.report.sections import (
-    beyond_section,
     certainty_section,
     dataset_section,
     environment_section,
