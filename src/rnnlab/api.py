@@ -183,6 +183,8 @@ def resume(
             contextlib.ExitStack() as held,
         ):
             model = build_model(config.model, splits)
+            if checkpoint is not None:
+                runs.check_checkpoint_fits(folder, checkpoint, model)
             kernels.prepare(model.spec.kind, device)
 
             def reopen() -> None:

@@ -62,7 +62,16 @@ class Vocab:
 
     @classmethod
     def load(cls, path: Path) -> Vocab:
+        """A saved vocabulary; one whose words repeat (two ids for one word) is refused."""
         raw = read_json(path)
         vocab = cls(raw["max_size"], raw["min_freq"])
-        vocab._set_itos(list(raw["itos"]))
+        itos = [str(word) for word in raw["itos"]]
+        seen: set[str] = set()
+        repeated = next((w for w in itos if w in seen or seen.add(w)), None)  # type: ignore[func-returns-value]
+        if repeated is not None:
+            raise RnnlabError(
+                f"{path} lists the token {repeated!r} twice; the vocabulary is damaged or "
+                "edited, train the run again"
+            )
+        vocab._set_itos(itos)
         return vocab

@@ -478,7 +478,25 @@ def load_run(run_dir: Path | str) -> LoadedRun:
             raise RnnlabError(
                 f"{run_dir / ENCODER} is damaged ({type(exc).__name__}); train the run again"
             ) from None
+        if spec.input_dim is None and encoder.vocab_size != spec.vocab_size:
+            raise RnnlabError(
+                f"{run_dir / ENCODER} has {encoder.vocab_size:,} tokens but the model's embedding "
+                f"has {spec.vocab_size:,} rows; the folder is damaged or edited, train the run again"
+            )
     return LoadedRun(run_dir, model, encoder, label_names, config, summary)
+
+
+def check_checkpoint_fits(run_dir: Path, checkpoint: Any, model: torch.nn.Module) -> None:
+    """Before resuming: the checkpoint's weights must have the names and shapes of the model
+    that config.yaml builds (an edited config.yaml would otherwise fail deep inside torch)."""
+    saved = {name: tuple(t.shape) for name, t in checkpoint.model.items()}
+    built = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    if saved != built:
+        differ = sorted(n for n in set(saved) | set(built) if saved.get(n) != built.get(n))
+        raise RnnlabError(
+            f"{run_dir / CHECKPOINT} holds another model than {run_dir / CONFIG} describes "
+            f"(e.g. {differ[0]}); undo the edit of {CONFIG}, or start over with --overwrite"
+        )
 
 
 def _weights_matching(run_dir: Path, spec: ModelSpec) -> dict[str, torch.Tensor]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import random
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,19 +37,38 @@ def _write_bytes(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def load_torch(path: Path | str, what: str, *, mmap: bool = False) -> Any:
+def load_torch(
+    path: Path | str, what: str, *, mmap: bool = False, fix: str = "train the run again"
+) -> Any:
     """torch.load(weights_only=True) onto the CPU (memory-mapped: tensors are read when used);
-    a damaged or foreign file is a user error."""
+    a damaged or foreign file is a user error, and so is one whose bytes fail the checksums
+    torch.save wrote into the archive (a flipped bit would otherwise load as other weights)."""
     path = Path(path)
     if not path.is_file():
         raise RnnlabError(f"{path} is missing; the run did not finish saving, train it again")
+    damaged = _failed_checksum(path)
+    if damaged is not None:
+        raise RnnlabError(
+            f"{path} is damaged: {damaged} does not match its checksum (changed on disk or in "
+            f"a copy); {fix}"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # truncated file, pickle error, foreign format
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise RnnlabError(
-            f"cannot read {what} from {path} ({reason}); train the run again"
-        ) from None
+        raise RnnlabError(f"cannot read {what} from {path} ({reason}); {fix}") from None
+
+
+def _failed_checksum(path: Path) -> str | None:
+    """The first member of a torch.save archive whose CRC-32 does not match its bytes (None
+    when all match, or when the file is not a zip archive: torch.load then says why)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None
+    except zipfile.error:  # a member header that does not parse
+        return path.name
 
 
 def save_state_dict(path: Path | str, state: StateDict | torch.nn.Module) -> None:
@@ -116,7 +136,10 @@ class Checkpoint:
 
     @classmethod
     def load(cls, path: Path | str) -> Checkpoint:
-        raw = load_torch(path, "the training checkpoint")
+        raw = load_torch(
+            path, "the training checkpoint",
+            fix="resume from a copy of the run, or start over with --overwrite",
+        )  # fmt: skip
         try:
             return cls(**raw)
         except TypeError:
