@@ -15,7 +15,7 @@ from rnnlab import api
 from rnnlab.cli import main
 from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from rnnlab.errors import RnnlabError
-from rnnlab.layout import CHECKPOINT, CONFIG, ENCODER, MODEL, SUMMARY
+from rnnlab.layout import CHECKPOINT, CONFIG, ENCODER, LABELS, MODEL, SUMMARY
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +94,24 @@ def test_an_edited_config_is_refused_before_resuming(
     (copy / SUMMARY).unlink()  # as a kill during training leaves it: resumable
     err = one_line_error(["train", "--resume", str(copy)], capsys)
     assert "holds another model than" in err and "undo the edit" in err
+
+
+def test_reads_are_bounded_and_typed(
+    copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels = copy / LABELS
+    labels.unlink()
+    labels.symlink_to("/dev/urandom")  # an endless file: refused without reading it
+    err = one_line_error(["predict", str(copy), "good fun film"], capsys)
+    assert "labels.json" in err
+    labels.unlink()
+    labels.write_text('["negative", "positive"]')
+
+    summary = json.loads((copy / SUMMARY).read_text())
+    out = str(tmp_path / "report.html")
+    (copy / SUMMARY).write_text("[" * 100_000 + "]" * 100_000)  # nested past the parser
+    assert "summary.json" in one_line_error(["report", str(copy), "--out", out], capsys)
+    for field, value in (("model", "x"), ("test", {"accuracy": "abc"})):
+        (copy / SUMMARY).write_text(json.dumps({**summary, field: value}))
+        err = one_line_error(["report", str(copy), "--out", out], capsys)
+        assert "summary.json" in err and "must be" in err

@@ -52,8 +52,26 @@ def write_with(path: Path | str, writer: Callable[[Path], None]) -> None:
         writer(tmp)
 
 
+MAX_JSON_BYTES = 512 * 2**20
+"""The largest JSON file rnnlab reads back (its own are far smaller: a result.json with every
+attribution of a study is a few MB)."""
+
+
 def read_json(path: Path | str) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """A JSON file rnnlab wrote, read with bounds: a regular file (not a device, FIFO or link
+    to one), at most MAX_JSON_BYTES, nested no deeper than the parser allows. Anything else is a
+    ValueError (callers say which file is damaged) or an OSError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file")
+    with path.open("rb") as f:
+        data = f.read(MAX_JSON_BYTES + 1)
+    if len(data) > MAX_JSON_BYTES:
+        raise ValueError(f"{path} is larger than {MAX_JSON_BYTES // 2**20} MB")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise ValueError(f"{path} is nested too deeply") from None
 
 
 def _json_default(obj: Any) -> Any:

@@ -20,6 +20,7 @@ import yaml
 
 from rnnlab.diagnostics import Diagnostic, Result, registry
 from rnnlab.errors import RnnlabError
+from rnnlab.io import read_json
 from rnnlab.layout import (
     COMPARE,
     COMPARE_CURVES,
@@ -34,6 +35,7 @@ from rnnlab.layout import (
     SUMMARY,
 )
 from rnnlab.runs.compare import over_seeds_tests, run_name
+from rnnlab.runs.folder import check_summary
 
 MARKERS = (SUMMARY, COMPARE, RESULT, DATASET, STUDY)
 SKIP_DIRS = {ENCODER, "__pycache__", ".git", ".cache"}
@@ -185,8 +187,8 @@ class Collection:
 # ----- reading -----------------------------------------------------------------------------------
 def read_json_file(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        return read_json(path)
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
         raise RnnlabError(
             f"{path} is not valid JSON; run the step that wrote it again or remove the folder"
         ) from None
@@ -230,6 +232,7 @@ def read_config(path: Path) -> tuple[dict[str, Any], str]:
 
 def read_run(path: Path) -> TrainingRun:
     summary = read_json_object(path / SUMMARY)
+    check_summary(summary, path / SUMMARY)
     config, config_text = read_config(path)
     spec_file = path / SPEC
     spec = read_json_file(spec_file) if spec_file.is_file() else {}

@@ -328,7 +328,10 @@ def check_resumable(run_dir: Path | str) -> Path:
 
 def check_same_data(run_dir: Path, splits: EncodedSplits) -> None:
     """The data rebuilt to resume a run must be the data it was trained on."""
-    labels = read_json(run_dir / LABELS) if (run_dir / LABELS).is_file() else None
+    try:
+        labels = read_json(run_dir / LABELS) if (run_dir / LABELS).is_file() else None
+    except (OSError, ValueError):
+        raise RnnlabError(f"{run_dir / LABELS} is damaged; train the run again") from None
     if labels is not None and list(labels) != list(splits.label_names):
         raise RnnlabError(
             f"the data rebuilt for {run_dir} has labels {splits.label_names}, the run "
@@ -381,7 +384,44 @@ def read_summary(run_dir: Path | str) -> dict[str, Any]:
         raise RnnlabError(f"{run_dir / SUMMARY} is not valid JSON; train the run again") from None
     if not isinstance(summary, dict):
         raise RnnlabError(f"{run_dir / SUMMARY} is not a JSON object; train the run again")
+    check_summary(summary, run_dir / SUMMARY)
     return summary
+
+
+NUMBER, TEXT, OBJECT = "a number", "a string", "an object"
+SUMMARY_FIELDS: dict[str, str] = {
+    "name": TEXT, "status": TEXT, "monitor": TEXT, "device": TEXT, "encoder": TEXT,
+    "epochs_run": NUMBER, "best_epoch": NUMBER, "best_value": NUMBER, "fit_seconds": NUMBER,
+    "seconds_per_epoch": NUMBER, "train_tokens_per_s": NUMBER, "seed": NUMBER,
+    "threads": NUMBER, "world_size": NUMBER,
+    "model": OBJECT, "test": OBJECT, "best_val": OBJECT, "dataset": OBJECT, "versions": OBJECT,
+    "model.name": TEXT, "model.kind": TEXT, "model.parameters": OBJECT,
+    "test.examples": NUMBER, "test.loss": NUMBER, "test.accuracy": NUMBER,
+    "test.macro_f1": NUMBER, "test.mse": NUMBER,
+}  # fmt: skip
+"""The summary.json fields readers rely on, with their type (any may be missing or null)."""
+
+
+def check_summary(summary: dict[str, Any], where: Path) -> None:
+    """One line naming the first field of SUMMARY_FIELDS with the wrong type (an edited or
+    damaged file), before a reader trips over it."""
+    for key, kind in SUMMARY_FIELDS.items():
+        parent, _, name = key.rpartition(".")
+        holder = summary.get(parent) if parent else summary
+        value = holder.get(name) if isinstance(holder, dict) else None
+        ok = (
+            value is None
+            or {
+                NUMBER: isinstance(value, (int, float)) and not isinstance(value, bool),
+                TEXT: isinstance(value, str),
+                OBJECT: isinstance(value, dict),
+            }[kind]
+        )
+        if not ok:
+            raise RnnlabError(
+                f"{where}: {key} must be {kind}, not {type(value).__name__} {str(value)[:40]!r}; "
+                "the file was edited or damaged, run the step that wrote it again"
+            )
 
 
 def check_run_dir(run_dir: Path | str, need: tuple[str, ...] = REQUIRED) -> Path:
