@@ -42,6 +42,7 @@ CONFIGS = {
     "data: 5": ("data: 5\n", "section data must be a mapping"),
     "epochs: 1.5": ("train:\n  epochs: 1.5\n", "train.epochs must be an integer"),
     "not utf-8": (b"data:\n  dataset: caf\xe9\n", "not UTF-8"),
+    "seed: -5": ("train:\n  seed: -5\n", "--seed (config train.seed) must be a whole number"),
 }
 
 
@@ -76,6 +77,9 @@ def test_a_folder_as_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         (["--lr", "nan"], "lr must be a finite number"),
         (["--epochs", "0"], "epochs must be at least 1"),
         (["--memory-limit-gb", "0"], "memory_limit_gb must be positive"),
+        (["--seed", "-5"], "--seed (config train.seed) must be a whole number from 0"),
+        (["--data-seed", "-1"], "--data-seed (config data.seed) must be a whole number from 0"),
+        (["--seed", str(2**64)], "from 0 to 2**63 - 1 (got 18446744073709551616)"),
     ],
 )
 def test_bad_train_flags(
@@ -139,3 +143,14 @@ def test_predict_file_that_is_a_folder(
 ) -> None:
     assert main(["predict", str(run_dir), "--file", str(tmp_path)]) == 2
     assert "is a folder" in one_line(capsys)
+
+
+def test_negative_seeds_of_diagnostics_and_studies_are_refused() -> None:
+    from rnnlab.diagnostics import Inputs
+    from rnnlab.errors import RnnlabError
+    from rnnlab.study import study_settings
+
+    with pytest.raises(RnnlabError, match="--seed must be a whole number from 0"):
+        Inputs(seed=-1)
+    with pytest.raises(RnnlabError, match="--seed must be a whole number from 0"):
+        study_settings("imdb", quick=True, seed=-3)

@@ -108,6 +108,20 @@ class DataConfig:
         check(self.num_examples > 0, f"num_examples must be positive (got {self.num_examples})")
         check(self.vocab_size >= 2, f"vocab_size must be at least 2 (got {self.vocab_size})")
         check(_is_text_encoding(self.encoding), _unknown_encoding(self.encoding))
+        check_seed(self.seed, "--data-seed", "data.seed")
+
+
+MAX_SEED = 2**63 - 1
+"""Largest seed: torch and numpy take any integer from 0 up to 2**64 - 1, and `compare --seeds`
+and the study add the seed's number to it."""
+
+
+def check_seed(seed: object, flag: str, key: str | None = None) -> None:
+    """A seed is an integer from 0 to MAX_SEED (numpy refuses negative ones deep inside); the
+    message names the flag (and the config key) that set it."""
+    ok = isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED
+    where = f"{flag} (config {key})" if key else flag
+    check(ok, f"{where} must be a whole number from 0 to 2**63 - 1 (got {seed}); e.g. {flag} 0")
 
 
 def _is_text_encoding(name: object) -> bool:
@@ -300,6 +314,7 @@ class TrainConfig:
             f"tensorboard_every must be at least 1 (got {self.tensorboard_every}); "
             "e.g. --tensorboard-every 50",
         )
+        check_seed(self.seed, "--seed", "train.seed")
 
 
 @dataclass(frozen=True)
