@@ -154,3 +154,27 @@ def test_negative_seeds_of_diagnostics_and_studies_are_refused() -> None:
         Inputs(seed=-1)
     with pytest.raises(RnnlabError, match="--seed must be a whole number from 0"):
         study_settings("imdb", quick=True, seed=-3)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"PK\x03\x04\x00\x00 model weights\n\x00\x01", "is a binary file (it holds NUL bytes)"),
+        (bytes(range(128, 256)) * 20 + b"\nok\n", "is not UTF-8 text (100% of it cannot be"),
+    ],
+)
+def test_predict_refuses_a_binary_file(
+    content: bytes, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    binary = write(tmp_path / "model.pt", content)
+    assert main(["predict", str(tmp_path), "--file", str(binary)]) == 2
+    assert message in one_line(capsys)
+
+
+def test_predict_reads_a_text_file_with_a_few_stray_bytes() -> None:
+    from rnnlab.cli.train_cmds import text_of
+
+    latin1 = "un film très réussi, déjà vu\nà revoir\n".encode("latin-1")
+    assert text_of(latin1, "f").splitlines()[1] == "\ufffd revoir"
+    with pytest.raises(Exception, match="binary"):
+        text_of("a\0b", "stdin")

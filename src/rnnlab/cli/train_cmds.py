@@ -360,7 +360,9 @@ def read_texts(args: argparse.Namespace, stdin: TextIO | None = None) -> list[st
     texts = list(args.texts)
     if args.file:
         if args.file == "-":
-            content = (stdin or sys.stdin).read()
+            source = stdin or sys.stdin
+            buffer = getattr(source, "buffer", None)
+            content = text_of(buffer.read() if buffer is not None else source.read(), "stdin")
         else:
             path = Path(args.file)
             if path.is_dir():
@@ -369,7 +371,7 @@ def read_texts(args: argparse.Namespace, stdin: TextIO | None = None) -> list[st
                 raise RnnlabError(
                     f"text file {path} does not exist; give a file with one text per line"
                 )
-            content = path.read_text(encoding="utf-8", errors="replace")
+            content = text_of(path.read_bytes(), str(path))
         from_file = [line for line in content.splitlines() if line.strip()]
         if not from_file:
             raise RnnlabError(f"{args.file} holds no text; give one text per line")
@@ -377,6 +379,29 @@ def read_texts(args: argparse.Namespace, stdin: TextIO | None = None) -> list[st
     if not texts:
         raise RnnlabError('no text to classify; give "some text" or --file texts.txt')
     return texts
+
+
+MAX_UNDECODABLE = 0.25
+"""Share of a --file's characters that may be invalid UTF-8 (each becomes U+FFFD) before the
+file counts as binary: a text in latin-1 has a few such bytes, a model or an archive most."""
+
+
+def text_of(data: bytes | str, where: str) -> str:
+    """The text of a --file, or RnnlabError for a binary one (NUL bytes, or mostly bytes that
+    are not UTF-8): classifying a model file's bytes as thousands of "lines" helps nobody."""
+    text = data if isinstance(data, str) else data.decode("utf-8", errors="replace")
+    if "\0" in text:
+        raise RnnlabError(
+            f"{where} is a binary file (it holds NUL bytes); give a UTF-8 text file with one "
+            "text per line"
+        )
+    bad = text.count("\ufffd") if isinstance(data, bytes) else 0
+    if text and bad / len(text) > MAX_UNDECODABLE:
+        raise RnnlabError(
+            f"{where} is not UTF-8 text ({100 * bad / len(text):.0f}% of it cannot be decoded); "
+            "give a UTF-8 text file with one text per line"
+        )
+    return text
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
