@@ -178,3 +178,23 @@ def test_predict_reads_a_text_file_with_a_few_stray_bytes() -> None:
     assert text_of(latin1, "f").splitlines()[1] == "\ufffd revoir"
     with pytest.raises(Exception, match="binary"):
         text_of("a\0b", "stdin")
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--model", "lstm"], "drop --model (or"),
+        (["--data-seed", "3"], "drop --data-seed (or"),
+        (["--keep-html", "--keep-case"], "drop --keep-html, --keep-case (or"),
+        (["--no-bidirectional"], "drop --no-bidirectional (or"),
+        (["--max-len", "none", "--seed", "1"], "drop --max-len, --seed (or"),
+        (["--name", "x", "--overwrite"], "drop --name, --overwrite (or"),
+    ],
+)
+def test_resume_names_the_flags_given(
+    flags: list[str], named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--resume", str(tmp_path), *flags]) == 2
+    assert named in one_line(capsys)
+    assert main(["train", "--resume", str(tmp_path), "--no-progress"]) == 2  # allowed
+    assert "has no config.yaml" in one_line(capsys)

@@ -23,7 +23,6 @@ from rnnlab.cli.options import (
     add_nproc_option,
     add_run_options,
     run_config_from_args,
-    section_changes,
 )
 from rnnlab.errors import RnnlabError
 from rnnlab.io import dumps_json
@@ -42,7 +41,7 @@ def register(subparsers: Any) -> None:
     add_run_options(train)
     _add_output_options(train, resume=True)
     add_nproc_option(train)
-    train.set_defaults(handler=cmd_train)
+    train.set_defaults(handler=cmd_train, flag_of=_flags_of(train))
 
     compare = subparsers.add_parser(
         "compare",
@@ -209,14 +208,33 @@ def launch(args: argparse.Namespace, command: str) -> int:
         shutil.rmtree(settings, ignore_errors=True)
 
 
+def _flags_of(parser: argparse.ArgumentParser) -> dict[str, tuple[str, ...]]:
+    """Each destination's flags as typed (`model__name` -> `--model`, `data__seed` ->
+    `--data-seed`), so a message names the flag the user gave, not the field it sets."""
+    return {a.dest: tuple(a.option_strings) for a in parser._actions if a.option_strings}
+
+
 def _check_resume_flags(args: argparse.Namespace) -> None:
-    given = [k for s in SECTIONS for k in section_changes(args, s) if k != "progress"]
-    given += [f for f in ("config", "out", "name") if getattr(args, f)]
-    if given or args.overwrite:
-        flags = ", ".join(f"--{g.replace('_', '-')}" for g in given) or "--overwrite"
+    flag_of: dict[str, tuple[str, ...]] = getattr(args, "flag_of", {})
+
+    def typed(dest: str, value: Any) -> str:
+        options = flag_of.get(dest) or ("--" + dest.split("__")[-1].replace("_", "-"),)
+        negative = [o for o in options if o.startswith("--no-")]
+        return negative[0] if value is False and negative and len(options) > 1 else options[0]
+
+    given = [
+        typed(dest, value)
+        for dest, value in vars(args).items()
+        if value is not None
+        and dest.split("__")[0] in SECTIONS
+        and "__" in dest
+        and dest != "train__progress"  # --no-progress changes no result
+    ]
+    given += [typed(f, True) for f in ("config", "out", "name", "overwrite") if getattr(args, f)]
+    if given:
         raise RnnlabError(
-            f"--resume continues a run with its own settings; drop {flags} (or start a "
-            "new run without --resume)"
+            f"--resume continues a run with its own settings; drop {', '.join(given)} (or "
+            "start a new run without --resume)"
         )
 
 
