@@ -86,3 +86,11 @@ def test_unknown_or_broken_tokenizer_is_a_user_error(tmp_path: Path) -> None:
     broken.write_text("{not json")
     with pytest.raises(RnnlabError, match="does not load"):
         fit(f"pretrained:{broken}")
+    with pytest.raises(RnnlabError, match=r"is a folder, not a tokenizer.json file; give the path"):
+        fit(f"pretrained:{tmp_path}")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "tokenizer.json").write_text("{}")
+    with pytest.raises(
+        RnnlabError, match=r"give the file itself: pretrained:.*model/tokenizer.json"
+    ):
+        fit(f"pretrained:{tmp_path / 'model'}")

@@ -181,6 +181,14 @@ def load_tokenizer_file(path: Path) -> Any:
     """A Hugging Face tokenizer.json, with a one-line error if it does not load."""
     from tokenizers import Tokenizer  # heavy (Rust extension): only for subword tokenizers
 
+    if path.is_dir():
+        inside = path / "tokenizer.json"
+        hint = (
+            f"give the file itself: pretrained:{inside}"
+            if inside.is_file()
+            else "give the path of a Hugging Face tokenizer.json file (pretrained:PATH)"
+        )
+        raise RnnlabError(f"tokenizer {path} is a folder, not a tokenizer.json file; {hint}")
     if not path.is_file():
         raise RnnlabError(
             f"tokenizer file {path} does not exist; give the path of a tokenizer.json"
