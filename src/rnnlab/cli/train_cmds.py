@@ -181,6 +181,7 @@ def launch(args: argparse.Namespace, command: str) -> int:
         raise RnnlabError("--nproc starts the processes itself; under torchrun leave it out")
     if args.nproc < 1:
         raise RnnlabError(f"--nproc must be at least 1 (got {args.nproc})")
+    distributed.timeout_s()  # before the data is encoded: the ranks would each say it
     output = [f"--{f}" for f in ("overwrite", "json") if getattr(args, f, False)]
     if command == "train" and args.resume:
         _check_resume_flags(args)
