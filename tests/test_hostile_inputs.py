@@ -198,3 +198,32 @@ def test_resume_names_the_flags_given(
     assert named in one_line(capsys)
     assert main(["train", "--resume", str(tmp_path), "--no-progress"]) == 2  # allowed
     assert "has no config.yaml" in one_line(capsys)
+
+
+def test_stale_temp_names_are_the_atomic_writers_own(tmp_path: Path) -> None:
+    from rnnlab.io import atomic_path, stale_temps
+
+    with atomic_path(tmp_path / "model.pt") as tmp:
+        assert stale_temps(tmp_path, {"model.pt"}) == [tmp]
+        assert stale_temps(tmp_path, {"summary.json"}) == []
+    assert stale_temps(tmp_path, {"model.pt"}) == []
+
+
+def test_resume_removes_stale_temp_files_and_only_those(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stale = [".checkpoint.pt.k2_9xq0a.tmp", ".model.pt.abcdefgh.tmp", ".summary.json.00000000.tmp"]
+    kept = [".notes.txt.abcdefgh.tmp", ".model.pt.abc.tmp", "model.pt.abcdefgh.tmp", "x.tmp"]
+    for name in stale + kept:
+        write(run_dir / name, "half-written")
+    (run_dir / ".curves.png.abcdefgh.tmp").mkdir()  # not a file: not rnnlab's
+    os.symlink(run_dir / "x.tmp", run_dir / ".labels.json.abcdefgh.tmp")
+    kept += [".curves.png.abcdefgh.tmp", ".labels.json.abcdefgh.tmp"]
+    (run_dir / "summary.json").unlink()  # killed before the end: unfinished
+    assert main(["train", "--resume", str(run_dir)]) == 0
+    capsys.readouterr()
+    for name in stale:
+        assert not (run_dir / name).exists(), name
+    for name in kept:
+        assert (run_dir / name).exists() or (run_dir / name).is_symlink(), name
+    assert (run_dir / "summary.json").is_file()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,43 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp")
+"""The temporary name `atomic_path` gives `<target>`: `.<target>.` + mkstemp's 8 random
+characters (a-z, 0-9, _) + `.tmp`."""
+
+
+def stale_temps(folder: Path | str, targets: Collection[str]) -> list[Path]:
+    """The temporary files that an atomic write of one of `targets` (file names in `folder`)
+    left behind when its process was killed: only names of exactly that pattern, only regular
+    files (a symlink or a folder of that name is not rnnlab's)."""
+    found = []
+    for path in Path(folder).iterdir() if Path(folder).is_dir() else ():
+        match = _TEMP_NAME.fullmatch(path.name)
+        if match and match["target"] in targets and path.is_file() and not path.is_symlink():
+            found.append(path)
+    return sorted(found)
+
+
+def remove_stale_temps(folder: Path | str, targets: Collection[str]) -> list[Path]:
+    """Remove `stale_temps(folder, targets)` (call it while holding the folder: a live writer's
+    temporary file has the same name); returns what was removed."""
+    removed = []
+    for path in stale_temps(folder, targets):
+        try:
+            path.unlink()
+            removed.append(path)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
 @contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path; on success it replaces `path`, on error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
     try:

@@ -40,7 +40,7 @@ from rnnlab.config import RunConfig
 from rnnlab.data.encoded import EncodedSplits
 from rnnlab.data.text_encoder import TextEncoder
 from rnnlab.errors import RnnlabError
-from rnnlab.io import read_json, write_json_atomic
+from rnnlab.io import read_json, remove_stale_temps, write_json_atomic
 from rnnlab.models import ModelSpec, count_parameters, from_spec
 from rnnlab.models.memory import check_memory, estimate_memory, parameter_shapes
 from rnnlab.runs.tables import run_tables
@@ -61,6 +61,9 @@ PREDICTIONS = "predictions.json"
 """The test split's labels and predictions, in split order: paired tests between runs."""
 LOCK = ".lock"
 REQUIRED = (SUMMARY, CONFIG, SPEC, LABELS, MODEL)
+WRITTEN = (CONFIG, SPEC, LABELS, METRICS, MODEL, SUMMARY, CURVES, PREDICTIONS, CHECKPOINT)
+"""The files rnnlab writes atomically into a run folder: opening the folder removes the
+temporary files (`.<file>.XXXXXXXX.tmp`) that a killed write of one of them left."""
 RUN_MARKERS = (CONFIG, SUMMARY, CHECKPOINT, SPEC)
 """Files only an rnnlab run folder holds: --overwrite removes a folder only if it has one."""
 MAX_NAME = 120
@@ -203,8 +206,11 @@ def default_run_name(config: RunConfig) -> str:
 def start_run(
     run_dir: Path, config: RunConfig, splits: EncodedSplits, model: torch.nn.Module
 ) -> None:
-    """Write what is known before training: config, model spec, labels and the encoder."""
+    """Write what is known before training: config, model spec, labels and the encoder. The
+    temporary files of writes that a kill interrupted (SIGKILL, a power cut) go first: the
+    caller holds the folder's lock, so no live write owns them."""
     run_dir = Path(run_dir)
+    remove_stale_temps(run_dir, WRITTEN)
     config.save_yaml(run_dir / CONFIG)
     write_json_atomic(run_dir / SPEC, model.spec.to_dict())  # type: ignore[union-attr, operator]
     write_json_atomic(run_dir / LABELS, list(splits.label_names))
