@@ -102,7 +102,7 @@ def test_out_that_cannot_hold_runs(
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o555)
         assert main(["train", "--dataset", str(corpus), *TINY, "--out", str(locked)]) == 2
-        assert "no permission" in one_line(capsys)
+        assert "permission denied" in one_line(capsys)
 
 
 @pytest.fixture

@@ -521,7 +521,7 @@ def test_failure_leaves_no_half_written_file(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Path, "write_text", broken)
-    with pytest.raises(RnnlabError, match="No space left"):
+    with pytest.raises(RnnlabError, match="no space left on the device; free some space"):
         html_module.render([study], out)
     monkeypatch.undo()
     assert out.read_text() == old

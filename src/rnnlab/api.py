@@ -27,7 +27,7 @@ from rnnlab.data import load_splits
 from rnnlab.data.encoded import EncodedSplit, EncodedSplits
 from rnnlab.diagnostics import Inputs, Result, registry, suite
 from rnnlab.diagnostics.explain import Explanation, explain_texts
-from rnnlab.errors import RnnlabError
+from rnnlab.errors import RnnlabError, disk_error
 from rnnlab.models import build_model, get_preset, kernels
 from rnnlab.models.memory import check_memory, estimate_memory
 from rnnlab.runs import LoadedRun, check_out_dir, load_run
@@ -293,9 +293,12 @@ def _fit_and_save(
                 )  # fmt: skip
                 test = _test_metrics(model, splits, config, fitted, world)
         except Exception as exc:  # the folder says so; a resume or --overwrite clears it
+            disk = disk_error(exc, resume_hint[2:])  # a full disk: one line, with the resume
             message = str(exc) if isinstance(exc, RnnlabError) else f"{type(exc).__name__}: {exc}"
             if main:
-                runs.mark_failed(run_dir, run_dir.name, message)
+                runs.mark_failed(run_dir, run_dir.name, str(disk) if disk else message)
+            if disk is not None:
+                raise disk from exc
             raise
         summary = runs.build_summary(
             config=config, splits=splits, model=model, fit=fitted, test=test, name=run_dir.name
@@ -304,7 +307,10 @@ def _fit_and_save(
         if world is not None:  # config.yaml's batch_size is the global batch
             summary["batch_size_per_rank"] = -(-config.train.batch_size // world.size)
         if main:
-            runs.finish_run(run_dir, model, summary, test)
+            try:
+                runs.finish_run(run_dir, model, summary, test)
+            except OSError as exc:  # unfinished (no summary.json): a resume tests and saves it
+                raise disk_error(exc, resume_hint[2:]) or exc from exc
     return RunResult(run_dir, config, model, fitted, test, summary)
 
 

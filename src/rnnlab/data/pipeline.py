@@ -26,7 +26,7 @@ from rnnlab.data.synthetic import load_synthetic
 from rnnlab.data.text import WORD_TOKENIZERS, Normalizer, word_tokenizer
 from rnnlab.data.text_encoder import TextEncoder
 from rnnlab.data.vocab import UNK_ID
-from rnnlab.errors import RnnlabError
+from rnnlab.errors import RnnlabError, disk_error
 from rnnlab.io import read_json, write_json_atomic
 from rnnlab.paths import cache_dir
 
@@ -60,7 +60,11 @@ def load_full_splits(cfg: DataConfig, *, use_cache: bool = True) -> EncodedSplit
         return full
     full = build_full_splits(cfg)
     full.info["cache_key"] = key
-    _write_entry(entry, full)
+    try:
+        _write_entry(entry, full)
+    except OSError as exc:  # the cache has a folder of its own: the fix names it
+        fix = "free some space, or set RNNLAB_CACHE_DIR to a writable folder with room"
+        raise disk_error(exc, fix=fix) or exc from exc
     full.info["cache"] = "miss"
     return full
 

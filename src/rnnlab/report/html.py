@@ -14,9 +14,9 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from rnnlab.errors import RnnlabError
+from rnnlab.errors import RnnlabError, disk_error
 from rnnlab.formatting import mapping
-from rnnlab.io import atomic_path
+from rnnlab.io import atomic_path, check_writable
 from rnnlab.report import narrative as say
 from rnnlab.report.collect import Collection, collect
 from rnnlab.report.page import Page, Section
@@ -128,10 +128,7 @@ def check_output(out_path: Path, *, force: bool = False) -> None:
         existing = existing.parent
     if not existing.is_dir():
         raise RnnlabError(f"cannot write {out_path}: {existing} is not a folder; choose another -o")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise RnnlabError(
-            f"cannot write {out_path}: no permission in {existing}; choose another -o"
-        )
+    check_writable(parent, flag="-o")  # no permission, a read-only file system
     if out_path.exists() and not os.access(out_path, os.W_OK):
         raise RnnlabError(f"cannot write {out_path}: the file is read-only; choose another -o")
 
@@ -166,7 +163,7 @@ def render(
         with atomic_path(out) as tmp:
             tmp.write_text(html, encoding="utf-8")
     except OSError as exc:
-        raise RnnlabError(
+        raise disk_error(exc, flag="-o") or RnnlabError(
             f"cannot write {out} ({exc.strerror or exc}); choose another -o path"
         ) from None
     return out

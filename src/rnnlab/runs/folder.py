@@ -39,8 +39,8 @@ import torch
 from rnnlab.config import RunConfig
 from rnnlab.data.encoded import EncodedSplits
 from rnnlab.data.text_encoder import TextEncoder
-from rnnlab.errors import RnnlabError
-from rnnlab.io import read_json, remove_stale_temps, write_json_atomic
+from rnnlab.errors import RnnlabError, disk_error
+from rnnlab.io import check_writable, read_json, remove_stale_temps, write_json_atomic
 from rnnlab.models import ModelSpec, count_parameters, from_spec
 from rnnlab.models.memory import check_memory, estimate_memory, parameter_shapes
 from rnnlab.runs.tables import run_tables
@@ -90,7 +90,7 @@ def check_name_free(out: Path | str | None, name: str | None) -> None:
     """Fail early (before loading data) on a bad name, an output folder that cannot be
     written, or `out/name` that already holds something."""
     root = Path(out) if out is not None else DEFAULT_OUT
-    _check_writable(root)
+    check_writable(root, flag="--out")
     if name is None:
         return
     check_name(name)
@@ -102,20 +102,6 @@ def check_name_free(out: Path | str | None, name: str | None) -> None:
             else "pick another --name"
         )
         raise RnnlabError(f"{path} already exists; {hint}")
-
-
-def _check_writable(root: Path) -> None:
-    existing = root
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if existing.exists() and not existing.is_dir():
-        raise RnnlabError(
-            f"cannot write runs under {root}: {existing} is a file; choose another --out"
-        )
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise RnnlabError(
-            f"cannot write runs under {root}: no permission in {existing}; choose another --out"
-        )
 
 
 def is_run_folder(path: Path) -> bool:
@@ -146,7 +132,13 @@ def lock_run(run_dir: Path) -> Iterator[None]:
         yield
         return
     path = Path(run_dir) / LOCK
-    with open(path, "a+", encoding="utf-8") as handle:
+    try:
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise disk_error(exc, fix=COPY_TO_RESUME) or RnnlabError(
+            f"cannot lock {run_dir} ({exc.strerror or exc}); {COPY_TO_RESUME}"
+        ) from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -324,8 +316,12 @@ def reopen_run(run_dir: Path) -> None:
         (Path(run_dir) / name).unlink(missing_ok=True)
 
 
+COPY_TO_RESUME = "copy the run folder somewhere writable and resume the copy"
+
+
 def check_resumable(run_dir: Path | str) -> Path:
-    """The folder of a run that can be resumed: unfinished, interrupted or failed."""
+    """The folder of a run that can be resumed: unfinished, interrupted or failed, in a folder
+    this process can write (checked before any data is loaded; its lock file too)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RnnlabError(
@@ -339,6 +335,10 @@ def check_resumable(run_dir: Path | str) -> Path:
             raise RnnlabError(
                 f"{run_dir} is a completed run; nothing to resume (--overwrite trains it again)"
             )
+    check_writable(run_dir, flag="--resume", fix=COPY_TO_RESUME)
+    lock = run_dir / LOCK
+    if lock.exists() and not os.access(lock, os.W_OK):
+        raise RnnlabError(f"cannot use {lock}: permission denied; {COPY_TO_RESUME}")
     return run_dir
 
 
@@ -359,12 +359,19 @@ def check_same_data(run_dir: Path, splits: EncodedSplits) -> None:
             )
 
 
-def mark_failed(run_dir: Path, name: str, message: str) -> None:
-    """A run that raised: summary.json says so (and load_run refuses it)."""
-    write_json_atomic(
-        Path(run_dir) / SUMMARY,
-        {"name": name, "status": "failed", "error": message, "versions": library_versions()},
-    )
+def mark_failed(run_dir: Path, name: str, message: str) -> bool:
+    """A run that raised: summary.json says so (and load_run refuses it). On a full or
+    read-only disk that write may fail too: then the folder stays unfinished (no summary.json,
+    which `--resume` treats the same), and this returns False instead of hiding the first
+    error under a second."""
+    try:
+        write_json_atomic(
+            Path(run_dir) / SUMMARY,
+            {"name": name, "status": "failed", "error": message, "versions": library_versions()},
+        )
+    except OSError:
+        return False
+    return True
 
 
 # ----- reading a folder ------------------------------------------------------------------------
