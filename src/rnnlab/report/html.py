@@ -8,9 +8,11 @@ Content-Security-Policy forbids scripts, so text from reviews or configs can nev
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -87,6 +89,22 @@ def _default_title(collection: Collection, datasets: list[str]) -> str:
     return f"{what}{where}: rnnlab report"
 
 
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+"""Unicode's explicit direction controls (embeddings LRE RLE, overrides LRO RLO, their end PDF,
+isolates LRI RLI FSI PDI). One inside a label, a run name or a text would reorder what follows
+it on the page (U+202E, right-to-left override, shows the rest of its line backwards)."""
+
+
+def show_bidi_controls(value: Any) -> Any:
+    """Every value the template prints (attributes too), its direction controls made visible
+    as `[U+202E]`: what the file holds is shown, and nothing it holds reorders the page. The
+    template also isolates the strings users name (labels, runs, models, texts) in `<bdi>` or
+    `dir="auto"`, so right-to-left names keep their own order and leave their neighbours'."""
+    if isinstance(value, str):
+        return BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m.group()):04X}]", value)
+    return value
+
+
 def render_page(page: Page) -> str:
     env = Environment(
         loader=PackageLoader("rnnlab.report", "templates"),
@@ -94,6 +112,7 @@ def render_page(page: Page) -> str:
         undefined=StrictUndefined,
         trim_blocks=False,
         lstrip_blocks=False,
+        finalize=show_bidi_controls,
     )
     return env.get_template(TEMPLATE).render(page=page)
 
