@@ -249,6 +249,30 @@ def test_dropping_empty_texts_that_empties_a_split_is_refused(write_csv) -> None
         load_splits(cfg)
 
 
+def test_auto_tokenizer_is_the_notebooks_rule_for_named_datasets_and_unicode_for_files(
+    tmp_path: Path,
+) -> None:
+    from rnnlab.data import resolve_tokenizer
+
+    assert resolve_tokenizer(DataConfig()).tokenizer == "regex"
+    assert resolve_tokenizer(DataConfig(dataset="bbc_news")).tokenizer == "regex"
+    assert resolve_tokenizer(DataConfig(dataset="a/b.csv")).tokenizer == "unicode"
+    assert resolve_tokenizer(DataConfig(dataset="a/b.csv", tokenizer="regex")).tokenizer == "regex"
+    # the named datasets hash (and so encode) exactly as before `auto` existed
+    assert cache_key(DataConfig()) == cache_key(DataConfig(tokenizer="regex"))
+    assert cache_key(DataConfig(dataset="a/b.csv")) == cache_key(
+        DataConfig(dataset="a/b.csv", tokenizer="unicode")
+    )
+    path = tmp_path / "fr.csv"
+    rows = [f"un café déjà vu {i},{'ab'[i % 2]}" for i in range(40)]
+    path.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    encoder = load_splits(DataConfig(dataset=str(path))).encoder
+    assert encoder is not None and encoder.tokenizer == "unicode"
+    assert {"café", "déjà"} <= set(encoder.itos)
+    ascii_rule = load_splits(DataConfig(dataset=str(path), tokenizer="regex")).encoder
+    assert ascii_rule is not None and "caf" in ascii_rule.itos and "café" not in ascii_rule.itos
+
+
 def test_encoding_is_part_of_the_cache_key(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     rows = "text,label\n" + "".join(f"caf\xe9 {i},{'ab'[i % 2]}\n" for i in range(40))

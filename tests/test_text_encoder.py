@@ -23,7 +23,7 @@ def fit(tokenizer: str, **kw: object) -> TextEncoder:
     return TextEncoder.fit(tokenizer, Normalizer(), TRAIN, max_size=60, min_freq=1, **kw)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("tokenizer", ["regex", "whitespace", "wordpiece", "bpe"])
+@pytest.mark.parametrize("tokenizer", ["regex", "unicode", "whitespace", "wordpiece", "bpe"])
 def test_fit_encode_save_load_gives_same_ids(tokenizer: str, tmp_path: Path) -> None:
     encoder = fit(tokenizer)
     ids = encoder.encode("A great story, long and dull!")

@@ -23,7 +23,7 @@ import torch
 
 from rnnlab import runs
 from rnnlab.config import RunConfig
-from rnnlab.data import load_splits
+from rnnlab.data import load_splits, resolve_tokenizer
 from rnnlab.data.encoded import EncodedSplit, EncodedSplits
 from rnnlab.diagnostics import Inputs, Result, registry, suite
 from rnnlab.diagnostics.explain import Explanation, explain_texts
@@ -106,6 +106,8 @@ def train(
     config.yaml records: the same file trains the same model in one process), and only rank 0
     writes the folder and prints (rnnlab.training.distributed).
     """
+    # config.yaml records the tokenizer used (tokenizer: auto stands for another per dataset)
+    config = dataclasses.replace(config, data=resolve_tokenizer(config.data))
     with distributed.session() as world:
         if world is not None:  # the global batch: what the run's config.yaml says
             job = dataclasses.replace(config.train, batch_size=config.train.batch_size * world.size)

@@ -44,8 +44,11 @@ class DataConfig:
     """Text column of a local file; None tries `text`, then `review`."""
     label_column: str | None = None
     """Label column of a local file; None tries `label`, then `sentiment`."""
-    tokenizer: str = "regex"
-    """`regex` ([a-z0-9]+), `whitespace`, `wordpiece`, `bpe`, or `pretrained:PATH` (tokenizer.json)."""
+    tokenizer: str = "auto"
+    r"""`auto` (the default: `regex` for the named datasets, `unicode` for local files), `regex`
+    (the notebooks' ASCII rule, [a-z0-9]+), `unicode` (word tokens of every script, [^\W_]+),
+    `whitespace`, `wordpiece`, `bpe`, or `pretrained:PATH` (tokenizer.json). A run's config.yaml
+    records the rule it used, never `auto`."""
     lowercase: bool = True
     """Lower-case the text before tokenizing."""
     strip_html: bool = True

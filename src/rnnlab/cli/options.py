@@ -68,7 +68,9 @@ def add_data_options(
         "--tokenizer",
         dest="data__tokenizer",
         metavar="NAME",
-        help="regex, whitespace, wordpiece, bpe or pretrained:PATH (default regex)",
+        help="auto (default: regex, the notebooks' [a-z0-9]+, for the named datasets; unicode, "
+        "word tokens of every script, for local files), regex, unicode, whitespace, wordpiece, "
+        "bpe or pretrained:PATH",
     )
     group.add_argument(
         "--max-size", dest="data__max_size", type=int, metavar="N", help="vocabulary size"

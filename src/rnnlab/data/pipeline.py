@@ -7,6 +7,7 @@ so a sequence-length sweep encodes the corpus once.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -23,7 +24,7 @@ from rnnlab.data.local import codec_name
 from rnnlab.data.sources import RawDataset, is_local_path, load_raw
 from rnnlab.data.splits import drop_duplicates, stratified_split, stratified_subsample
 from rnnlab.data.synthetic import load_synthetic
-from rnnlab.data.text import WORD_TOKENIZERS, Normalizer, word_tokenizer
+from rnnlab.data.text import AUTO, WORD_TOKENIZERS, Normalizer, word_tokenizer
 from rnnlab.data.text_encoder import TextEncoder
 from rnnlab.data.vocab import UNK_ID
 from rnnlab.errors import RnnlabError, disk_error
@@ -34,8 +35,19 @@ CACHE_VERSION = 2  # 2: val and test get an example even when rounding gives the
 SPLITS = ("train", "val", "test")
 
 
+def resolve_tokenizer(cfg: DataConfig) -> DataConfig:
+    """The config with `tokenizer: auto` made concrete: the notebooks' ASCII rule (`regex`,
+    `[a-z0-9]+`) for the named datasets (English, and their published results use it), Unicode
+    word tokens (`unicode`) for local files, which may be in any language ("café" stays one
+    word). Any other setting is kept as it is."""
+    if cfg.tokenizer != AUTO:
+        return cfg
+    return dataclasses.replace(cfg, tokenizer="unicode" if is_local_path(cfg.dataset) else "regex")
+
+
 def load_splits(cfg: DataConfig, *, use_cache: bool = True) -> EncodedSplits:
     """Encoded train/val/test splits for a DataConfig (from the on-disk cache when it can)."""
+    cfg = resolve_tokenizer(cfg)
     if cfg.dataset.startswith("synthetic:"):
         return load_synthetic(cfg)
     splits = apply_length_policy(load_full_splits(cfg, use_cache=use_cache), cfg)
@@ -52,6 +64,7 @@ def load_splits(cfg: DataConfig, *, use_cache: bool = True) -> EncodedSplits:
 
 def load_full_splits(cfg: DataConfig, *, use_cache: bool = True) -> EncodedSplits:
     """Whole (untruncated) encoded texts, with empty ones kept at length 0."""
+    cfg = resolve_tokenizer(cfg)
     key = cache_key(cfg)
     entry = cache_dir() / "encoded" / key
     full = _read_entry(entry) if use_cache else None
@@ -71,6 +84,7 @@ def load_full_splits(cfg: DataConfig, *, use_cache: bool = True) -> EncodedSplit
 
 def cache_key(cfg: DataConfig) -> str:
     """Hash of the source's identity and every setting that changes the encoded ids."""
+    cfg = resolve_tokenizer(cfg)  # `auto` hashes as the rule it stands for
     parts: dict[str, Any] = {
         "version": CACHE_VERSION,
         "dataset": _source_identity(cfg.dataset),

@@ -13,13 +13,15 @@ from rnnlab.data.vocab import PAD, UNK, UNK_ID, Vocab
 from rnnlab.errors import RnnlabError
 from rnnlab.io import read_json, write_json_atomic, write_text_atomic
 
-TOKENIZER_HELP = "use regex, whitespace, wordpiece, bpe or pretrained:PATH/TO/tokenizer.json"
+TOKENIZER_HELP = (
+    "use auto, regex, unicode, whitespace, wordpiece, bpe or pretrained:PATH/TO/tokenizer.json"
+)
 
 
 class TextEncoder:
     """Turns raw text into token ids the same way for training, evaluation and prediction.
 
-    Word tokenizers (`regex`, `whitespace`) map tokens through a `Vocab`; subword ones (`wordpiece`,
+    Word tokenizers (`regex`, `unicode`, `whitespace`) map tokens through a `Vocab`; subword ones (`wordpiece`,
     `bpe`, `pretrained:PATH`) use a Hugging Face `tokenizers.Tokenizer`, stored as tokenizer.json.
     """
 

@@ -282,7 +282,11 @@ def build_summary(
         "threads": torch.get_num_threads()
         if config.train.threads is None
         else config.train.threads,
-        "dataset": {"dataset": config.data.dataset, **dataset_summary(splits)},
+        "dataset": {
+            "dataset": config.data.dataset,
+            **dataset_summary(splits),
+            **({"tokenizer": splits.encoder.tokenizer} if splits.encoder is not None else {}),
+        },
         "encoder": ENCODER if splits.encoder is not None else None,
         "versions": library_versions(),
     }
