@@ -250,7 +250,7 @@ def test_the_real_entry_point_on_a_latin1_file(tmp_path: Path) -> None:
     assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
     assert "line 2 is not valid utf-8" in refused.stderr and "--encoding latin-1" in refused.stderr
     assert not (runs / "refused").exists()
-    done = train("--encoding", "latin-1", "--limit", "10", "--out", str(runs), "--name", "ok")
+    done = train("--encoding", "latin-1", "--out", str(runs), "--name", "ok")
     assert done.returncode == 0, done.stderr
     summary = json.loads((runs / "ok" / "summary.json").read_text())
     assert summary["test"]["examples"] >= 1

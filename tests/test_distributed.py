@@ -129,6 +129,25 @@ def test_nproc_is_refused_inside_a_torchrun_job(
     assert "under torchrun leave it out" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("value", ["abc", "0", "nan"])
+def test_a_bad_dist_timeout_is_said_once(
+    value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RNNLAB_DIST_TIMEOUT", value)
+    monkeypatch.setattr(distributed, "launch", lambda *a, **k: pytest.fail("ranks started"))
+    assert main(["train", "--dataset", "missing.csv", "--nproc", "2"]) == 2  # before the data
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "RNNLAB_DIST_TIMEOUT" in err, err
+    monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun: rank 0 says it, the others do not
+    monkeypatch.setenv("RANK", "1")
+    with pytest.raises(SystemExit) as quiet:  # a rank but the first exits with nothing said
+        main(["train", "--dataset", "missing.csv"])
+    assert quiet.value.code == 2 and not capsys.readouterr().err
+    monkeypatch.setenv("RANK", "0")
+    assert main(["train", "--dataset", "missing.csv"]) == 2
+    assert capsys.readouterr().err.count("RNNLAB_DIST_TIMEOUT") == 1
+
+
 # ----- two gloo processes == one process ---------------------------------------------------------
 def tiny_splits() -> EncodedSplits:
     """97 training texts (so the last global batch of 16 has one example), 40 val, 3 classes;

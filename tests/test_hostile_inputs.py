@@ -42,6 +42,7 @@ CONFIGS = {
     "data: 5": ("data: 5\n", "section data must be a mapping"),
     "epochs: 1.5": ("train:\n  epochs: 1.5\n", "train.epochs must be an integer"),
     "not utf-8": (b"data:\n  dataset: caf\xe9\n", "not UTF-8"),
+    "seed: -5": ("train:\n  seed: -5\n", "--seed (config train.seed) must be a whole number"),
 }
 
 
@@ -76,6 +77,9 @@ def test_a_folder_as_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         (["--lr", "nan"], "lr must be a finite number"),
         (["--epochs", "0"], "epochs must be at least 1"),
         (["--memory-limit-gb", "0"], "memory_limit_gb must be positive"),
+        (["--seed", "-5"], "--seed (config train.seed) must be a whole number from 0"),
+        (["--data-seed", "-1"], "--data-seed (config data.seed) must be a whole number from 0"),
+        (["--seed", str(2**64)], "from 0 to 2**63 - 1 (got 18446744073709551616)"),
     ],
 )
 def test_bad_train_flags(
@@ -98,7 +102,7 @@ def test_out_that_cannot_hold_runs(
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o555)
         assert main(["train", "--dataset", str(corpus), *TINY, "--out", str(locked)]) == 2
-        assert "no permission" in one_line(capsys)
+        assert "permission denied" in one_line(capsys)
 
 
 @pytest.fixture
@@ -139,3 +143,87 @@ def test_predict_file_that_is_a_folder(
 ) -> None:
     assert main(["predict", str(run_dir), "--file", str(tmp_path)]) == 2
     assert "is a folder" in one_line(capsys)
+
+
+def test_negative_seeds_of_diagnostics_and_studies_are_refused() -> None:
+    from rnnlab.diagnostics import Inputs
+    from rnnlab.errors import RnnlabError
+    from rnnlab.study import study_settings
+
+    with pytest.raises(RnnlabError, match="--seed must be a whole number from 0"):
+        Inputs(seed=-1)
+    with pytest.raises(RnnlabError, match="--seed must be a whole number from 0"):
+        study_settings("imdb", quick=True, seed=-3)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"PK\x03\x04\x00\x00 model weights\n\x00\x01", "is a binary file (it holds NUL bytes)"),
+        (bytes(range(128, 256)) * 20 + b"\nok\n", "is not UTF-8 text (100% of it cannot be"),
+    ],
+)
+def test_predict_refuses_a_binary_file(
+    content: bytes, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    binary = write(tmp_path / "model.pt", content)
+    assert main(["predict", str(tmp_path), "--file", str(binary)]) == 2
+    assert message in one_line(capsys)
+
+
+def test_predict_reads_a_text_file_with_a_few_stray_bytes() -> None:
+    from rnnlab.cli.train_cmds import text_of
+
+    latin1 = "un film très réussi, déjà vu\nà revoir\n".encode("latin-1")
+    assert text_of(latin1, "f").splitlines()[1] == "\ufffd revoir"
+    with pytest.raises(Exception, match="binary"):
+        text_of("a\0b", "stdin")
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--model", "lstm"], "drop --model (or"),
+        (["--data-seed", "3"], "drop --data-seed (or"),
+        (["--keep-html", "--keep-case"], "drop --keep-html, --keep-case (or"),
+        (["--no-bidirectional"], "drop --no-bidirectional (or"),
+        (["--max-len", "none", "--seed", "1"], "drop --max-len, --seed (or"),
+        (["--name", "x", "--overwrite"], "drop --name, --overwrite (or"),
+    ],
+)
+def test_resume_names_the_flags_given(
+    flags: list[str], named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--resume", str(tmp_path), *flags]) == 2
+    assert named in one_line(capsys)
+    assert main(["train", "--resume", str(tmp_path), "--no-progress"]) == 2  # allowed
+    assert "has no config.yaml" in one_line(capsys)
+
+
+def test_stale_temp_names_are_the_atomic_writers_own(tmp_path: Path) -> None:
+    from rnnlab.io import atomic_path, stale_temps
+
+    with atomic_path(tmp_path / "model.pt") as tmp:
+        assert stale_temps(tmp_path, {"model.pt"}) == [tmp]
+        assert stale_temps(tmp_path, {"summary.json"}) == []
+    assert stale_temps(tmp_path, {"model.pt"}) == []
+
+
+def test_resume_removes_stale_temp_files_and_only_those(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stale = [".checkpoint.pt.k2_9xq0a.tmp", ".model.pt.abcdefgh.tmp", ".summary.json.00000000.tmp"]
+    kept = [".notes.txt.abcdefgh.tmp", ".model.pt.abc.tmp", "model.pt.abcdefgh.tmp", "x.tmp"]
+    for name in stale + kept:
+        write(run_dir / name, "half-written")
+    (run_dir / ".curves.png.abcdefgh.tmp").mkdir()  # not a file: not rnnlab's
+    os.symlink(run_dir / "x.tmp", run_dir / ".labels.json.abcdefgh.tmp")
+    kept += [".curves.png.abcdefgh.tmp", ".labels.json.abcdefgh.tmp"]
+    (run_dir / "summary.json").unlink()  # killed before the end: unfinished
+    assert main(["train", "--resume", str(run_dir)]) == 0
+    capsys.readouterr()
+    for name in stale:
+        assert not (run_dir / name).exists(), name
+    for name in kept:
+        assert (run_dir / name).exists() or (run_dir / name).is_symlink(), name
+    assert (run_dir / "summary.json").is_file()

@@ -168,17 +168,26 @@ def sentiment_rows(n: int) -> list[list[object]]:
             2,
             None,
             r"2 distinct examples are too few .*\(train 2, val 0, test 0: val and test would "
-            r"be empty\); 2 classes need at least 4 .*add rows",
+            r"be empty\); a meaningful test needs at least 2 texts of every class in validation "
+            r"and in test, so about 15 texts per class \(30 for 2 classes\).*add rows",
         ),
         (3, None, r"train 2, val 1, test 0: test would be empty"),
+        (
+            4,
+            None,
+            r"4 distinct examples are too few .*\(train 2, val 1, test 1: fewer than 2 validation "
+            r"or test texts of 'neg' \(val 1, test 0\), 'pos' \(val 0, test 1\)\).*add rows",
+        ),
+        (28, None, r"'neg' \(val 1, test 1\)"),
         (
             60,
             1,
             r"with --limit 1: 0 distinct examples are too few .*train, val and test would be "
             r"empty; no training example of classes 'neg', 'pos'.*"
-            r"give a larger --limit \(at least 4\); the data has 60 distinct examples",
+            r"give a larger --limit \(at least 30\); the data has 60 distinct examples",
         ),
         (60, 2, r"with --limit 2: 2 distinct examples .*give a larger --limit"),
+        (60, 20, r"with --limit 20: 20 distinct examples .*larger --limit \(at least 30\)"),
     ],
 )
 def test_too_small_for_the_splits_is_refused_with_the_counts(
@@ -190,21 +199,39 @@ def test_too_small_for_the_splits_is_refused_with_the_counts(
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize(("rows", "limit"), [(4, None), (60, 10), (60, 4), (200, 7)])
-def test_small_data_still_gets_every_split(write_csv, rows: int, limit: int | None) -> None:
+@pytest.mark.parametrize(("rows", "limit"), [(30, None), (60, 30), (200, 31)])
+def test_the_smallest_data_gets_two_of_every_class_in_val_and_test(
+    write_csv, rows: int, limit: int | None
+) -> None:
     splits = load_splits(DataConfig(dataset=str(write_csv(sentiment_rows(rows))), limit=limit))
-    sizes = [len(splits.split(name)) for name in ("train", "val", "test")]
-    assert min(sizes) >= 1 and sorted(set(splits.train.labels.tolist())) == [0, 1]
-    assert sum(sizes) == min(rows, limit or rows) or limit == 7  # 7 rounds to 8 (4 per class)
+    for name in ("val", "test"):
+        assert np.bincount(splits.split(name).labels).tolist() == [2, 2]
+    assert sorted(set(splits.train.labels.tolist())) == [0, 1]
+
+
+def test_the_rule_follows_the_split_fractions() -> None:
+    assert pipeline.texts_per_class_needed(DataConfig()) == 15
+    assert pipeline.texts_per_class_needed(DataConfig(val_fraction=0.2, test_fraction=0.2)) == 8
 
 
 def test_limit_on_bundled_data_gets_test_metrics_splits() -> None:
-    splits = load_splits(DataConfig(dataset="imdb", limit=10, max_len=20))
-    assert [len(splits.split(n)) for n in ("train", "val", "test")] == [8, 1, 1]
+    splits = load_splits(DataConfig(dataset="imdb", limit=60, max_len=20))
+    assert [len(splits.split(n)) for n in ("train", "val", "test")] == [48, 6, 6]
     with pytest.raises(
         RnnlabError, match=r"imdb with --limit 1: 1 distinct example is too few.*larger --limit"
     ):
         load_splits(DataConfig(dataset="imdb", limit=1))
+    with pytest.raises(RnnlabError, match=r"imdb with --limit 10: .*larger --limit \(at least 30"):
+        load_splits(DataConfig(dataset="imdb", limit=10))
+
+
+def test_a_cached_entry_too_small_for_the_rule_is_refused(write_csv, monkeypatch) -> None:
+    cfg = DataConfig(dataset=str(write_csv(sentiment_rows(4))))
+    monkeypatch.setattr(pipeline, "MIN_HELD_OUT", 0)  # cached under an older, looser rule
+    load_splits(cfg)
+    monkeypatch.undo()
+    with pytest.raises(RnnlabError, match="fewer than 2 validation or test texts"):
+        load_splits(cfg)
 
 
 def test_a_class_that_the_limit_leaves_out_is_refused(write_csv) -> None:
@@ -220,6 +247,30 @@ def test_dropping_empty_texts_that_empties_a_split_is_refused(write_csv) -> None
     cfg = DataConfig(dataset=str(write_csv(rows)), empty="drop", seed=2)
     with pytest.raises(RnnlabError, match="too few for train/val/test"):
         load_splits(cfg)
+
+
+def test_auto_tokenizer_is_the_notebooks_rule_for_named_datasets_and_unicode_for_files(
+    tmp_path: Path,
+) -> None:
+    from rnnlab.data import resolve_tokenizer
+
+    assert resolve_tokenizer(DataConfig()).tokenizer == "regex"
+    assert resolve_tokenizer(DataConfig(dataset="bbc_news")).tokenizer == "regex"
+    assert resolve_tokenizer(DataConfig(dataset="a/b.csv")).tokenizer == "unicode"
+    assert resolve_tokenizer(DataConfig(dataset="a/b.csv", tokenizer="regex")).tokenizer == "regex"
+    # the named datasets hash (and so encode) exactly as before `auto` existed
+    assert cache_key(DataConfig()) == cache_key(DataConfig(tokenizer="regex"))
+    assert cache_key(DataConfig(dataset="a/b.csv")) == cache_key(
+        DataConfig(dataset="a/b.csv", tokenizer="unicode")
+    )
+    path = tmp_path / "fr.csv"
+    rows = [f"un café déjà vu {i},{'ab'[i % 2]}" for i in range(40)]
+    path.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    encoder = load_splits(DataConfig(dataset=str(path))).encoder
+    assert encoder is not None and encoder.tokenizer == "unicode"
+    assert {"café", "déjà"} <= set(encoder.itos)
+    ascii_rule = load_splits(DataConfig(dataset=str(path), tokenizer="regex")).encoder
+    assert ascii_rule is not None and "caf" in ascii_rule.itos and "café" not in ascii_rule.itos
 
 
 def test_encoding_is_part_of_the_cache_key(tmp_path: Path) -> None:

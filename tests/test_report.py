@@ -70,11 +70,12 @@ def make_run(
     status: str = "completed",
     matrix: list[list[int]] | None = None,
     recurrent: int = 1000,
+    labels: list[str] | None = None,
 ) -> Path:
     """A run folder as rnnlab.runs writes it (the keys the report reads)."""
     kind = model
     matrix = matrix or [[40, 10], [15, 35]]
-    labels = ["negative", "positive"]
+    labels = labels or ["negative", "positive"]
     history = [
         {
             "epoch": e,
@@ -414,6 +415,25 @@ def test_shaded_texts_escape_hostile_reviews(tmp_path: Path) -> None:
     assert spans[:5] == ["a", "fine", html_escape(XSS), "film", html_escape(tokens[-1])]
 
 
+def test_user_strings_cannot_reorder_the_page(tmp_path: Path) -> None:
+    """A right-to-left override (U+202E) in a label, a run name or a model name is shown as
+    [U+202E] and reorders nothing; what users name sits in <bdi> or dir="auto"."""
+    from rnnlab.report.html import BIDI_CONTROLS
+
+    rlo = "\u202e"
+    run = make_run(
+        tmp_path / f"gru{rlo}run", f"gru{rlo}x", labels=[f"neg{rlo}ative", "positive\u2067"],
+        **SCORES["gru"],  # type: ignore[arg-type]
+    )  # fmt: skip
+    html = page_html(tmp_path, run)
+    assert not BIDI_CONTROLS.search(html)
+    assert "neg[U+202E]ative" in html and "positive[U+2067]" in html
+    assert "gru[U+202E]run" in html and "gru[U+202E]x" in html
+    assert re.search(r"<th[^>]*><bdi>neg\[U\+202E\]ative</bdi></th>", html)  # a column
+    assert re.search(r"<td[^>]*><bdi>gru\[U\+202E\]x</bdi></td>", html)  # a row
+    assert '<h1 dir="auto">' in html
+
+
 def html_escape(text: str) -> str:
     import markupsafe
 
@@ -424,7 +444,7 @@ def test_tables_hold_the_saved_numbers(study: Path, tmp_path: Path) -> None:
     html = page_html(tmp_path, study)
     row = re.search(r'<tr data-row="lstm">(.*?)</tr>', html, re.S)
     assert row is not None
-    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))
+    cells = re.findall(r"<td[^>]*><bdi>(.*?)</bdi></td>", row.group(1))
     assert cells[:6] == ["lstm", "0.8340", "—", "0.8310", "2.50", "9,050"]  # no interval saved
 
 
@@ -521,7 +541,7 @@ def test_failure_leaves_no_half_written_file(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Path, "write_text", broken)
-    with pytest.raises(RnnlabError, match="No space left"):
+    with pytest.raises(RnnlabError, match="no space left on the device; free some space"):
         html_module.render([study], out)
     monkeypatch.undo()
     assert out.read_text() == old

@@ -59,7 +59,9 @@ def test_run_folder_round_trip(
     assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in run_dir.iterdir() if p.name.startswith(".")]  # no temp files left
 
-    assert RunConfig.load_yaml(run_dir / "config.yaml") == config
+    assert (
+        RunConfig.load_yaml(run_dir / "config.yaml") == result.config
+    )  # tokenizer: auto recorded as the rule it stood for
     assert len(runs.read_metrics(run_dir)) == 6
     assert json.loads((run_dir / "labels.json").read_text()) == ["negative", "positive"]
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -76,7 +78,7 @@ def test_run_folder_round_trip(
     assert summary["dataset"]["sizes"]["train"] > 0 and summary["device"].startswith("cpu")
 
     loaded = api.load_run(run_dir)
-    assert loaded.label_names == ["negative", "positive"] and loaded.config == config
+    assert loaded.label_names == ["negative", "positive"] and loaded.config == result.config
     assert not loaded.model.training
     splits = load_splits(config.data)
     result.model.cpu()
@@ -370,3 +372,15 @@ def test_atomic_writes_get_the_usual_permissions(tmp_path) -> None:  # type: ign
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_a_run_records_the_tokenizer_it_used(tmp_path: Path, write_csv: Any) -> None:
+    rows: list[list[object]] = [["text", "label"]]
+    rows += [[f"un café {'très bon' if i % 2 else 'déjà vu'} {i}", "ab"[i % 2]] for i in range(40)]
+    config = tiny_config(write_csv(rows, "fr.csv"), epochs=1)
+    assert config.data.tokenizer == "auto"
+    result = api.train(config, out=tmp_path, name="fr", verbose=False)
+    assert "tokenizer: unicode" in (result.run_dir / "config.yaml").read_text()
+    assert result.summary["dataset"]["tokenizer"] == "unicode"
+    loaded = api.load_run(result.run_dir)
+    assert loaded.config.data.tokenizer == "unicode" and "café" in loaded.encoder.itos

@@ -23,7 +23,7 @@ def fit(tokenizer: str, **kw: object) -> TextEncoder:
     return TextEncoder.fit(tokenizer, Normalizer(), TRAIN, max_size=60, min_freq=1, **kw)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("tokenizer", ["regex", "whitespace", "wordpiece", "bpe"])
+@pytest.mark.parametrize("tokenizer", ["regex", "unicode", "whitespace", "wordpiece", "bpe"])
 def test_fit_encode_save_load_gives_same_ids(tokenizer: str, tmp_path: Path) -> None:
     encoder = fit(tokenizer)
     ids = encoder.encode("A great story, long and dull!")
@@ -86,3 +86,11 @@ def test_unknown_or_broken_tokenizer_is_a_user_error(tmp_path: Path) -> None:
     broken.write_text("{not json")
     with pytest.raises(RnnlabError, match="does not load"):
         fit(f"pretrained:{broken}")
+    with pytest.raises(RnnlabError, match=r"is a folder, not a tokenizer.json file; give the path"):
+        fit(f"pretrained:{tmp_path}")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "tokenizer.json").write_text("{}")
+    with pytest.raises(
+        RnnlabError, match=r"give the file itself: pretrained:.*model/tokenizer.json"
+    ):
+        fit(f"pretrained:{tmp_path / 'model'}")

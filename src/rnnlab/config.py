@@ -60,8 +60,15 @@ class DataConfig:
     """Text column of a local file; None tries `text`, then `review`."""
     label_column: str | None = flag(None, metavar="COL")
     """Label column of a local file; None tries `label`, then `sentiment`."""
-    tokenizer: str = "regex"
-    """`regex` ([a-z0-9]+), `whitespace`, `wordpiece`, `bpe`, or `pretrained:PATH` (tokenizer.json)."""
+    tokenizer: str = flag(
+        "auto", help="auto (default: regex, the notebooks' [a-z0-9]+, for the named datasets; "
+        "unicode, word tokens of every script, for local files), regex, unicode, whitespace, "
+        "wordpiece, bpe or pretrained:PATH",
+    )  # fmt: skip
+    r"""`auto` (the default: `regex` for the named datasets, `unicode` for local files), `regex`
+    (the notebooks' ASCII rule, [a-z0-9]+), `unicode` (word tokens of every script, [^\W_]+),
+    `whitespace`, `wordpiece`, `bpe`, or `pretrained:PATH` (tokenizer.json). A run's config.yaml
+    records the rule it used, never `auto`."""
     lowercase: bool = flag(True, name="--keep-case", const=False, help="keep upper case")
     """Lower-case the text before tokenizing."""
     strip_html: bool = flag(
@@ -129,6 +136,20 @@ class DataConfig:
         check(self.num_examples > 0, f"num_examples must be positive (got {self.num_examples})")
         check(self.vocab_size >= 2, f"vocab_size must be at least 2 (got {self.vocab_size})")
         check(_is_text_encoding(self.encoding), _unknown_encoding(self.encoding))
+        check_seed(self.seed, "--data-seed", "data.seed")
+
+
+MAX_SEED = 2**63 - 1
+"""Largest seed: torch and numpy take any integer from 0 up to 2**64 - 1, and `compare --seeds`
+and the study add the seed's number to it."""
+
+
+def check_seed(seed: object, flag: str, key: str | None = None) -> None:
+    """A seed is an integer from 0 to MAX_SEED (numpy refuses negative ones deep inside); the
+    message names the flag (and the config key) that set it."""
+    ok = isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED
+    where = f"{flag} (config {key})" if key else flag
+    check(ok, f"{where} must be a whole number from 0 to 2**63 - 1 (got {seed}); e.g. {flag} 0")
 
 
 def _is_text_encoding(name: object) -> bool:
@@ -324,6 +345,7 @@ class TrainConfig:
             f"tensorboard_every must be at least 1 (got {self.tensorboard_every}); "
             "e.g. --tensorboard-every 50",
         )
+        check_seed(self.seed, "--seed", "train.seed")
 
 
 @dataclass(frozen=True)

@@ -4,32 +4,106 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rnnlab.errors import RnnlabError, disk_error
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp")
+"""The temporary name `atomic_path` gives `<target>`: `.<target>.` + mkstemp's 8 random
+characters (a-z, 0-9, _) + `.tmp`."""
+
+
+def stale_temps(folder: Path | str, targets: Collection[str]) -> list[Path]:
+    """The temporary files that an atomic write of one of `targets` (file names in `folder`)
+    left behind when its process was killed: only names of exactly that pattern, only regular
+    files (a symlink or a folder of that name is not rnnlab's)."""
+    found = []
+    for path in Path(folder).iterdir() if Path(folder).is_dir() else ():
+        match = _TEMP_NAME.fullmatch(path.name)
+        if match and match["target"] in targets and path.is_file() and not path.is_symlink():
+            found.append(path)
+    return sorted(found)
+
+
+def remove_stale_temps(folder: Path | str, targets: Collection[str]) -> list[Path]:
+    """Remove `stale_temps(folder, targets)` (call it while holding the folder: a live writer's
+    temporary file has the same name); returns what was removed."""
+    removed = []
+    for path in stale_temps(folder, targets):
+        try:
+            path.unlink()
+            removed.append(path)
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 @contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path; on success it replaces `path`, on error it is removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise _about(exc, path, None) from exc
+    os.close(fd)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _about(exc, path, tmp) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _about(exc: OSError, path: Path, tmp: str | None) -> OSError:
+    """The error of a failed write, naming the file the user knows (the target, not its hidden
+    temporary file); an error about another file (one the writer read) is left as it is."""
+    if exc.filename and exc.filename != tmp and not str(exc.filename).endswith(TEMP_SUFFIX):
+        return exc
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
+
+
+def check_writable(folder: Path | str, *, flag: str = "--out", fix: str | None = None) -> None:
+    """Fail before any work when files cannot be created in `folder` (or, while it does not
+    exist yet, in the nearest folder above it that does): a file in the way, no permission, a
+    read-only file system. The check creates and removes a hidden empty file, so it sees what
+    a write would (os.access does not see every refusal: ACLs, root squash, a read-only mount
+    on some systems)."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    fix = fix or f"choose another {flag}"
+    if existing.exists() and not existing.is_dir():
+        raise RnnlabError(f"cannot write under {folder}: {existing} is a file; {fix}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".rnnlab-probe-", dir=existing)
+    except OSError as exc:
+        error = disk_error(OSError(exc.errno, exc.strerror, str(folder)), flag=flag, fix=fix)
+        if error is None:
+            raise RnnlabError(
+                f"cannot write under {folder} ({exc.strerror or exc}); {fix}"
+            ) from None
+        raise error from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def write_text_atomic(path: Path | str, text: str) -> None:

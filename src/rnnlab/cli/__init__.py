@@ -2,7 +2,8 @@
 
 Each verb group has its own module with `register(subparsers)`, listed in COMMANDS; every
 handler returns an exit code. An RnnlabError becomes one line on stderr and exit code 2, never
-a traceback.
+a traceback; so does an OSError of a full disk, a read-only file system or a permission
+(`rnnlab.errors.disk_error`), wherever it was raised.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rnnlab.cli import (
     study_cmds,
     train_cmds,
 )
-from rnnlab.errors import RnnlabError
+from rnnlab.errors import RnnlabError, disk_error
 from rnnlab.paths import configure_cache_env
 
 COMMANDS = (data_cmds, models_cmds, train_cmds, diagnose_cmds, report_cmds, study_cmds)
@@ -59,6 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except RnnlabError as exc:
         print(f"rnnlab: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk, a read-only file system, no permission: one line
+        error = disk_error(exc)
+        if error is None:
+            raise
+        print(f"rnnlab: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rnnlab: interrupted", file=sys.stderr)

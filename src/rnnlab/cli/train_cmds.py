@@ -23,7 +23,6 @@ from rnnlab.cli.options import (
     add_nproc_option,
     add_run_options,
     run_config_from_args,
-    section_changes,
 )
 from rnnlab.errors import RnnlabError
 from rnnlab.io import dumps_json
@@ -42,7 +41,7 @@ def register(subparsers: Any) -> None:
     add_run_options(train)
     _add_output_options(train, resume=True)
     add_nproc_option(train)
-    train.set_defaults(handler=cmd_train)
+    train.set_defaults(handler=cmd_train, flag_of=_flags_of(train))
 
     compare = subparsers.add_parser(
         "compare",
@@ -182,6 +181,7 @@ def launch(args: argparse.Namespace, command: str) -> int:
         raise RnnlabError("--nproc starts the processes itself; under torchrun leave it out")
     if args.nproc < 1:
         raise RnnlabError(f"--nproc must be at least 1 (got {args.nproc})")
+    distributed.timeout_s()  # before the data is encoded: the ranks would each say it
     output = [f"--{f}" for f in ("overwrite", "json") if getattr(args, f, False)]
     if command == "train" and args.resume:
         _check_resume_flags(args)
@@ -209,14 +209,33 @@ def launch(args: argparse.Namespace, command: str) -> int:
         shutil.rmtree(settings, ignore_errors=True)
 
 
+def _flags_of(parser: argparse.ArgumentParser) -> dict[str, tuple[str, ...]]:
+    """Each destination's flags as typed (`model__name` -> `--model`, `data__seed` ->
+    `--data-seed`), so a message names the flag the user gave, not the field it sets."""
+    return {a.dest: tuple(a.option_strings) for a in parser._actions if a.option_strings}
+
+
 def _check_resume_flags(args: argparse.Namespace) -> None:
-    given = [k for s in SECTIONS for k in section_changes(args, s) if k != "progress"]
-    given += [f for f in ("config", "out", "name") if getattr(args, f)]
-    if given or args.overwrite:
-        flags = ", ".join(f"--{g.replace('_', '-')}" for g in given) or "--overwrite"
+    flag_of: dict[str, tuple[str, ...]] = getattr(args, "flag_of", {})
+
+    def typed(dest: str, value: Any) -> str:
+        options = flag_of.get(dest) or ("--" + dest.split("__")[-1].replace("_", "-"),)
+        negative = [o for o in options if o.startswith("--no-")]
+        return negative[0] if value is False and negative and len(options) > 1 else options[0]
+
+    given = [
+        typed(dest, value)
+        for dest, value in vars(args).items()
+        if value is not None
+        and dest.split("__")[0] in SECTIONS
+        and "__" in dest
+        and dest != "train__progress"  # --no-progress changes no result
+    ]
+    given += [typed(f, True) for f in ("config", "out", "name", "overwrite") if getattr(args, f)]
+    if given:
         raise RnnlabError(
-            f"--resume continues a run with its own settings; drop {flags} (or start a "
-            "new run without --resume)"
+            f"--resume continues a run with its own settings; drop {', '.join(given)} (or "
+            "start a new run without --resume)"
         )
 
 
@@ -360,7 +379,9 @@ def read_texts(args: argparse.Namespace, stdin: TextIO | None = None) -> list[st
     texts = list(args.texts)
     if args.file:
         if args.file == "-":
-            content = (stdin or sys.stdin).read()
+            source = stdin or sys.stdin
+            buffer = getattr(source, "buffer", None)
+            content = text_of(buffer.read() if buffer is not None else source.read(), "stdin")
         else:
             path = Path(args.file)
             if path.is_dir():
@@ -369,7 +390,7 @@ def read_texts(args: argparse.Namespace, stdin: TextIO | None = None) -> list[st
                 raise RnnlabError(
                     f"text file {path} does not exist; give a file with one text per line"
                 )
-            content = path.read_text(encoding="utf-8", errors="replace")
+            content = text_of(path.read_bytes(), str(path))
         from_file = [line for line in content.splitlines() if line.strip()]
         if not from_file:
             raise RnnlabError(f"{args.file} holds no text; give one text per line")
@@ -377,6 +398,29 @@ def read_texts(args: argparse.Namespace, stdin: TextIO | None = None) -> list[st
     if not texts:
         raise RnnlabError('no text to classify; give "some text" or --file texts.txt')
     return texts
+
+
+MAX_UNDECODABLE = 0.25
+"""Share of a --file's characters that may be invalid UTF-8 (each becomes U+FFFD) before the
+file counts as binary: a text in latin-1 has a few such bytes, a model or an archive most."""
+
+
+def text_of(data: bytes | str, where: str) -> str:
+    """The text of a --file, or RnnlabError for a binary one (NUL bytes, or mostly bytes that
+    are not UTF-8): classifying a model file's bytes as thousands of "lines" helps nobody."""
+    text = data if isinstance(data, str) else data.decode("utf-8", errors="replace")
+    if "\0" in text:
+        raise RnnlabError(
+            f"{where} is a binary file (it holds NUL bytes); give a UTF-8 text file with one "
+            "text per line"
+        )
+    bad = text.count("\ufffd") if isinstance(data, bytes) else 0
+    if text and bad / len(text) > MAX_UNDECODABLE:
+        raise RnnlabError(
+            f"{where} is not UTF-8 text ({100 * bad / len(text):.0f}% of it cannot be decoded); "
+            "give a UTF-8 text file with one text per line"
+        )
+    return text
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 from rnnlab.data.batching import Batch, BucketBatchSampler, collate, iterate_batches, padding_share
 from rnnlab.data.encoded import EncodedSplit, EncodedSplits
-from rnnlab.data.pipeline import cache_key, load_splits
+from rnnlab.data.pipeline import cache_key, load_splits, resolve_tokenizer
 from rnnlab.data.sources import DATASETS, load_raw
 from rnnlab.data.text import Normalizer
 from rnnlab.data.text_encoder import TextEncoder
@@ -23,4 +23,5 @@ __all__ = [
     "load_raw",
     "load_splits",
     "padding_share",
+    "resolve_tokenizer",
 ]

@@ -7,6 +7,7 @@ so a sequence-length sweep encodes the corpus once.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -23,10 +24,10 @@ from rnnlab.data.local import codec_name
 from rnnlab.data.sources import RawDataset, is_local_path, load_raw
 from rnnlab.data.splits import drop_duplicates, stratified_split, stratified_subsample
 from rnnlab.data.synthetic import load_synthetic
-from rnnlab.data.text import WORD_TOKENIZERS, Normalizer, word_tokenizer
+from rnnlab.data.text import AUTO, WORD_TOKENIZERS, Normalizer, word_tokenizer
 from rnnlab.data.text_encoder import TextEncoder
 from rnnlab.data.vocab import UNK_ID
-from rnnlab.errors import RnnlabError
+from rnnlab.errors import RnnlabError, disk_error
 from rnnlab.io import read_json, write_json_atomic
 from rnnlab.paths import cache_dir
 
@@ -34,24 +35,36 @@ CACHE_VERSION = 2  # 2: val and test get an example even when rounding gives the
 SPLITS = ("train", "val", "test")
 
 
+def resolve_tokenizer(cfg: DataConfig) -> DataConfig:
+    """The config with `tokenizer: auto` made concrete: the notebooks' ASCII rule (`regex`,
+    `[a-z0-9]+`) for the named datasets (English, and their published results use it), Unicode
+    word tokens (`unicode`) for local files, which may be in any language ("café" stays one
+    word). Any other setting is kept as it is."""
+    if cfg.tokenizer != AUTO:
+        return cfg
+    return dataclasses.replace(cfg, tokenizer="unicode" if is_local_path(cfg.dataset) else "regex")
+
+
 def load_splits(cfg: DataConfig, *, use_cache: bool = True) -> EncodedSplits:
     """Encoded train/val/test splits for a DataConfig (from the on-disk cache when it can)."""
+    cfg = resolve_tokenizer(cfg)
     if cfg.dataset.startswith("synthetic:"):
         return load_synthetic(cfg)
     splits = apply_length_policy(load_full_splits(cfg, use_cache=use_cache), cfg)
-    if cfg.empty == "drop":
-        check_split_sizes(
-            {name: splits.split(name).labels for name in SPLITS},
-            splits.label_names,
-            cfg,
-            after="dropping the texts with no tokens (--drop-empty)",
-            fix="keep them as <unk> (leave out --drop-empty) or add rows",
-        )
+    drop = cfg.empty == "drop"  # checked on every load: a cached entry may predate a rule
+    check_split_sizes(
+        {name: splits.split(name).labels for name in SPLITS},
+        splits.label_names,
+        cfg,
+        after="dropping the texts with no tokens (--drop-empty)" if drop else None,
+        fix="keep them as <unk> (leave out --drop-empty) or add rows" if drop else None,
+    )
     return splits
 
 
 def load_full_splits(cfg: DataConfig, *, use_cache: bool = True) -> EncodedSplits:
     """Whole (untruncated) encoded texts, with empty ones kept at length 0."""
+    cfg = resolve_tokenizer(cfg)
     key = cache_key(cfg)
     entry = cache_dir() / "encoded" / key
     full = _read_entry(entry) if use_cache else None
@@ -60,13 +73,18 @@ def load_full_splits(cfg: DataConfig, *, use_cache: bool = True) -> EncodedSplit
         return full
     full = build_full_splits(cfg)
     full.info["cache_key"] = key
-    _write_entry(entry, full)
+    try:
+        _write_entry(entry, full)
+    except OSError as exc:  # the cache has a folder of its own: the fix names it
+        fix = "free some space, or set RNNLAB_CACHE_DIR to a writable folder with room"
+        raise disk_error(exc, fix=fix) or exc from exc
     full.info["cache"] = "miss"
     return full
 
 
 def cache_key(cfg: DataConfig) -> str:
     """Hash of the source's identity and every setting that changes the encoded ids."""
+    cfg = resolve_tokenizer(cfg)  # `auto` hashes as the rule it stands for
     parts: dict[str, Any] = {
         "version": CACHE_VERSION,
         "dataset": _source_identity(cfg.dataset),
@@ -183,6 +201,25 @@ def split_raw(
     return texts, labels, info
 
 
+MIN_HELD_OUT = 2
+"""Texts of every class that the validation split and the test split must each hold. With
+fewer, a class's recall is 0 or 1 and the test accuracy of a small dataset is decided by one
+or two texts (a 4-row file used to report "test accuracy 1.0000" from one text). The suite's
+smallest corpora (60 IMDB reviews: 3 per class in each) pass; synthetic tasks, generated
+balanced at --num-examples, are not checked."""
+
+
+def texts_per_class_needed(cfg: DataConfig) -> int:
+    """The fewest texts of one class that the stratified split turns into MIN_HELD_OUT
+    validation and MIN_HELD_OUT test texts (and one to train on): 15 at the default 10%/10%."""
+    n = MIN_HELD_OUT
+    while True:
+        held = [round(n * f) for f in (cfg.val_fraction, cfg.test_fraction)]
+        if min(held) >= MIN_HELD_OUT and n - sum(held) >= 1:
+            return n
+        n += 1
+
+
 def check_split_sizes(
     labels: dict[str, np.ndarray],
     label_names: list[str],
@@ -192,13 +229,22 @@ def check_split_sizes(
     after: str | None = None,
     fix: str | None = None,
 ) -> None:
-    """Refuse splits that training and testing cannot use: an empty train, val or test split,
-    or a class with no training example. The message names the counts and the fix."""
+    """Refuse splits that training and testing cannot use: an empty train split, a class with
+    no training example, or a validation or test split with fewer than MIN_HELD_OUT texts of
+    some class. The message names the counts, the minimum and the fix."""
     counts = {name: len(labels[name]) for name in SPLITS}
     empty = [name for name in SPLITS if counts[name] == 0]
     in_train = set(np.unique(labels["train"]).tolist())
     untrained = [name for i, name in enumerate(label_names) if i not in in_train]
-    if not empty and not untrained:
+    per_class = {
+        name: np.bincount(labels[name], minlength=len(label_names)) for name in ("val", "test")
+    }
+    thin = [
+        i
+        for i in range(len(label_names))
+        if i in in_train and min(int(per_class[n][i]) for n in ("val", "test")) < MIN_HELD_OUT
+    ]
+    if not empty and not untrained and not thin:
         return
     problems = []
     if empty:
@@ -207,9 +253,16 @@ def check_split_sizes(
     if untrained:
         shown = ", ".join(repr(n) for n in untrained[:3]) + (" ..." if len(untrained) > 3 else "")
         problems.append(f"no training example of class{'es' * (len(untrained) > 1)} {shown}")
+    if thin and not empty:
+        shown = ", ".join(
+            f"{label_names[i]!r} (val {per_class['val'][i]}, test {per_class['test'][i]})"
+            for i in thin[:3]
+        ) + (" ..." if len(thin) > 3 else "")
+        problems.append(f"fewer than {MIN_HELD_OUT} validation or test texts of {shown}")
     total = sum(counts.values())
     sizes = ", ".join(f"{name} {counts[name]}" for name in SPLITS)
-    need = len(label_names) + 2
+    each = texts_per_class_needed(cfg)
+    need = len(label_names) * each
     if fix is None:
         fix = "add rows" if is_local_path(cfg.dataset) else "use more data"
         if cfg.limit is not None and (available is None or available > cfg.limit):
@@ -221,8 +274,10 @@ def check_split_sizes(
     raise RnnlabError(
         f"{cfg.dataset}{limit}: {total:,} distinct example{'s' * (total != 1)}{where} "
         f"{'is' if total == 1 else 'are'} too few for train/val/test "
-        f"splits ({sizes}: {'; '.join(problems)}); {len(label_names)} classes need at least "
-        f"{need} (one of each class to train on, one to validate, one to test); {fix}"
+        f"splits ({sizes}: {'; '.join(problems)}); a meaningful test needs at least "
+        f"{MIN_HELD_OUT} texts of every class in validation and in test, so about {each} "
+        f"texts per class ({need} for {len(label_names)} classes) with the "
+        f"{cfg.val_fraction:g}/{cfg.test_fraction:g} splits; {fix}"
     )
 
 

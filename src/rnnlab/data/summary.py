@@ -9,7 +9,7 @@ import numpy as np
 
 from rnnlab.config import DataConfig
 from rnnlab.data.encoded import EncodedSplits
-from rnnlab.data.pipeline import SPLITS, load_full_splits
+from rnnlab.data.pipeline import SPLITS, load_full_splits, resolve_tokenizer
 from rnnlab.data.vocab import UNK_ID
 
 
@@ -49,6 +49,7 @@ class DatasetSummary:
 
 def summarize(cfg: DataConfig) -> DatasetSummary:
     """Statistics of whole texts (before truncation), read from the encoded cache when it can."""
+    cfg = resolve_tokenizer(cfg)  # the summary names the rule used, not `auto`
     return summarize_splits(load_full_splits(cfg), cfg)
 
 

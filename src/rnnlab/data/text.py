@@ -12,8 +12,13 @@ _NOT_LETTER = re.compile(r"[^A-Za-z\s]+")
 _ALNUM = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _ALNUM_OR_SPACE = bytes(c if c in _ALNUM else 32 for c in range(256))
 
-WORD_TOKENIZERS = ("regex", "whitespace")
+_WORD = re.compile(r"[^\W_]+")
+
+WORD_TOKENIZERS = ("regex", "unicode", "whitespace")
 SUBWORD_TOKENIZERS = ("wordpiece", "bpe")
+AUTO = "auto"
+"""The default tokenizer setting: `regex` for the named (English) datasets, `unicode` for local
+files (rnnlab.data.pipeline.resolve_tokenizer); a run records the one it used."""
 
 
 @dataclass(frozen=True)
@@ -41,9 +46,20 @@ def regex_tokenize(text: str) -> list[str]:
     return text.encode("ascii", "replace").translate(_ALNUM_OR_SPACE).decode("ascii").split()
 
 
+def unicode_tokenize(text: str) -> list[str]:
+    """Word tokens of every script: runs of Unicode letters and digits (`[^\\W_]+`, i.e. `\\w+`
+    without `_`). "déjà vu" gives ["déjà", "vu"], where the ASCII rule gives ["d", "j", "vu"];
+    on ASCII text the two agree."""
+    return _WORD.findall(text)
+
+
 def whitespace_tokenize(text: str) -> list[str]:
     return text.split()
 
 
 def word_tokenizer(name: str) -> Callable[[str], list[str]]:
-    return {"regex": regex_tokenize, "whitespace": whitespace_tokenize}[name]
+    return {
+        "regex": regex_tokenize,
+        "unicode": unicode_tokenize,
+        "whitespace": whitespace_tokenize,
+    }[name]

@@ -13,13 +13,15 @@ from rnnlab.data.vocab import PAD, UNK, UNK_ID, Vocab
 from rnnlab.errors import RnnlabError
 from rnnlab.io import read_json, write_json_atomic, write_text_atomic
 
-TOKENIZER_HELP = "use regex, whitespace, wordpiece, bpe or pretrained:PATH/TO/tokenizer.json"
+TOKENIZER_HELP = (
+    "use auto, regex, unicode, whitespace, wordpiece, bpe or pretrained:PATH/TO/tokenizer.json"
+)
 
 
 class TextEncoder:
     """Turns raw text into token ids the same way for training, evaluation and prediction.
 
-    Word tokenizers (`regex`, `whitespace`) map tokens through a `Vocab`; subword ones (`wordpiece`,
+    Word tokenizers (`regex`, `unicode`, `whitespace`) map tokens through a `Vocab`; subword ones (`wordpiece`,
     `bpe`, `pretrained:PATH`) use a Hugging Face `tokenizers.Tokenizer`, stored as tokenizer.json.
     """
 
@@ -181,6 +183,14 @@ def load_tokenizer_file(path: Path) -> Any:
     """A Hugging Face tokenizer.json, with a one-line error if it does not load."""
     from tokenizers import Tokenizer  # heavy (Rust extension): only for subword tokenizers
 
+    if path.is_dir():
+        inside = path / "tokenizer.json"
+        hint = (
+            f"give the file itself: pretrained:{inside}"
+            if inside.is_file()
+            else "give the path of a Hugging Face tokenizer.json file (pretrained:PATH)"
+        )
+        raise RnnlabError(f"tokenizer {path} is a folder, not a tokenizer.json file; {hint}")
     if not path.is_file():
         raise RnnlabError(
             f"tokenizer file {path} does not exist; give the path of a tokenizer.json"

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rnnlab.config import DataConfig, ModelConfig, RunConfig
+from rnnlab.config import DataConfig, ModelConfig, RunConfig, check_seed
 from rnnlab.data import load_splits
 from rnnlab.data.encoded import EncodedSplits
 from rnnlab.errors import check
@@ -138,6 +138,7 @@ class Inputs:
     log: Logger | None = None
 
     def __post_init__(self) -> None:
+        check_seed(self.seed, "--seed")
         check(
             not (self.runs and self.models is not None),
             "give either --models (fresh models) or --run (trained), not both",

@@ -8,15 +8,17 @@ Content-Security-Policy forbids scripts, so text from reviews or configs can nev
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from rnnlab.errors import RnnlabError
+from rnnlab.errors import RnnlabError, disk_error
 from rnnlab.formatting import mapping
-from rnnlab.io import atomic_path
+from rnnlab.io import atomic_path, check_writable
 from rnnlab.layout import REPORT
 from rnnlab.report import narrative as say
 from rnnlab.report.beyond import beyond_section
@@ -88,6 +90,22 @@ def _default_title(collection: Collection, datasets: list[str]) -> str:
     return f"{what}{where}: rnnlab report"
 
 
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+"""Unicode's explicit direction controls (embeddings LRE RLE, overrides LRO RLO, their end PDF,
+isolates LRI RLI FSI PDI). One inside a label, a run name or a text would reorder what follows
+it on the page (U+202E, right-to-left override, shows the rest of its line backwards)."""
+
+
+def show_bidi_controls(value: Any) -> Any:
+    """Every value the template prints (attributes too), its direction controls made visible
+    as `[U+202E]`: what the file holds is shown, and nothing it holds reorders the page. The
+    template also isolates the strings users name (labels, runs, models, texts) in `<bdi>` or
+    `dir="auto"`, so right-to-left names keep their own order and leave their neighbours'."""
+    if isinstance(value, str):
+        return BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m.group()):04X}]", value)
+    return value
+
+
 def render_page(page: Page) -> str:
     env = Environment(
         loader=PackageLoader("rnnlab.report", "templates"),
@@ -95,6 +113,7 @@ def render_page(page: Page) -> str:
         undefined=StrictUndefined,
         trim_blocks=False,
         lstrip_blocks=False,
+        finalize=show_bidi_controls,
     )
     return env.get_template(TEMPLATE).render(page=page)
 
@@ -127,10 +146,7 @@ def check_output(out_path: Path, *, force: bool = False) -> None:
         existing = existing.parent
     if not existing.is_dir():
         raise RnnlabError(f"cannot write {out_path}: {existing} is not a folder; choose another -o")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise RnnlabError(
-            f"cannot write {out_path}: no permission in {existing}; choose another -o"
-        )
+    check_writable(parent, flag="-o")  # no permission, a read-only file system
     if out_path.exists() and not os.access(out_path, os.W_OK):
         raise RnnlabError(f"cannot write {out_path}: the file is read-only; choose another -o")
 
@@ -165,7 +181,7 @@ def render(
         with atomic_path(out) as tmp:
             tmp.write_text(html, encoding="utf-8")
     except OSError as exc:
-        raise RnnlabError(
+        raise disk_error(exc, flag="-o") or RnnlabError(
             f"cannot write {out} ({exc.strerror or exc}); choose another -o path"
         ) from None
     return out

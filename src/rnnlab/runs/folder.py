@@ -27,8 +27,8 @@ import torch
 from rnnlab.config import RunConfig
 from rnnlab.data.encoded import EncodedSplits
 from rnnlab.data.text_encoder import TextEncoder
-from rnnlab.errors import RnnlabError
-from rnnlab.io import read_json, write_json_atomic
+from rnnlab.errors import RnnlabError, disk_error
+from rnnlab.io import check_writable, read_json, remove_stale_temps, write_json_atomic
 from rnnlab.layout import (
     CHECKPOINT,
     CONFIG,
@@ -51,6 +51,9 @@ from rnnlab.training.curves import plot_curves
 from rnnlab.training.trainer import EvalResult, FitResult
 
 REQUIRED = (SUMMARY, CONFIG, SPEC, LABELS, MODEL)
+WRITTEN = (CONFIG, SPEC, LABELS, METRICS, MODEL, SUMMARY, CURVES, PREDICTIONS, CHECKPOINT)
+"""The files rnnlab writes atomically into a run folder: opening the folder removes the
+temporary files (`.<file>.XXXXXXXX.tmp`) that a killed write of one of them left."""
 RUN_MARKERS = (CONFIG, SUMMARY, CHECKPOINT, SPEC)
 """Files only an rnnlab run folder holds: --overwrite removes a folder only if it has one."""
 MAX_NAME = 120
@@ -77,7 +80,7 @@ def check_name_free(out: Path | str | None, name: str | None) -> None:
     """Fail early (before loading data) on a bad name, an output folder that cannot be
     written, or `out/name` that already holds something."""
     root = Path(out) if out is not None else DEFAULT_OUT
-    _check_writable(root)
+    check_writable(root, flag="--out")
     if name is None:
         return
     check_name(name)
@@ -89,20 +92,6 @@ def check_name_free(out: Path | str | None, name: str | None) -> None:
             else "pick another --name"
         )
         raise RnnlabError(f"{path} already exists; {hint}")
-
-
-def _check_writable(root: Path) -> None:
-    existing = root
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if existing.exists() and not existing.is_dir():
-        raise RnnlabError(
-            f"cannot write runs under {root}: {existing} is a file; choose another --out"
-        )
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise RnnlabError(
-            f"cannot write runs under {root}: no permission in {existing}; choose another --out"
-        )
 
 
 def is_run_folder(path: Path) -> bool:
@@ -133,7 +122,13 @@ def lock_run(run_dir: Path) -> Iterator[None]:
         yield
         return
     path = Path(run_dir) / LOCK
-    with open(path, "a+", encoding="utf-8") as handle:
+    try:
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise disk_error(exc, fix=COPY_TO_RESUME) or RnnlabError(
+            f"cannot lock {run_dir} ({exc.strerror or exc}); {COPY_TO_RESUME}"
+        ) from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -193,8 +188,11 @@ def default_run_name(config: RunConfig) -> str:
 def start_run(
     run_dir: Path, config: RunConfig, splits: EncodedSplits, model: torch.nn.Module
 ) -> None:
-    """Write what is known before training: config, model spec, labels and the encoder."""
+    """Write what is known before training: config, model spec, labels and the encoder. The
+    temporary files of writes that a kill interrupted (SIGKILL, a power cut) go first: the
+    caller holds the folder's lock, so no live write owns them."""
     run_dir = Path(run_dir)
+    remove_stale_temps(run_dir, WRITTEN)
     config.save_yaml(run_dir / CONFIG)
     write_json_atomic(run_dir / SPEC, model.spec.to_dict())  # type: ignore[union-attr, operator]
     write_json_atomic(run_dir / LABELS, list(splits.label_names))
@@ -274,7 +272,11 @@ def build_summary(
         "threads": torch.get_num_threads()
         if config.train.threads is None
         else config.train.threads,
-        "dataset": {"dataset": config.data.dataset, **dataset_summary(splits)},
+        "dataset": {
+            "dataset": config.data.dataset,
+            **dataset_summary(splits),
+            **({"tokenizer": splits.encoder.tokenizer} if splits.encoder is not None else {}),
+        },
         "encoder": ENCODER if splits.encoder is not None else None,
         "versions": library_versions(),
     }
@@ -308,8 +310,12 @@ def reopen_run(run_dir: Path) -> None:
         (Path(run_dir) / name).unlink(missing_ok=True)
 
 
+COPY_TO_RESUME = "copy the run folder somewhere writable and resume the copy"
+
+
 def check_resumable(run_dir: Path | str) -> Path:
-    """The folder of a run that can be resumed: unfinished, interrupted or failed."""
+    """The folder of a run that can be resumed: unfinished, interrupted or failed, in a folder
+    this process can write (checked before any data is loaded; its lock file too)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RnnlabError(
@@ -323,6 +329,10 @@ def check_resumable(run_dir: Path | str) -> Path:
             raise RnnlabError(
                 f"{run_dir} is a completed run; nothing to resume (--overwrite trains it again)"
             )
+    check_writable(run_dir, flag="--resume", fix=COPY_TO_RESUME)
+    lock = run_dir / LOCK
+    if lock.exists() and not os.access(lock, os.W_OK):
+        raise RnnlabError(f"cannot use {lock}: permission denied; {COPY_TO_RESUME}")
     return run_dir
 
 
@@ -346,12 +356,19 @@ def check_same_data(run_dir: Path, splits: EncodedSplits) -> None:
             )
 
 
-def mark_failed(run_dir: Path, name: str, message: str) -> None:
-    """A run that raised: summary.json says so (and load_run refuses it)."""
-    write_json_atomic(
-        Path(run_dir) / SUMMARY,
-        {"name": name, "status": "failed", "error": message, "versions": library_versions()},
-    )
+def mark_failed(run_dir: Path, name: str, message: str) -> bool:
+    """A run that raised: summary.json says so (and load_run refuses it). On a full or
+    read-only disk that write may fail too: then the folder stays unfinished (no summary.json,
+    which `--resume` treats the same), and this returns False instead of hiding the first
+    error under a second."""
+    try:
+        write_json_atomic(
+            Path(run_dir) / SUMMARY,
+            {"name": name, "status": "failed", "error": message, "versions": library_versions()},
+        )
+    except OSError:
+        return False
+    return True
 
 
 # ----- reading a folder ------------------------------------------------------------------------

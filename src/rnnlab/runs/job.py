@@ -19,9 +19,9 @@ from typing import Any, TextIO
 import torch
 
 from rnnlab.config import RunConfig
-from rnnlab.data import load_splits
+from rnnlab.data import load_splits, resolve_tokenizer
 from rnnlab.data.encoded import EncodedSplits
-from rnnlab.errors import RnnlabError
+from rnnlab.errors import RnnlabError, disk_error
 from rnnlab.layout import CHECKPOINT, CONFIG, TENSORBOARD
 from rnnlab.models import build_model, kernels
 from rnnlab.models.memory import check_memory, estimate_memory
@@ -102,6 +102,8 @@ def train(
     config.yaml records: the same file trains the same model in one process), and only rank 0
     writes the folder and prints (rnnlab.training.distributed).
     """
+    # config.yaml records the tokenizer used (tokenizer: auto stands for another per dataset)
+    config = dataclasses.replace(config, data=resolve_tokenizer(config.data))
     with distributed.session() as world:
         if world is not None:  # the global batch: what the run's config.yaml says
             job = dataclasses.replace(config.train, batch_size=config.train.batch_size * world.size)
@@ -305,9 +307,12 @@ def fit_and_save(
                 )  # fmt: skip
                 test = _test_metrics(model, splits, config, fitted, world)
         except Exception as exc:  # the folder says so; a resume or --overwrite clears it
+            disk = disk_error(exc, resume_hint[2:])  # a full disk: one line, with the resume
             message = str(exc) if isinstance(exc, RnnlabError) else f"{type(exc).__name__}: {exc}"
             if main:
-                mark_failed(run_dir, run_dir.name, message)
+                mark_failed(run_dir, run_dir.name, str(disk) if disk else message)
+            if disk is not None:
+                raise disk from exc
             raise
         summary = build_summary(
             config=config, splits=splits, model=model, fit=fitted, test=test, name=run_dir.name
@@ -316,7 +321,10 @@ def fit_and_save(
         if world is not None:  # config.yaml's batch_size is the global batch
             summary["batch_size_per_rank"] = -(-config.train.batch_size // world.size)
         if main:
-            finish_run(run_dir, model, summary, test)
+            try:
+                finish_run(run_dir, model, summary, test)
+            except OSError as exc:  # unfinished (no summary.json): a resume tests and saves it
+                raise disk_error(exc, resume_hint[2:]) or exc from exc
     return RunResult(run_dir, config, model, fitted, test, summary)
 
 

@@ -7,6 +7,7 @@ step is redone. A step that fails is recorded and the others still run.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -19,8 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rnnlab.data import load_splits
 from rnnlab.diagnostics import REGISTRY
-from rnnlab.errors import RnnlabError
-from rnnlab.io import read_json, write_json_atomic
+from rnnlab.errors import RnnlabError, disk_error
+from rnnlab.io import check_writable, read_json, write_json_atomic
 from rnnlab.layout import COMPARE_DIR, DATASET, REPORT, STUDY
 from rnnlab.report import render
 from rnnlab.report.findings import findings_of
@@ -102,9 +103,13 @@ def run_study(
     """Run every unfinished step, then write <out>/report.html; returns the step states.
 
     A step that raises is recorded as failed and the study goes on (the report shows what
-    exists and which steps failed); Ctrl-C stops after recording the step as interrupted.
+    exists and which steps failed); Ctrl-C stops after recording the step as interrupted. A
+    full disk, a read-only file system or a missing permission stops the study at once with
+    one DiskError (the later steps would fail alike); the finished steps are kept.
     """
     out = Path(out)
+    if not out.is_file():  # (a file is refused below, in words of its own)
+        check_writable(out, flag="--out")  # before the data is loaded or anything trained
     console = console or Console(stderr=True)
     if steps is None:  # the data must load before anything is written (an unknown dataset)
         load_splits(settings.run_config().data)
@@ -160,8 +165,17 @@ def _run_step(
         _save_state(out, state)
         raise
     except Exception as exc:  # recorded; the other steps and the report still run
+        disk = disk_error(exc, "then run the same command: the study continues where it stopped")
         message = str(exc) if isinstance(exc, RnnlabError) else f"{type(exc).__name__}: {exc}"
-        entry.update(state="failed", error=message, seconds=round(time.perf_counter() - t0, 1))
+        entry.update(
+            state="failed",
+            error=str(disk) if disk else message,
+            seconds=round(time.perf_counter() - t0, 1),
+        )
+        if disk is not None:  # every later step would fail alike: stop here, in one line
+            with contextlib.suppress(OSError):  # the disk may not take study.json either
+                _save_state(out, state)
+            raise disk from exc
         _save_state(out, state)
         if not isinstance(exc, RnnlabError):
             progress.console.print_exception(max_frames=8)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig, check_seed
 from rnnlab.diagnostics import registry, suite
 from rnnlab.errors import RnnlabError
 from rnnlab.runs import DEFAULT_OUT
@@ -58,6 +58,7 @@ class StudySettings:
     """Diagnostic name -> its Settings."""
 
     def __post_init__(self) -> None:
+        check_seed(self.seed, "--seed")
         if self.seeds < 1:
             raise RnnlabError(f"seeds must be at least 1 (got {self.seeds}); e.g. --seeds 3")
 

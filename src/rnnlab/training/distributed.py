@@ -29,6 +29,7 @@ import contextlib
 import datetime
 import io
 import logging
+import math
 import os
 import re
 import signal
@@ -80,13 +81,15 @@ def under_launcher() -> bool:
 
 
 def timeout_s() -> float:
+    """RNNLAB_DIST_TIMEOUT in seconds. A bad value is a SharedError: every rank reads the same
+    environment, so rank 0 says it once (and `launch` checks it before starting any rank)."""
     raw = os.environ.get(TIMEOUT_ENV, "").strip()
     try:
         value = float(raw) if raw else DEFAULT_TIMEOUT_S
     except ValueError:
-        raise RnnlabError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds; e.g. 600") from None
-    if value <= 0:
-        raise RnnlabError(f"{TIMEOUT_ENV} must be positive (got {raw})")
+        raise SharedError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds; e.g. 600") from None
+    if not math.isfinite(value) or value <= 0:
+        raise SharedError(f"{TIMEOUT_ENV} must be a positive number of seconds (got {raw})")
     return value
 
 
@@ -375,6 +378,7 @@ def launch(nproc: int, argv: Sequence[str], *, run_dir: str | None = None) -> in
 
     if nproc < 1:
         raise RnnlabError(f"--nproc must be at least 1 (got {nproc})")
+    timeout_s()  # the ranks' setting: a bad one is said once, here, before any rank starts
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # torchrun's default for several ranks
     # torchrun's per-rank error files go to a folder of our own, removed afterwards (its
     # default, a fresh /tmp/torchelastic_* per job, is never cleaned up)
