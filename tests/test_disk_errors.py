@@ -117,7 +117,11 @@ def test_a_read_only_out_is_refused_before_anything_runs(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setattr(rio.tempfile, "mkstemp", refuse(errno.EROFS))
-    for name in ("rnnlab.api.load_splits", "rnnlab.study.runner.load_splits"):
+    for name in (
+        "rnnlab.runs.job.load_splits",
+        "rnnlab.runs.comparison.load_splits",
+        "rnnlab.study.runner.load_splits",
+    ):
         monkeypatch.setattr(name, refuse(errno.EIO))  # nothing may load data
     monkeypatch.setattr("rnnlab.diagnostics.suite.run_one", refuse(errno.EIO))
     argv = [a.format(corpus=corpus, out=tmp_path) for a in argv]

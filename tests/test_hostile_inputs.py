@@ -185,7 +185,7 @@ def test_predict_reads_a_text_file_with_a_few_stray_bytes() -> None:
     [
         (["--model", "lstm"], "drop --model (or"),
         (["--data-seed", "3"], "drop --data-seed (or"),
-        (["--keep-html", "--keep-case"], "drop --keep-html, --keep-case (or"),
+        (["--keep-case", "--keep-html"], "drop --keep-case, --keep-html (or"),  # in field order
         (["--no-bidirectional"], "drop --no-bidirectional (or"),
         (["--max-len", "none", "--seed", "1"], "drop --max-len, --seed (or"),
         (["--name", "x", "--overwrite"], "drop --name, --overwrite (or"),
