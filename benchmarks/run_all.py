@@ -27,7 +27,8 @@ BENCHMARKS = {
     ],
     "bench_step_ops.py": ["--layer-steps", "20"],
     "bench_attribution.py": ["--texts", "2", "--tokens", "40", "--steps", "4", "--repeats", "1"],
-    "bench_kernels_ab.py": ["--rounds", "1", "--steps", "20"],
+    # the per-ISA A/B compiles every other kernel build (about a minute): `make bench` runs it
+    "bench_kernels_ab.py": ["--what", "lstm,model", "--rounds", "1", "--steps", "20"],
     "bench_families.py": ["--steps", "1", "--repeats", "1", "--max-len", "50"],
     "bench_ddp.py": [
         "--models",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import typing
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
@@ -14,6 +15,7 @@ from rnnlab.cli.options import SECTIONS, add_run_options, run_config_from_args
 from rnnlab.config import field_docs, flag_name
 
 
+@functools.cache  # parsing never changes the parser
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser()
     add_run_options(parser)
