@@ -30,13 +30,10 @@ def seed() -> int:
 
 @pytest.fixture(scope="session", autouse=True)
 def _built_kernels() -> None:
-    """The first xdist worker compiles the fused CPU kernels before its first test; the others
-    start at once, and a test of theirs that needs the kernels waits on that build (torch's
-    lock on the build folder) instead of the whole worker waiting: the second core keeps
-    working through the minute the compiler takes on a fresh clone."""
+    """Compile the fused CPU kernels before any test runs (xdist workers wait on one build)."""
     from rnnlab.models import kernels
 
-    if kernels.mode() != "off" and os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0":
+    if kernels.mode() != "off":
         kernels.applies("gru", torch.zeros(1))
 
 
