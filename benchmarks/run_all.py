@@ -44,6 +44,10 @@ BENCHMARKS = {
     ],
 }
 
+NOT_IN_SMOKE = ("bench_ddp.py",)
+"""Left out of the suite's smoke run (two torch processes; tests/test_distributed trains the
+same data-parallel path end to end)."""
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -53,6 +57,8 @@ def main() -> None:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
     for name, smoke_args in BENCHMARKS.items():
+        if args.smoke and name in NOT_IN_SMOKE:
+            continue
         print(f"== {name}", flush=True)
         command = [sys.executable, str(HERE / name), *(smoke_args if args.smoke else [])]
         if args.out:

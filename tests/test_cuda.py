@@ -567,7 +567,7 @@ def test_gpu_check_dry_run_of_two_parts_writes_the_table(tmp_path: Path) -> None
     assert bad.returncode != 0 and "unknown part" in bad.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.gpu_dry_run
 def test_gpu_check_dry_run_exercises_every_part_on_the_cpu(tmp_path: Path) -> None:
     """`gpu_check.py --dry-run`: every part on the CPU with tiny settings, one table."""
     done = dry_run(tmp_path)
