@@ -66,8 +66,7 @@ class Vocab:
         raw = read_json(path)
         vocab = cls(raw["max_size"], raw["min_freq"])
         itos = [str(word) for word in raw["itos"]]
-        seen: set[str] = set()
-        repeated = next((w for w in itos if w in seen or seen.add(w)), None)  # type: ignore[func-returns-value]
+        repeated = next((w for w, n in Counter(itos).items() if n > 1), None)
         if repeated is not None:
             raise RnnlabError(
                 f"{path} lists the token {repeated!r} twice; the vocabulary is damaged or "

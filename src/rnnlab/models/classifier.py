@@ -19,8 +19,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.errors import RnnlabError, check
 from rnnlab.models import kernels
-from rnnlab.models.cells import KINDS, CellRun, ScratchRecurrent, layer_weights, run_cells
-from rnnlab.models.family import FAMILIES, SERIAL, family, register_family
+from rnnlab.models.cells import GATES, KINDS, CellRun, ScratchRecurrent, layer_weights, run_cells
+from rnnlab.models.family import SERIAL, family, register_family
 from rnnlab.models.lookup import TokenEmbedding
 from rnnlab.models.sequence import (
     POOLINGS,
@@ -177,12 +177,12 @@ class ModelSpec:
         recurrent matmul (minGRU / minLSTM) counts 2 * In * G * H. A training step costs about
         3x this (backward ~2x). Families without recurrent layers (gate_blocks 0) count 0.
         """
-        declared = FAMILIES.get(self.kind)
-        gates = declared.gate_blocks if declared else 0
+        declared = family(self.kind)
+        gates = declared.gate_blocks
         if gates == 0:
             return 0
         hidden, total = self.hidden_dim, 0
-        recurrent = hidden if declared and declared.recurrent_matmul else 0
+        recurrent = hidden if declared.recurrent_matmul else 0
         for layer in range(self.num_layers):
             in_size = (self.input_dim or self.embed_dim) if layer == 0 else self.directions * hidden
             total += self.directions * 2 * (in_size + recurrent) * gates * hidden
@@ -482,13 +482,11 @@ class RecurrentClassifier(TextClassifier):
         return CellRun(output, output[:, -1], None, [], None)
 
 
-for _kind, _display, _colour, _gates in (
-    ("rnn", "RNN", "tab:red", 1),
-    ("lstm", "LSTM", "tab:blue", 4),
-    ("gru", "GRU", "tab:green", 3),
-):
+for _kind, _display, _colour in (
+    ("rnn", "RNN", "tab:red"), ("lstm", "LSTM", "tab:blue"), ("gru", "GRU", "tab:green"),
+):  # fmt: skip
     register_family(
-        _kind, display=_display, group=SERIAL, colour=_colour, gate_blocks=_gates,
+        _kind, display=_display, group=SERIAL, colour=_colour, gate_blocks=GATES[_kind],
         recurrent_matmul=True, gated=_kind != "rnn",
     )(RecurrentClassifier)  # fmt: skip
 
