@@ -31,15 +31,18 @@ def pair(seed: int, p: float, only_gru: int, only_rnn: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def compared(*pairs: dict[str, Any], over_seeds: float | None = None) -> Collection:
+def compared(
+    *pairs: dict[str, Any], over_seeds: float | None = None, left_out: float = 1e-3
+) -> Collection:
     """A compare folder of gru and rnn over 3 seeds: the per-seed tests `pairs` and, with
-    `over_seeds`, the p-value of the test over the seeds together."""
+    `over_seeds`, the p-value of the test over the seeds together (and `left_out`, that of the
+    same test with each seed left out in turn)."""
     rows = [
         {"model": m, "seed": s, "test_accuracy": acc}
         for s in range(3)
         for m, acc in (("gru", 0.87 + s / 100), ("rnn", 0.70 + s / 100))
     ]
-    pooled = {**pair(0, over_seeds or 1.0, 0, 0), "seeds": [0, 1, 2]}
+    pooled = {**pair(0, over_seeds or 1.0, 0, 0), "seeds": [0, 1, 2], "left_out": [left_out] * 3}
     data = {"models": ["gru", "rnn"], "seeds": [0, 1, 2], "rows": rows, "paired": list(pairs),
             "over_seeds": [pooled] if over_seeds is not None else []}  # fmt: skip
     return Collection(roots=[], compares=[CompareFolder(Path("c"), data, None)])
@@ -57,6 +60,8 @@ def test_a_pair_holds_only_when_every_seed_puts_it_ahead_and_the_seeds_together_
     assert weak.verdict == NOT_SETTLED and weak.winner is None  # the seeds together: p >= 0.05
     assert "not settled with 3 seeds (gru ahead with 3 of 3" in weak.reading
     assert "87.0" in weak.reading and "72.0" in weak.reading  # the per-seed spread
+    (one_seed_carries,) = findings(compared(*ahead, over_seeds=1e-5, left_out=0.07))
+    assert one_seed_carries.verdict == NOT_SETTLED  # without one of the seeds: p >= 0.05
     (split,) = findings(
         compared(pair(0, 1e-4, 60, 10), pair(1, 1e-4, 10, 60), pair(2, 1e-4, 60, 10),
                  over_seeds=1e-4)
@@ -97,6 +102,12 @@ def test_a_sweep_change_holds_only_when_every_seed_moves_the_same_way() -> None:
     (found,) = findings(sweep(*one_flat))
     assert found.verdict == NOT_SETTLED and found.winner is None
     assert "not settled with 3 seeds" in found.reading
+    one_carries = [
+        *(cell("rnn", s, 50, 0.75) for s in range(3)),
+        cell("rnn", 0, 200, 0.60), cell("rnn", 1, 200, 0.745), cell("rnn", 2, 200, 0.745),
+    ]  # fmt: skip
+    (found,) = findings(sweep(*one_carries))  # seed 0 alone carries the fall
+    assert found.p_value is not None and found.p_value < 0.05 and found.verdict == NOT_SETTLED
 
 
 def synthetic(values: list[float]) -> Collection:

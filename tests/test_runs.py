@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab import api, runs
+from rnnlab import api, runs, stats
 from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from rnnlab.data import load_splits
 from rnnlab.errors import RnnlabError
@@ -348,11 +348,16 @@ def test_a_difference_over_seeds_is_a_finding_only_under_the_seed_rule() -> None
 
 
 def test_the_seed_rule() -> None:
-    assert runs.seed_rule([3, 1, 2], 0.01) == 1 and runs.seed_rule([-3, -1], 0.04) == -1
+    assert runs.seed_rule([3, 1], 0.01) == 1 and runs.seed_rule([-3, -1], 0.04) == -1
     assert runs.seed_rule([3, 1, 2], 0.05) == 0  # not below the threshold
     assert runs.seed_rule([3, -1, 2], 1e-9) == 0  # one seed the other way
     assert runs.seed_rule([3, 0, 2], 1e-9) == 0  # one seed puts neither ahead
     assert runs.seed_rule([], 1e-9) == 0
+    # from 3 seeds on: p < 0.05 also with any one seed left out
+    assert runs.seed_rule([3, 1, 2], 0.01, [0.02, 0.01, 0.04]) == 1
+    assert runs.seed_rule([3, 1, 2], 0.01, [0.02, 0.2, 0.04]) == 0
+    assert runs.seed_rule([3, 1, 2], 0.01) == 0  # the left-out tests are missing
+    assert runs.seed_rule([3, 1], 0.01) == 1  # two seeds: no left-out tests
 
 
 def test_compare_checks_model_names_before_training(tmp_path: Path, corpus: Path) -> None:
@@ -384,3 +389,30 @@ def test_a_run_records_the_tokenizer_it_used(tmp_path: Path, write_csv: Any) -> 
     assert result.summary["dataset"]["tokenizer"] == "unicode"
     loaded = api.load_run(result.run_dir)
     assert loaded.config.data.tokenizer == "unicode" and "café" in loaded.encoder.itos
+
+
+def test_three_seeds_keep_the_test_with_each_seed_left_out(tmp_path: Path) -> None:
+    """compare.json's over_seeds entry holds, per seed left out, McNemar's test over the other
+    seeds; a compare.json written without it gets it from its runs when read."""
+    labels = [0, 1] * 20  # 40 test texts
+    right = {"gru": [40, 38, 39], "rnn": [30, 37, 36]}  # texts each seed gets right
+    seeds = [0, 1, 2]
+    for model, counts in right.items():
+        for seed, count in zip(seeds, counts, strict=True):
+            predictions = [y if i < count else 1 - y for i, y in enumerate(labels)]
+            folder = tmp_path / runs.run_name(model, seed, 3)
+            folder.mkdir()
+            (folder / "predictions.json").write_text(
+                json.dumps({"labels": labels, "predictions": predictions})
+            )
+    done = [runs.run_name(m, s, 3) for m in right for s in seeds]
+    (over,) = runs.compare.over_seeds_tests(tmp_path, ["gru", "rnn"], seeds, done)
+    assert len(over["left_out"]) == 3
+    assert over["left_out"][0] == pytest.approx(
+        stats.seeds_mcnemar(
+            [[i < c for i in range(40)] for c in right["gru"][1:]],
+            [[i < c for i in range(40)] for c in right["rnn"][1:]],
+        ).p_value
+    )
+    assert max(over["left_out"]) >= 0.05 > over["p_value"]  # seed 0 carries the difference
+    assert runs.compare.seeds_winner(over, [over] * 3) is None

@@ -11,6 +11,7 @@ from rnnlab.cli.diagnose_cmds import add_preset_flags, presets_from_args
 from rnnlab.cli.options import add_tensorboard_options
 from rnnlab.errors import RnnlabError
 from rnnlab.layout import STUDY
+from rnnlab.runs.compare import RULE
 from rnnlab.study import default_out, run_study, study_settings
 from rnnlab.training import distributed
 
@@ -29,8 +30,7 @@ def register(subparsers: Any) -> None:
             "Train every compared model with 3 seeds (--seeds), run every registered "
             "diagnostic on them (gradients, states, sweeps, timing, padding, the synthetic "
             "task), then write report.html and the findings (study.json): a difference is a "
-            "finding only when every seed goes the same way and the test over the seeds says "
-            "p < 0.05. "
+            f"finding only when {RULE}. "
             "An interrupted study resumes where it stopped (finished steps are kept); --fresh "
             "starts over. Per-diagnostic flags are --<diagnostic>-<setting>."
         ),
@@ -50,7 +50,7 @@ def register(subparsers: Any) -> None:
     study.add_argument(
         "--seeds", type=int, metavar="N",
         help="train every compared model with N seeds (--seed, --seed+1, ...; default 3): a "
-        "difference is a finding only when every seed goes the same way and p < 0.05 over them",
+        f"difference is a finding only when {RULE}",
     )  # fmt: skip
     study.add_argument(
         "--threads", type=int, metavar="N", help="CPU threads for PyTorch (default: PyTorch's)"

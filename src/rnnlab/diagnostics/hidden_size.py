@@ -58,8 +58,8 @@ class Settings:
     """Model presets to train at every size."""
     seeds: int = 3
     """Repeat every cell with this many seeds (--seed, --seed+1, ...): mean ± std; a change
-    from the first to the last setting is a finding only when every seed shows it and the
-    test over the seeds together says p < 0.05."""
+    from the first to the last setting is a finding only under the seed rule (rnnlab study
+    --help)."""
     epochs: int | None = None
     """Epochs per cell (None: the training settings' --epochs)."""
     limit: int | None = None

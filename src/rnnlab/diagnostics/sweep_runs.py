@@ -20,7 +20,7 @@ from rnnlab.data.splits import stratified_subsample
 from rnnlab.errors import RnnlabError
 from rnnlab.formatting import finite, pct
 from rnnlab.models import build_model, count_parameters
-from rnnlab.runs.compare import seed_rule
+from rnnlab.runs.compare import RULE, left_out_indices, seed_rule
 from rnnlab.stats import (
     describe_p,
     mean_std,
@@ -201,14 +201,15 @@ class Change:
     p_values: list[float]
     p_value: float
     """Over all the seeds together (`_two_proportion`)."""
+    left_out: list[float]
+    """With 3 or more seeds: the same test with each seed left out in turn (`seed_rule`)."""
 
     @property
     def way(self) -> str | None:
         """ "rises" or "falls" under the seed rule (`seed_rule`: every seed the same way, and
-        p < 0.05 over the seeds), else None."""
-        side = seed_rule(
-            [b - a for a, b in zip(self.before, self.after, strict=True)], self.p_value
-        )
+        p < 0.05 over the seeds, also with any one seed left out), else None."""
+        leads = [b - a for a, b in zip(self.before, self.after, strict=True)]
+        side = seed_rule(leads, self.p_value, self.left_out)
         return None if side == 0 else ("rises" if side == 1 else "falls")
 
     def reading(self) -> str:
@@ -252,6 +253,10 @@ def seed_change(model: str, name: str, cells: Sequence[Any], setting: str) -> Ch
         [float(c.test_accuracy) for c in before], [float(c.test_accuracy) for c in after],
         [_two_proportion([a], [b]) for a, b in zip(before, after, strict=True)],
         _two_proportion(before, after),
+        [
+            _two_proportion([before[j] for j in kept], [after[j] for j in kept])
+            for kept in left_out_indices(len(seeds))
+        ],
     )  # fmt: skip
 
 
@@ -276,8 +281,7 @@ def noise_readings(
         return []
     return [
         "Tested against noise (two-proportion test on the test texts; a change counts only "
-        "when every seed moves the same way and the test over the seeds together says "
-        "p < 0.05): " + "; ".join(changes) + "."
+        f"when {RULE}): " + "; ".join(changes) + "."
     ]
 
 

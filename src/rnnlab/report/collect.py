@@ -34,7 +34,7 @@ from rnnlab.layout import (
     STUDY,
     SUMMARY,
 )
-from rnnlab.runs.compare import over_seeds_tests, run_name
+from rnnlab.runs.compare import MIN_LEFT_OUT, over_seeds_tests, run_name
 from rnnlab.runs.folder import check_summary
 
 MARKERS = (SUMMARY, COMPARE, RESULT, DATASET, STUDY)
@@ -357,10 +357,16 @@ def _read_folder(folder: Path, c: Collection) -> None:
 
 
 def _compare_data(folder: Path) -> dict[str, Any]:
-    """compare.json; one written before the test over the seeds gets it from its runs."""
+    """compare.json; one written before the test over the seeds (or before its left-out-seed
+    tests) gets them from its runs."""
     data = read_json_object(folder / COMPARE)
     models, seeds = data.get("models"), data.get("seeds")
-    if "over_seeds" in data or not isinstance(models, list) or not isinstance(seeds, list):
+    if not isinstance(models, list) or not isinstance(seeds, list):
+        return data
+    written = data.get("over_seeds")
+    if isinstance(written, list) and (
+        len(seeds) < MIN_LEFT_OUT or all(isinstance(t, dict) and "left_out" in t for t in written)
+    ):
         return data
     done = {str(r.get("run_dir")) for r in data.get("rows") or [] if isinstance(r, dict)}
     plain = [m for m in models if isinstance(m, str) and "/" not in m and ".." not in m]

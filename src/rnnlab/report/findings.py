@@ -6,7 +6,7 @@ be compared finding by finding (`compare_findings`, `rnnlab report A --compare-f
 
 The rule (`rnnlab.runs.compare.seed_rule`, the one `rnnlab compare --seeds` uses): a
 difference holds only when every seed goes the same way and the test over all the seeds
-together says p < 0.05; otherwise it is "not settled with N seeds", and the per-seed values
+together says p < 0.05, with 3 or more seeds also with any one seed left out; otherwise it is "not settled with N seeds", and the per-seed values
 show the spread.
 
 - `compare:<a>-vs-<b>`: two compared models, McNemar's test on the same test texts over the
@@ -46,7 +46,7 @@ class Finding:
     claim: str
     """What is tested, in words."""
     verdict: str
-    """`holds` (every seed the same way and the test over the seeds significant) or
+    """`holds` (under `seed_rule`) or
     `not settled`."""
     winner: str | None
     """When it holds: the winning model, or the direction ("falls", "above chance")."""

@@ -14,6 +14,7 @@ from rnnlab.report.collect import Collection, TrainingRun
 from rnnlab.report.findings import Finding, findings
 from rnnlab.report.page import Block, Figure, Section, png_file_uri, png_uri
 from rnnlab.runs import compare_table
+from rnnlab.runs.compare import RULE
 from rnnlab.stats import resolvable_difference
 from rnnlab.tables import Table
 
@@ -284,10 +285,7 @@ def findings_table(found: Sequence[Finding]) -> Table | None:
         "Findings, seed by seed (the list study.json keeps)",
         ["finding", "verdict", "winner / direction", "reading"],
         rows,
-        [
-            "holds: every seed the same way, and p < 0.05 over the seeds together; not settled: "
-            "otherwise"
-        ],
+        [f"holds: {RULE}; not settled: otherwise"],
         numeric=[False] * 4,
         row_ids=[f"finding-{f.id}" for f in found],
     )
@@ -307,8 +305,7 @@ def training_section(c: Collection) -> Section | None:
         if pairs:
             section.lead.append(
                 "Paired on the same test texts (McNemar's test; a difference is a finding only "
-                "when every seed puts the same model ahead and the test over the seeds "
-                "together says p < 0.05): "
+                f"when {RULE}): "
                 + "; ".join(f.reading for f in pairs) + "."
             )  # fmt: skip
         for compare in c.compares:

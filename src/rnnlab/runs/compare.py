@@ -7,7 +7,9 @@
                         by_model (with several seeds: mean ± std over them and each seed's
                         value), paired (McNemar's test for each pair of models on the same
                         test texts, per seed), over_seeds (with several seeds: one test per
-                        pair of models over all its seeds, `seeds_mcnemar`), config, histories
+                        pair of models over all its seeds, `seeds_mcnemar`, and with 3 or
+                        more seeds `left_out`: the same test with each seed left out in
+                        turn), config, histories
 <compare>/compare_curves.png   the learning curves (with several seeds: the first seed's runs)
 ```
 """
@@ -197,13 +199,16 @@ def paired_tests(runs: Mapping[str, Sequence[Path]]) -> list[dict[str, Any]]:
             if truth[a] != truth[b] or len(correct[a]) != len(correct[b]):
                 continue  # not the same test texts
             test = seeds_mcnemar(correct[a], correct[b])
-            out.append(
-                {
-                    "a": a, "b": b, "only_a": test.only_a, "only_b": test.only_b,
-                    "p_value": test.p_value, "method": test.method,
-                    "examples": len(correct[a][0]),
-                }
-            )  # fmt: skip
+            pair = {
+                "a": a, "b": b, "only_a": test.only_a, "only_b": test.only_b,
+                "p_value": test.p_value, "method": test.method, "examples": len(correct[a][0]),
+            }  # fmt: skip
+            if others := left_out_indices(len(correct[a])):
+                pair["left_out"] = [
+                    seeds_mcnemar([correct[a][j] for j in kept], [correct[b][j] for j in kept])
+                    .p_value for kept in others
+                ]  # fmt: skip
+            out.append(pair)
     return out
 
 
@@ -220,15 +225,35 @@ def paired_reading(pair: dict[str, Any]) -> str:
     return f"{a} vs {b}: the difference is within noise (McNemar, {describe_p(p)})"
 
 
-def seed_rule(leads: Sequence[float], p_value: float) -> int:
+def seed_rule(leads: Sequence[float], p_value: float, left_out: Sequence[float] = ()) -> int:
     """The seed rule of every finding. `leads`: per seed, how far the first side is ahead (a
-    count or an accuracy difference); `p_value`: the test over all the seeds together. 1 (the
-    first side) or -1 (the second) when every seed puts that side ahead and p < 0.05, else 0:
-    not settled with these seeds. With one seed: that seed's test alone."""
+    count or an accuracy difference); `p_value`: the test over all the seeds together;
+    `left_out`: with 3 or more seeds, the test over the others with seed i left out, for each i.
+    1 (the first side) or -1 (the second) when every seed puts that side ahead, p < 0.05, and
+    with 3 or more seeds p < 0.05 again with any one seed left out (a finding never rests on
+    one seed), else 0: not settled with these seeds. With one seed: that seed's test alone."""
     signs = {(lead > 0) - (lead < 0) for lead in leads}
-    if len(signs) == 1 and 0 not in signs and p_value < SIGNIFICANT:
-        return signs.pop()
-    return 0
+    if len(signs) != 1 or 0 in signs or p_value >= SIGNIFICANT:
+        return 0
+    if len(leads) >= MIN_LEFT_OUT and (len(left_out) != len(leads) or max(left_out) >= SIGNIFICANT):
+        return 0
+    return signs.pop()
+
+
+MIN_LEFT_OUT = 3
+RULE = (
+    "every seed goes the same way and the test over the seeds together says p < 0.05, "
+    "also with any one seed left out"
+)
+"""The seed rule in words, for help texts and the report (`seed_rule`)."""
+"""From this many seeds on, a finding must also hold with any one seed left out."""
+
+
+def left_out_indices(seeds: int) -> list[list[int]]:
+    """For each seed i, the other seeds' indices (empty below MIN_LEFT_OUT seeds)."""
+    if seeds < MIN_LEFT_OUT:
+        return []
+    return [[j for j in range(seeds) if j != i] for i in range(seeds)]
 
 
 def pair_winner(pair: dict[str, Any], a: str = "a", b: str = "b") -> str | None:
@@ -250,7 +275,8 @@ def seed_leads(pooled: dict[str, Any], pairs: Sequence[dict[str, Any]]) -> list[
 def seeds_winner(pooled: dict[str, Any], pairs: Sequence[dict[str, Any]]) -> str | None:
     """The winning model of `pooled` (compare.json's `over_seeds` entry of a pair of models)
     under `seed_rule`, given the per-seed tests `pairs` of the same models; else None."""
-    side = seed_rule(seed_leads(pooled, pairs), float(pooled["p_value"]))
+    left_out = [float(p) for p in pooled.get("left_out") or []]
+    side = seed_rule(seed_leads(pooled, pairs), float(pooled["p_value"]), left_out)
     return None if side == 0 else str(pooled["model_a"] if side == 1 else pooled["model_b"])
 
 
@@ -261,8 +287,8 @@ def same_models(pooled: dict[str, Any], pairs: Sequence[dict[str, Any]]) -> list
 
 
 def seeds_reading(pooled: dict[str, Any], pairs: Sequence[dict[str, Any]]) -> str:
-    """One pair of models over several seeds: a finding only under `seed_rule` (every seed
-    the same way, and McNemar's test over the seeds together says p < 0.05)."""
+    """One pair of models over several seeds: a finding only under `seed_rule` (McNemar's
+    test over the seeds)."""
     a, b = pooled["model_a"], pooled["model_b"]
     n, winner = len(pairs), seeds_winner(pooled, pairs)
     tests = (
