@@ -1,5 +1,5 @@
-"""An extension costs one module: a model family defined and registered here alone goes
-through train, compare, predict, every diagnostic and the report."""
+"""An extension costs one module: a model family and a diagnostic, defined and registered here
+alone, go through train, compare, predict, the CLI, `diagnose all` and the report."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab import api
+from rnnlab.cli import main
 from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from rnnlab.diagnostics import Inputs, registry, suite
+from rnnlab.diagnostics import REGISTRY, Diagnostic, Inputs, Result, register, registry, suite
 from rnnlab.diagnostics.result import NotApplicableResult
 from rnnlab.models import (
     FAMILIES,
@@ -29,6 +30,7 @@ from rnnlab.models import registry as presets
 from rnnlab.models.family import SCAN
 from rnnlab.models.sequence import clean_lengths
 from rnnlab.report.html import render
+from rnnlab.tables import Table
 
 KIND, PRESET = "toy-ema", "toy"
 
@@ -74,6 +76,56 @@ def toy_family() -> Iterator[None]:
     presets._PRESETS.pop(PRESET)
 
 
+@dataclasses.dataclass(frozen=True)
+class NormSettings:
+    """How the toy diagnostic reads the embeddings."""
+
+    power: float = 2.0
+    """The norm of each embedding row (2: Euclidean)."""
+
+
+@dataclasses.dataclass
+class NormRow:
+    label: str
+    mean_norm: float
+
+
+@dataclasses.dataclass
+class NormResult(Result):
+    kind = "embedding_norm"
+
+    power: float = 2.0
+    models: list[NormRow] = dataclasses.field(default_factory=list)
+
+    def tables(self) -> list[Table]:
+        rows = [[m.label, f"{m.mean_norm:.4f}"] for m in self.models]
+        return [Table(f"Mean embedding norm (p = {self.power:g})", ["model", "norm"], rows)]
+
+
+def embedding_norms(settings: NormSettings, inputs: Inputs) -> NormResult:
+    rows = []
+    for entry in inputs.entries():
+        weight = entry.model.embedding.weight.detach()  # type: ignore[union-attr]  # (V, E)
+        rows.append(NormRow(entry.label, float(weight.norm(p=settings.power, dim=1).mean())))
+    return NormResult(settings.power, rows)
+
+
+NORM = Diagnostic(
+    name="embedding-norm", command=("diagnose", "embedding-norm"),
+    help="mean norm of each model's embedding rows", title="Embedding norms",
+    how_to_read=("How large the word vectors grew.",), settings=NormSettings,
+    quick=NormSettings(), result=NormResult, run=embedding_norms,
+)  # fmt: skip
+
+
+@pytest.fixture
+def toy_diagnostic() -> Iterator[None]:
+    """The extension's whole wiring: one register call."""
+    register(NORM)
+    yield
+    REGISTRY.remove(NORM)
+
+
 def config(corpus: Path, model: str = PRESET) -> RunConfig:
     return RunConfig(
         DataConfig(dataset=str(corpus), max_len=20),
@@ -92,7 +144,11 @@ def test_a_registered_family_is_listed_and_refused_twice(toy_family: None) -> No
 
 
 def test_an_extension_family_goes_through_every_command(
-    toy_family: None, sentiment_csv: Any, tmp_path: Path
+    toy_family: None,
+    toy_diagnostic: None,
+    sentiment_csv: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     corpus = sentiment_csv(neutral=12)  # texts of 17 tokens: long enough for every diagnostic
     compared = api.compare(config(corpus), [PRESET, "bow"], out=tmp_path, name="cmp", verbose=False)
@@ -126,6 +182,21 @@ def test_an_extension_family_goes_through_every_command(
         if registry.get(part.name).reads != "data":
             assert PRESET in result or NotApplicableResult.kind in result, part.name
 
+    norms = registry.read_result(tmp_path / "diagnose" / "embedding-norm")
+    assert isinstance(norms, NormResult) and [m.label for m in norms.models] == [PRESET]
+    with pytest.raises(Exception, match="registered twice"):
+        register(NORM)
+
+    # the CLI verb and its flag come from the entry and its settings' field docstrings
+    out = tmp_path / "norm-cli"
+    args = ["diagnose", "embedding-norm", "--run", str(run_dir), "--power", "1", "--out", str(out)]
+    assert main([*args, "--quiet"]) == 0
+    assert "Mean embedding norm (p = 1)" in " ".join(capsys.readouterr().out.split())
+    one = registry.read_result(out)
+    assert isinstance(one, NormResult)  # the L1 norm of a row is at least its L2 norm
+    assert one.models[0].mean_norm > norms.models[0].mean_norm > 0
+
     page = render([tmp_path], tmp_path / "report.html").read_text(encoding="utf-8")
     assert 'id="beyond"' in page and "parallel scan" in page  # its group, from the registry
     assert PRESET in page
+    assert 'id="embedding-norm"' in page and "Embedding norms" in page

@@ -24,7 +24,7 @@ from rnnlab.cli.options import (
 )
 from rnnlab.cli.settings_flags import add_settings_flags, parse_field, settings_from_args
 from rnnlab.config import RunConfig, flag_name
-from rnnlab.diagnostics import REGISTRY, Diagnostic, Inputs, suite
+from rnnlab.diagnostics import REGISTRY, Diagnostic, Inputs, registry, suite
 from rnnlab.diagnostics.inputs import DEFAULT_MODELS, log_to_stderr
 from rnnlab.diagnostics.result import Result
 from rnnlab.errors import RnnlabError
@@ -200,7 +200,7 @@ def _register_all(diagnose: Any) -> None:
         description="Every registered diagnostic into one folder, one sub-folder each. "
         "Per-diagnostic flags are --<diagnostic>-<setting>, e.g. --gradient-flow-seq-len 100.",
     )
-    _add_inputs(parser, REGISTRY[1])  # models, data and model flags, as gradient-flow has
+    _add_inputs(parser, registry.get("gradient-flow"))  # models, data and model flags
     parser.add_argument("--full", action="store_true",
                         help="the full presets (the single commands' defaults) instead of the quick ones")  # fmt: skip
     parser.add_argument("--skip", default="", metavar="NAME,...",

@@ -3,20 +3,9 @@
 Each diagnostic is one module with a frozen `Settings` dataclass (typed, documented fields;
 its defaults are the full preset, `QUICK` the quick one), a computation, its `Result` (tables,
 figures with captions, save/load) and a registry entry `DIAGNOSTIC`; `registry.REGISTRY` lists
-them all, and the CLI, `diagnose all`, the study and the report are built from it:
-
-| name           | CLI                           | result kind     |
-|----------------|-------------------------------|-----------------|
-| parameters     | rnnlab diagnose parameters    | parameters      |
-| gradient-flow  | rnnlab diagnose gradient-flow | gradient_flow   |
-| embedding-grad | rnnlab diagnose embedding-grad| embedding_grad  |
-| hidden-states  | rnnlab diagnose hidden-states | hidden_states   |
-| attribution    | rnnlab diagnose attribution   | attribution     |
-| seq-len        | rnnlab sweep seq-len          | seq_len         |
-| hidden-size    | rnnlab sweep hidden           | hidden_size     |
-| timing         | rnnlab bench timing           | timing          |
-| padding        | rnnlab diagnose padding       | padding         |
-| synthetic      | rnnlab synthetic TASK         | synthetic       |
+them all (`registry.names()`), and the CLI, `diagnose all`, the study and the report are built
+from it. Each entry's `name` is its folder and report section, its `command` the CLI verb, and
+its result.json kind the name with underscores.
 
 From Python:
 
@@ -31,7 +20,7 @@ From Python:
 from rnnlab.diagnostics import registry, suite
 from rnnlab.diagnostics.entry import Diagnostic
 from rnnlab.diagnostics.inputs import Inputs, ModelEntry, fresh_models, run_models
-from rnnlab.diagnostics.registry import REGISTRY, read_result
+from rnnlab.diagnostics.registry import REGISTRY, read_result, register
 from rnnlab.diagnostics.result import FigureSpec, Result
 
 __all__ = [
@@ -43,6 +32,7 @@ __all__ = [
     "Result",
     "fresh_models",
     "read_result",
+    "register",
     "registry",
     "run_models",
     "suite",

@@ -1,7 +1,8 @@
 """Every diagnostic, in the order the study runs them and the report shows them.
 
 Adding a diagnostic: write its module (Settings, run, Result, DIAGNOSTIC) and add one line
-here; the CLI verb, `diagnose all`, the study and the report section follow from the entry.
+here (or, from outside rnnlab, call `register(DIAGNOSTIC)` before the CLI parser is built); the
+CLI verb, `diagnose all`, the study and the report section follow from the entry.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from rnnlab.errors import RnnlabError
 from rnnlab.io import read_json
 from rnnlab.layout import RESULT
 
-REGISTRY: tuple[Diagnostic, ...] = (
+REGISTRY: list[Diagnostic] = [
     parameters.DIAGNOSTIC,
     gradient_flow.DIAGNOSTIC,
     embedding_grad.DIAGNOSTIC,
@@ -38,7 +39,16 @@ REGISTRY: tuple[Diagnostic, ...] = (
     timing.DIAGNOSTIC,
     padding.DIAGNOSTIC,
     synthetic.DIAGNOSTIC,
-)
+]
+
+
+def register(entry: Diagnostic) -> Diagnostic:
+    """Add a diagnostic (last in the study and the report); a name or kind taken is refused."""
+    taken = {n for d in REGISTRY for n in (d.name, d.kind, *d.legacy_kinds)}
+    if entry.name in taken or entry.kind in taken:
+        raise RnnlabError(f"diagnostic {entry.name!r} is registered twice")
+    REGISTRY.append(entry)
+    return entry
 
 
 def names() -> list[str]:

@@ -31,7 +31,13 @@ from rnnlab.training.callbacks import Callback, StepStats, TrainState
 from rnnlab.training.device import num_threads
 from rnnlab.training.signals import sigterm_as_interrupt
 
-MANAGED = (DATASET, COMPARE_DIR, *(entry.name for entry in REGISTRY))
+
+def managed() -> tuple[str, ...]:
+    """What --fresh may remove besides the steps' own folders: the dataset record, the
+    comparison and every registered diagnostic's folder."""
+    return (DATASET, COMPARE_DIR, *(entry.name for entry in REGISTRY))
+
+
 """What a study writes besides study.json and the report (removed by --fresh)."""
 
 
@@ -56,7 +62,7 @@ def _load_state(
     new = {"settings": settings.to_dict(), "steps": {}}
     if fresh and path.is_file():
         names = {
-            *MANAGED,
+            *managed(),
             REPORT,
             *(s.folder for s in steps if s.folder),
             *(s.marker for s in steps),
