@@ -17,6 +17,7 @@ from rnnlab.report.collect import Collection, TrainingRun
 from rnnlab.report.findings import Finding, by_id, findings, pair_id
 from rnnlab.report.page import Section
 from rnnlab.report.sections import run_labels
+from rnnlab.runs.compare import RULE
 from rnnlab.stats import mean_std
 from rnnlab.tables import Table
 
@@ -121,9 +122,9 @@ def beyond_section(c: Collection) -> Section | None:
         "(“What if we removed recurrence entirely?”). Here they meet a bag of n-grams, "
         "a recurrence that trains as a parallel scan (minGRU / minLSTM) and a small Transformer, "
         "on the same data, with the same training and diagnostics. A difference is called a "
-        "finding only where every seed puts the same model ahead and the paired McNemar test "
-        "on the same test texts, over the seeds together, says p < 0.05 (test accuracy: mean ± std over the seeds; the diagnostics "
-        "columns: each model's first seed's run).",
+        f"finding only when {RULE} (the paired McNemar test on the same test texts; test "
+        "accuracy: mean ± std over the seeds; the diagnostics columns: each model's first "
+        "seed's run).",
     ]
     section.lead += _order_claim(by, acc, pairs)
     section.lead += _serial_claim(by, acc, pairs, slopes, ratios, remember, longest)

@@ -262,9 +262,8 @@ def certainty_section(c: Collection) -> Section | None:
         f"±{pct(smallest / 2**0.5)} wide at {pct(level)}, and two models must differ by about "
         f"{pct(smallest)} before a test at 95% can tell them apart (two-proportion bound; the "
         "paired McNemar test used in the comparison resolves a little less when models agree).",
-        "A difference is called a finding only where it holds over the seeds: every seed puts "
-        "the same model ahead (or moves the same way), and the test over the seeds together "
-        "says p < 0.05. Otherwise it is not settled with that many seeds, and the per-seed "
+        f"A difference is called a finding only where it holds over the seeds: {RULE}. "
+        "Otherwise it is not settled with that many seeds, and the per-seed "
         "values give the spread. Float rounding (another CPU, another "
         "thread count) moves a training run too, so a one-run difference can come and go "
         "from one machine to the next."
