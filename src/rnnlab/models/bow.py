@@ -62,7 +62,7 @@ class _BagSum(torch.autograd.Function):
         return None, grad_weight
 
 
-@register_family("bow", display="bag of n-grams", group=BAG, colour="tab:brown")
+@register_family("bow", display="bag of n-grams", group=BAG, colour="tab:brown", year=2016)
 class BagOfNgrams(TextClassifier):
     """EmbeddingBag over unigrams + hashed bigrams -> mean (or max) -> dropout -> linear head."""
 

@@ -239,6 +239,13 @@ class TextClassifier(nn.Module):
     reads_hidden_dim: ClassVar[bool] = True
     """Whether hidden_dim sizes something (the hidden-size sweep)."""
 
+    @classmethod
+    def state_size(cls, spec: ModelSpec) -> int | None:
+        """Numbers carried from one step to the next, per layer and direction: the fixed memory
+        a text must pass through. None: no fixed-size state (attention keeps every token, a
+        bag keeps no order)."""
+        return None
+
     spec: ModelSpec
     embedding: nn.Embedding | nn.EmbeddingBag | None
     dropout: nn.Dropout
@@ -409,6 +416,11 @@ class RecurrentClassifier(TextClassifier):
     def parts(self) -> dict[str, nn.Module | None]:
         return {"embedding": self.embedding, "recurrent": self.rnn, "head": self.head}
 
+    @classmethod
+    def state_size(cls, spec: ModelSpec) -> int | None:
+        """h (and the LSTM's cell c)."""
+        return (2 if spec.kind == "lstm" else 1) * spec.hidden_dim
+
     def layout(self) -> str:
         s = self.spec
         bi = "bi" if s.bidirectional else ""
@@ -482,12 +494,13 @@ class RecurrentClassifier(TextClassifier):
         return CellRun(output, output[:, -1], None, [], None)
 
 
-for _kind, _display, _colour in (
-    ("rnn", "RNN", "tab:red"), ("lstm", "LSTM", "tab:blue"), ("gru", "GRU", "tab:green"),
+for _kind, _display, _colour, _year in (
+    ("rnn", "RNN", "tab:red", 1990), ("lstm", "LSTM", "tab:blue", 1997),
+    ("gru", "GRU", "tab:green", 2014),
 ):  # fmt: skip
     register_family(
         _kind, display=_display, group=SERIAL, colour=_colour, gate_blocks=GATES[_kind],
-        recurrent_matmul=True, gated=_kind != "rnn",
+        recurrent_matmul=True, gated=_kind != "rnn", year=_year,
     )(RecurrentClassifier)  # fmt: skip
 
 

@@ -52,6 +52,8 @@ class Family:
     """Whether the previous state feeds a (H x G·H) matmul at every step."""
     gated: bool = False
     """A gated cell (LSTM, GRU, ...): the report's baseline among the recurrent models."""
+    year: int | None = None
+    """The year of the paper that introduced it (the report's "After gates" table)."""
 
     @property
     def serial(self) -> bool:

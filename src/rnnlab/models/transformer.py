@@ -72,7 +72,9 @@ class EncoderLayer(nn.Module):
         return u + self.dropout(self.ff2(F.gelu(self.ff1(self.norm2(u)))))
 
 
-@register_family("transformer", display="Transformer", group=ATTENTION, colour="tab:purple")
+@register_family(
+    "transformer", display="Transformer", group=ATTENTION, colour="tab:purple", year=2017
+)
 class TransformerClassifier(TextClassifier):
     """embedding -> projection + positions -> N pre-norm encoder layers -> pooling -> head."""
 
