@@ -27,7 +27,7 @@ from rnnlab.cli.options import (
 from rnnlab.errors import RnnlabError
 from rnnlab.io import dumps_json
 from rnnlab.tables import print_tables
-from rnnlab.training import distributed
+from rnnlab.training import distributed, launcher
 
 INTERRUPTED = 130
 
@@ -186,9 +186,7 @@ def launch(args: argparse.Namespace, command: str) -> int:
     if command == "train" and args.resume:
         _check_resume_flags(args)
         folder = str(runs.check_resumable(args.resume))
-        return distributed.launch(
-            args.nproc, ["train", "--resume", folder, *output], run_dir=folder
-        )
+        return launcher.launch(args.nproc, ["train", "--resume", folder, *output], run_dir=folder)
     config = run_config_from_args(args)
     name = args.name
     if command == "train":
@@ -204,7 +202,7 @@ def launch(args: argparse.Namespace, command: str) -> int:
         argv += ["--out", args.out] if args.out else []
         argv += ["--name", name] if name else []
         run_dir = str(Path(args.out or runs.DEFAULT_OUT) / name) if command == "train" else None
-        return distributed.launch(args.nproc, argv, run_dir=run_dir)
+        return launcher.launch(args.nproc, argv, run_dir=run_dir)
     finally:
         shutil.rmtree(settings, ignore_errors=True)
 
