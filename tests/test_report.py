@@ -390,7 +390,11 @@ def test_template_never_marks_data_safe() -> None:
 def test_shaded_texts_escape_hostile_reviews(tmp_path: Path) -> None:
     """Token attributions: review text, model names and label names are shown as text, and
     the only inline styles are background colours built from numbers."""
-    from rnnlab.diagnostics.attribution import AttributionResult, ModelAttribution, TextAttribution
+    from rnnlab.diagnostics.attribution_result import (
+        AttributionResult,
+        ModelAttribution,
+        TextAttribution,
+    )
 
     tokens = ["a", "fine", XSS, "film", '"><b onmouseover=alert(1)>']
     scores = [0.1, 0.9, -0.5, 0.0, -1.2]
