@@ -14,7 +14,7 @@ from rnnlab import formatting
 from rnnlab.cli import main
 from rnnlab.diagnostics import Result
 from rnnlab.diagnostics.embedding_grad import EmbeddingGradResult, ModelEmbeddingGrad
-from rnnlab.diagnostics.gradient_flow import GradientFlowResult, ModelGradients
+from rnnlab.diagnostics.gradient_flow_result import GradientFlowResult, ModelGradients
 from rnnlab.diagnostics.hidden_size import HiddenSizeResult, HiddenSizeSummary
 from rnnlab.diagnostics.hidden_states import (
     HiddenStatesResult,
