@@ -26,7 +26,7 @@ from rnnlab.diagnostics.hidden_states import (
 from rnnlab.diagnostics.padding import PaddingResult, Strategy
 from rnnlab.diagnostics.seq_len import LengthSummary, SeqLenResult
 from rnnlab.diagnostics.synthetic import SyntheticResult, SyntheticSummary
-from rnnlab.diagnostics.timing import LinearFit, ModelTiming, ModeTiming, TimingResult
+from rnnlab.diagnostics.timing_result import LinearFit, ModelTiming, ModeTiming, TimingResult
 from rnnlab.errors import RnnlabError
 from rnnlab.report import narrative
 from rnnlab.report.collect import collect
