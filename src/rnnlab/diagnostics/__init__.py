@@ -2,8 +2,9 @@
 
 Each diagnostic is one module with a frozen `Settings` dataclass (typed, documented fields;
 its defaults are the full preset, `QUICK` the quick one), a computation, its `Result` (tables,
-figures with captions, save/load) and a registry entry `DIAGNOSTIC`; `registry.REGISTRY` lists
-them all, and the CLI, `diagnose all`, the study and the report are built from it:
+figures with captions, save/load; in `<name>_result` beside a large one) and a registry entry
+`DIAGNOSTIC`; `registry.REGISTRY` lists them all, and the CLI, `diagnose all`, the study and
+the report are built from it:
 
 | name           | CLI                           | result kind     |
 |----------------|-------------------------------|-----------------|
