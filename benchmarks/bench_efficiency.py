@@ -48,7 +48,8 @@ from rnnlab.training.device import (
     resolve_device,
     synchronize,
 )
-from rnnlab.training.trainer import make_optimizer, predict_logits, train_one_epoch
+from rnnlab.training.evaluation import predict_logits
+from rnnlab.training.trainer import make_optimizer, train_one_epoch
 
 
 def matmul_gflops(device: torch.device, size: int, repeats: int = 5) -> float:

@@ -493,7 +493,8 @@ def child_epochs(args: argparse.Namespace) -> None:
     from rnnlab.data.batching import on_device
     from rnnlab.models import create_model
     from rnnlab.training.device import resolve_device, synchronize
-    from rnnlab.training.trainer import evaluate, make_optimizer, train_one_epoch
+    from rnnlab.training.evaluation import evaluate
+    from rnnlab.training.trainer import make_optimizer, train_one_epoch
 
     device = resolve_device(args.device)
     splits = load_splits(DataConfig(dataset="imdb", max_len=args.max_len, limit=args.limit))

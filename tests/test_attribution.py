@@ -17,7 +17,8 @@ from rnnlab.cli import main
 from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from rnnlab.data.synthetic import make_examples
 from rnnlab.diagnostics import read_result
-from rnnlab.diagnostics.attribution import AttributionResult, Settings, position_shares
+from rnnlab.diagnostics.attribution import Settings, position_shares
+from rnnlab.diagnostics.attribution_result import AttributionResult
 from rnnlab.diagnostics.explain import attribute, log_odds
 from rnnlab.errors import RnnlabError
 from rnnlab.models import create_model, list_models

@@ -28,7 +28,8 @@ from rnnlab.diagnostics import (
     suite,
 )
 from rnnlab.diagnostics.embedding_grad import embedding_grad
-from rnnlab.diagnostics.gradient_flow import GradientFlowResult, default_steps, gradient_flow
+from rnnlab.diagnostics.gradient_flow import default_steps, gradient_flow
+from rnnlab.diagnostics.gradient_flow_result import GradientFlowResult
 from rnnlab.diagnostics.hidden_size import hidden_size_sweep
 from rnnlab.diagnostics.hidden_states import hidden_states
 from rnnlab.diagnostics.inputs import parse_names, whole_texts

@@ -222,9 +222,9 @@ def test_a_full_cache_folder_names_rnnlab_cache_dir(
     corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from rnnlab.config import DataConfig
-    from rnnlab.data import pipeline
+    from rnnlab.data import encoded_cache, pipeline
 
-    monkeypatch.setattr(pipeline.np, "savez", refuse(errno.ENOSPC, "splits.npz"))
+    monkeypatch.setattr(encoded_cache.np, "savez", refuse(errno.ENOSPC, "splits.npz"))
     with pytest.raises(
         DiskError, match="no space left on the device; free some space, or set RNNLAB_CACHE_DIR"
     ):

@@ -27,7 +27,7 @@ from rnnlab.data.batching import BucketBatchSampler, Shard, iterate_batches
 from rnnlab.data.encoded import EncodedSplit, EncodedSplits
 from rnnlab.errors import RnnlabError
 from rnnlab.models import create_model, list_models
-from rnnlab.training import distributed, evaluate, fit
+from rnnlab.training import distributed, evaluate, fit, launcher
 from rnnlab.training.checkpoint import load_state_dict, snapshot
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="POSIX signals and /proc")
@@ -108,9 +108,9 @@ class _Failure:
 def test_the_launcher_names_the_rank_that_died_and_leaves_reported_errors_alone() -> None:
     killed = {0: _Failure(-signal.SIGTERM), 1: _Failure(-signal.SIGKILL, pid=42)}
     with pytest.raises(RnnlabError, match=r"rank 1 of 2 \(pid 42\) was killed by SIGKILL"):
-        distributed._report(killed, 2, "runs/x")
-    assert distributed._report({0: _Failure(2), 1: _Failure(-signal.SIGTERM)}, 2, None) == 2
-    assert distributed._report({0: _Failure(130), 1: _Failure(130)}, 2, None) == 130
+        launcher._report(killed, 2, "runs/x")
+    assert launcher._report({0: _Failure(2), 1: _Failure(-signal.SIGTERM)}, 2, None) == 2
+    assert launcher._report({0: _Failure(130), 1: _Failure(130)}, 2, None) == 130
 
 
 def test_study_says_in_one_line_that_it_runs_in_one_process(
@@ -134,7 +134,7 @@ def test_a_bad_dist_timeout_is_said_once(
     value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("RNNLAB_DIST_TIMEOUT", value)
-    monkeypatch.setattr(distributed, "launch", lambda *a, **k: pytest.fail("ranks started"))
+    monkeypatch.setattr(launcher, "launch", lambda *a, **k: pytest.fail("ranks started"))
     assert main(["train", "--dataset", "missing.csv", "--nproc", "2"]) == 2  # before the data
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "RNNLAB_DIST_TIMEOUT" in err, err

@@ -172,7 +172,7 @@ def test_predict_refuses_a_binary_file(
 
 
 def test_predict_reads_a_text_file_with_a_few_stray_bytes() -> None:
-    from rnnlab.cli.train_cmds import text_of
+    from rnnlab.cli.predict_cmds import text_of
 
     latin1 = "un film très réussi, déjà vu\nà revoir\n".encode("latin-1")
     assert text_of(latin1, "f").splitlines()[1] == "\ufffd revoir"

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnlab.config import DataConfig
-from rnnlab.data import pipeline
+from rnnlab.data import encoded_cache, pipeline
 from rnnlab.data.batching import BucketBatchSampler, padding_share
 from rnnlab.data.pipeline import cache_key, load_splits
 from rnnlab.errors import RnnlabError
@@ -123,7 +123,7 @@ def test_a_failed_cache_write_leaves_no_entry(write_csv, monkeypatch: pytest.Mon
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(pipeline.np, "savez", boom)
+    monkeypatch.setattr(encoded_cache.np, "savez", boom)
     with pytest.raises(OSError):
         load_splits(cfg)
     entries = list((cache_dir() / "encoded").iterdir())
@@ -311,7 +311,7 @@ def test_stale_temp_folders_are_removed_and_live_ones_kept(tmp_path: Path) -> No
     entry = folder("0123abcd", 7200, lock=False)  # a finished entry is never touched
     with (live / ".writing").open("rb") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        removed = pipeline.remove_stale_temp_dirs(tmp_path, now=now)
+        removed = encoded_cache.remove_stale_temp_dirs(tmp_path, now=now)
     assert sorted(removed) == sorted([dead, old_unlocked])
     assert not dead.exists() and not old_unlocked.exists()
     assert live.exists() and fresh.exists() and young_unlocked.exists() and entry.exists()
@@ -328,11 +328,11 @@ def test_a_killed_cache_writer_is_cleaned_up_by_the_next_write(write_csv, tmp_pa
     encoded = cache_dir() / "encoded"
     script = (
         "import time, numpy\n"
-        "from rnnlab.data import pipeline\n"
+        "from rnnlab.data import encoded_cache, pipeline\n"
         "from rnnlab.config import DataConfig\n"
         "def slow(*a, **k):\n"
         "    print('writing', flush=True); time.sleep(60)\n"
-        "pipeline.np.savez = slow\n"
+        "encoded_cache.np.savez = slow\n"
         f"pipeline.load_splits(DataConfig(dataset={str(path)!r}, seed=41))\n"
     )
     child = subprocess.Popen(
@@ -341,7 +341,7 @@ def test_a_killed_cache_writer_is_cleaned_up_by_the_next_write(write_csv, tmp_pa
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "writing"
         (left,) = [p for p in encoded.glob(".tmp-*") if (p / ".writing").exists()]
-        assert pipeline.remove_stale_temp_dirs(encoded, now=time.time() + 600) == []  # alive
+        assert encoded_cache.remove_stale_temp_dirs(encoded, now=time.time() + 600) == []  # alive
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()

@@ -14,7 +14,7 @@ from rnnlab import formatting
 from rnnlab.cli import main
 from rnnlab.diagnostics import Result
 from rnnlab.diagnostics.embedding_grad import EmbeddingGradResult, ModelEmbeddingGrad
-from rnnlab.diagnostics.gradient_flow import GradientFlowResult, ModelGradients
+from rnnlab.diagnostics.gradient_flow_result import GradientFlowResult, ModelGradients
 from rnnlab.diagnostics.hidden_size import HiddenSizeResult, HiddenSizeSummary
 from rnnlab.diagnostics.hidden_states import (
     HiddenStatesResult,
@@ -26,7 +26,7 @@ from rnnlab.diagnostics.hidden_states import (
 from rnnlab.diagnostics.padding import PaddingResult, Strategy
 from rnnlab.diagnostics.seq_len import LengthSummary, SeqLenResult
 from rnnlab.diagnostics.synthetic import SyntheticResult, SyntheticSummary
-from rnnlab.diagnostics.timing import LinearFit, ModelTiming, ModeTiming, TimingResult
+from rnnlab.diagnostics.timing_result import LinearFit, ModelTiming, ModeTiming, TimingResult
 from rnnlab.errors import RnnlabError
 from rnnlab.report import narrative
 from rnnlab.report.collect import collect
@@ -390,7 +390,11 @@ def test_template_never_marks_data_safe() -> None:
 def test_shaded_texts_escape_hostile_reviews(tmp_path: Path) -> None:
     """Token attributions: review text, model names and label names are shown as text, and
     the only inline styles are background colours built from numbers."""
-    from rnnlab.diagnostics.attribution import AttributionResult, ModelAttribution, TextAttribution
+    from rnnlab.diagnostics.attribution_result import (
+        AttributionResult,
+        ModelAttribution,
+        TextAttribution,
+    )
 
     tokens = ["a", "fine", XSS, "film", '"><b onmouseover=alert(1)>']
     scores = [0.1, 0.9, -0.5, 0.0, -1.2]

@@ -26,6 +26,7 @@ from rnnlab.training import (
     StepStats,
     TrainState,
     evaluate,
+    evaluation,
     fit,
     resolve_device,
     seed_everything,
@@ -33,7 +34,8 @@ from rnnlab.training import (
     trainer,
 )
 from rnnlab.training.device import eval_batch_size, keep_freed_memory
-from rnnlab.training.trainer import make_optimizer, predict_logits, train_one_epoch
+from rnnlab.training.evaluation import predict_logits
+from rnnlab.training.trainer import make_optimizer, train_one_epoch
 
 TIMING_KEYS = {"seconds", "train_seconds", "train_tokens_per_s"}
 
@@ -542,6 +544,7 @@ def test_fit_with_device_resident_batches_gives_the_same_run(monkeypatch: Any) -
         return DeviceSplit(host_split(split), device)
 
     monkeypatch.setattr(trainer, "on_device", resident)
+    monkeypatch.setattr(evaluation, "on_device", resident)
     gathered = run()
     assert host[0] == gathered[0]
     for name, weight in host[1].items():

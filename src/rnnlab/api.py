@@ -30,7 +30,7 @@ from rnnlab.runs.comparison import CompareResult, compare
 from rnnlab.runs.job import RunResult, check_job, free_run_name, resume, train
 from rnnlab.training import metrics
 from rnnlab.training.device import flush_denormal, flush_wanted, resolve_device
-from rnnlab.training.trainer import EvalResult, evaluate, predict_logits
+from rnnlab.training.evaluation import EvalResult, evaluate, predict_logits
 
 __all__ = [
     "CompareResult",

@@ -18,6 +18,7 @@ from rnnlab.cli import (
     data_cmds,
     diagnose_cmds,
     models_cmds,
+    predict_cmds,
     report_cmds,
     study_cmds,
     train_cmds,
@@ -25,9 +26,17 @@ from rnnlab.cli import (
 from rnnlab.errors import RnnlabError, disk_error
 from rnnlab.paths import configure_cache_env
 
-COMMANDS = (data_cmds, models_cmds, train_cmds, diagnose_cmds, report_cmds, study_cmds)
-"""`rnnlab datasets`, `models`, `train/compare/evaluate/predict`, `diagnose/sweep/bench/synthetic`,
-`report`, `study`."""
+COMMANDS = (
+    data_cmds,
+    models_cmds,
+    train_cmds,
+    predict_cmds,
+    diagnose_cmds,
+    report_cmds,
+    study_cmds,
+)
+"""`rnnlab datasets`, `models`, `train/compare`, `evaluate/predict`,
+`diagnose/sweep/bench/synthetic`, `report`, `study`."""
 
 
 class _Parser(argparse.ArgumentParser):

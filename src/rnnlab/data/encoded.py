@@ -10,6 +10,8 @@ import numpy as np
 from rnnlab.errors import RnnlabError
 
 Task = Literal["classification", "regression"]
+SPLITS = ("train", "val", "test")
+"""The splits of a dataset, in order."""
 
 
 @dataclass
@@ -119,6 +121,6 @@ class EncodedSplits:
         return len(self.label_names)
 
     def split(self, name: str) -> EncodedSplit:
-        if name not in ("train", "val", "test"):
+        if name not in SPLITS:
             raise RnnlabError(f"unknown split {name!r}; use train, val or test")
         return getattr(self, name)

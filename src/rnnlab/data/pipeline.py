@@ -2,7 +2,8 @@
 
 The cache holds whole (untruncated) texts keyed by a hash of the source and every setting that
 changes the ids; `max_len`, `truncate` and `empty` are applied when loading (a vectorised slice),
-so a sequence-length sweep encodes the corpus once.
+so a sequence-length sweep encodes the corpus once. Writing and reading an entry is
+`rnnlab.data.encoded_cache`'s.
 """
 
 from __future__ import annotations
@@ -10,16 +11,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import shutil
-import tempfile
-import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from rnnlab.config import DataConfig
-from rnnlab.data.encoded import EncodedSplit, EncodedSplits
+from rnnlab.data.encoded import SPLITS, EncodedSplit, EncodedSplits
+from rnnlab.data.encoded_cache import read_entry, write_entry
 from rnnlab.data.local import codec_name
 from rnnlab.data.sources import RawDataset, is_local_path, load_raw
 from rnnlab.data.splits import drop_duplicates, stratified_split, stratified_subsample
@@ -28,11 +27,9 @@ from rnnlab.data.text import AUTO, WORD_TOKENIZERS, Normalizer, word_tokenizer
 from rnnlab.data.text_encoder import TextEncoder
 from rnnlab.data.vocab import UNK_ID
 from rnnlab.errors import RnnlabError, disk_error
-from rnnlab.io import read_json, write_json_atomic
 from rnnlab.paths import cache_dir
 
 CACHE_VERSION = 2  # 2: val and test get an example even when rounding gives them none
-SPLITS = ("train", "val", "test")
 
 
 def resolve_tokenizer(cfg: DataConfig) -> DataConfig:
@@ -67,14 +64,14 @@ def load_full_splits(cfg: DataConfig, *, use_cache: bool = True) -> EncodedSplit
     cfg = resolve_tokenizer(cfg)
     key = cache_key(cfg)
     entry = cache_dir() / "encoded" / key
-    full = _read_entry(entry) if use_cache else None
+    full = read_entry(entry) if use_cache else None
     if full is not None:
         full.info["cache"] = "hit"
         return full
     full = build_full_splits(cfg)
     full.info["cache_key"] = key
     try:
-        _write_entry(entry, full)
+        write_entry(entry, full)
     except OSError as exc:  # the cache has a folder of its own: the fix names it
         fix = "free some space, or set RNNLAB_CACHE_DIR to a writable folder with room"
         raise disk_error(exc, fix=fix) or exc from exc
@@ -370,138 +367,4 @@ def apply_length_policy(full: EncodedSplits, cfg: DataConfig) -> EncodedSplits:
         full.task,
         full.input_dim,
         info,
-    )
-
-
-# ----- cache entries ---------------------------------------------------------------------------
-# A writer locks `.tmp-*/.writing` right after making the folder; a folder older than this whose
-# lock is free belongs to a writer that was killed. Folders without the lock file (from before
-# it, or during the instant after the writer removes it) are left alone for much longer.
-STALE_AFTER_S = 60.0
-UNLOCKED_STALE_AFTER_S = 3600.0
-_LOCK_NAME = ".writing"
-
-
-def remove_stale_temp_dirs(folder: Path, *, now: float | None = None) -> list[Path]:
-    """Remove the `.tmp-*` folders that killed writers left in `folder`; a live writer's (its
-    lock is held) and a fresh one's are kept. Safe to run while other processes write."""
-    now = time.time() if now is None else now
-    removed: list[Path] = []
-    for path in sorted(folder.glob(".tmp-*")):
-        try:
-            age = now - path.stat().st_mtime
-        except OSError:
-            continue  # another cleaner or its writer got there first
-        if age < STALE_AFTER_S:
-            continue
-        state, handle = _try_lock(path / _LOCK_NAME)
-        try:
-            if state == "busy" or (state == "unknown" and age < UNLOCKED_STALE_AFTER_S):
-                continue
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-        finally:
-            if handle is not None:
-                handle.close()
-    return removed
-
-
-def _try_lock(path: Path) -> tuple[str, IO[bytes] | None]:
-    """("held", the open locked file), ("busy", None) when a live writer holds the lock, or
-    ("unknown", None) when there is no lock file or no way to lock (the age decides)."""
-    try:
-        import fcntl  # POSIX only
-    except ImportError:
-        return "unknown", None
-    try:
-        handle = path.open("rb")
-    except OSError:
-        return "unknown", None
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return "busy", None
-    except OSError:  # a file system without locks
-        handle.close()
-        return "unknown", None
-    return "held", handle
-
-
-def _hold_lock(path: Path) -> IO[bytes]:
-    """Create and lock `path` for as long as the returned file stays open."""
-    handle = path.open("wb")
-    try:
-        import fcntl  # POSIX only
-
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except (ImportError, OSError):
-        pass  # no locks here: the age rule alone protects the folder
-    return handle
-
-
-def _write_entry(entry: Path, splits: EncodedSplits) -> None:
-    """Write into a temporary folder, then rename: a crash never leaves a half-written entry,
-    and the folders that killed writers left behind are removed by the next write."""
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp_dirs(entry.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
-    lock: IO[bytes] | None = None
-    try:
-        lock = _hold_lock(tmp / _LOCK_NAME)
-        arrays: dict[str, Any] = {}
-        for name in SPLITS:
-            split = splits.split(name)
-            arrays.update(
-                {
-                    f"{name}_ids": split.ids,
-                    f"{name}_offsets": split.offsets,
-                    f"{name}_labels": split.labels,
-                }
-            )
-        np.savez(tmp / "splits.npz", **arrays)
-        splits.encoder.save(tmp / "encoder")
-        write_json_atomic(
-            tmp / "meta.json",
-            {
-                "label_names": splits.label_names,
-                "vocab_size": splits.vocab_size,
-                "info": splits.info,
-            },
-        )
-        (tmp / _LOCK_NAME).unlink()  # still held until closed, below
-        try:
-            tmp.rename(entry)
-        except OSError:  # another process wrote the same entry first
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        if lock is not None:
-            lock.close()
-
-
-def _read_entry(entry: Path) -> EncodedSplits | None:
-    if not (entry / "meta.json").is_file():
-        return None
-    try:
-        meta = read_json(entry / "meta.json")
-        with np.load(entry / "splits.npz") as npz:
-            parts = {
-                n: EncodedSplit(npz[f"{n}_ids"], npz[f"{n}_offsets"], npz[f"{n}_labels"])
-                for n in SPLITS
-            }
-        encoder = TextEncoder.load(entry / "encoder")
-    except (OSError, ValueError, KeyError, RnnlabError):
-        shutil.rmtree(entry, ignore_errors=True)  # a damaged entry is rebuilt
-        return None
-    return EncodedSplits(
-        parts["train"],
-        parts["val"],
-        parts["test"],
-        meta["label_names"],
-        meta["vocab_size"],
-        encoder,
-        info=meta["info"],
     )

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from rnnlab.config import DataConfig
-from rnnlab.data.encoded import EncodedSplits
-from rnnlab.data.pipeline import SPLITS, load_full_splits, resolve_tokenizer
+from rnnlab.data.encoded import SPLITS, EncodedSplits
+from rnnlab.data.pipeline import load_full_splits, resolve_tokenizer
 from rnnlab.data.vocab import UNK_ID
 
 

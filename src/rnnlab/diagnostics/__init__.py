@@ -2,10 +2,10 @@
 
 Each diagnostic is one module with a frozen `Settings` dataclass (typed, documented fields;
 its defaults are the full preset, `QUICK` the quick one), a computation, its `Result` (tables,
-figures with captions, save/load) and a registry entry `DIAGNOSTIC`; `registry.REGISTRY` lists
-them all (`registry.names()`), and the CLI, `diagnose all`, the study and the report are built
-from it. Each entry's `name` is its folder and report section, its `command` the CLI verb, and
-its result.json kind the name with underscores.
+figures with captions, save/load; in `<name>_result` beside a large one) and a registry entry
+`DIAGNOSTIC`; `registry.REGISTRY` lists them all (`registry.names()`), and the CLI, `diagnose
+all`, the study and the report are built from it. Each entry's `name` is its folder and report
+section, its `command` the CLI verb, and its result.json kind the name with underscores.
 
 From Python:
 

@@ -1,4 +1,4 @@
-"""Training: the loop (`fit`, `train_one_epoch`, `evaluate`), callbacks, metrics, checkpoints."""
+"""Training: the loop (`fit`, `train_one_epoch`), `evaluate`, callbacks, metrics, checkpoints."""
 
 from rnnlab.training import metrics
 from rnnlab.training.callbacks import (
@@ -10,17 +10,10 @@ from rnnlab.training.callbacks import (
 )
 from rnnlab.training.checkpoint import load_state_dict, save_state_dict, snapshot
 from rnnlab.training.device import resolve_device, runtime, seed_everything
-from rnnlab.training.trainer import (
-    EarlyStopping,
-    EpochStats,
-    EvalResult,
-    FitResult,
-    evaluate,
-    fit,
-    make_optimizer,
-    predict_logits,
-    train_one_epoch,
-)
+from rnnlab.training.early_stopping import EarlyStopping
+from rnnlab.training.evaluation import EvalResult, evaluate, predict_logits
+from rnnlab.training.outcome import FitResult
+from rnnlab.training.trainer import EpochStats, fit, make_optimizer, train_one_epoch
 
 __all__ = [
     "Callback",

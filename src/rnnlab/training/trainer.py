@@ -1,4 +1,5 @@
-"""The training loop, plain and top to bottom: `train_one_epoch`, `evaluate`, a short `fit`.
+"""The training loop, plain and top to bottom: `train_one_epoch` and a short `fit` (evaluation
+is `rnnlab.training.evaluation`'s, early stopping `rnnlab.training.early_stopping`'s).
 
 Batches come pre-encoded from `rnnlab.data.batching` (length-bucketed by default), so the hot
 loop does no per-example Python work. Diagnostics attach through callbacks, never by editing
@@ -7,244 +8,40 @@ this file.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 
 from rnnlab.config import TrainConfig
-from rnnlab.data.batching import AnySplit, host_split, iterate_batches, on_device
+from rnnlab.data.batching import AnySplit, iterate_batches, on_device
 from rnnlab.data.encoded import EncodedSplits
 from rnnlab.errors import RnnlabError
 from rnnlab.layout import CHECKPOINT, METRICS
-from rnnlab.stats import bootstrap_interval, wilson_interval
-from rnnlab.training import distributed, metrics
+from rnnlab.training import distributed
 from rnnlab.training.callbacks import Callback, MetricsWriter, StepStats, TrainState
 from rnnlab.training.checkpoint import Checkpoint, StateDict, rng_state, set_rng_state, snapshot
 from rnnlab.training.device import (
+    autocast,
     describe_device,
     eval_batch_size,
     flush_denormal,
     flush_wanted,
     keep_freed_memory,
+    model_device,
     resolve_device,
     runtime,
     use_amp,
 )
+from rnnlab.training.early_stopping import EarlyStopping, resolve_monitor
+from rnnlab.training.evaluation import EvalResult, evaluate, model_task
 from rnnlab.training.outcome import FitResult
 
-MAXIMIZE = {"val_accuracy": True, "val_macro_f1": True, "val_loss": False}
-"""Written into the run folder after every epoch; `fit(resume=...)` continues from it."""
 
-
-# ----- evaluation ------------------------------------------------------------------------------
-@dataclass
-class EvalResult:
-    """Metrics of a model on one split. Arrays are in the split's example order."""
-
-    task: str
-    examples: int
-    loss: float
-    accuracy: float | None = None
-    macro_f1: float | None = None
-    precision: list[float] | None = None
-    recall: list[float] | None = None
-    f1: list[float] | None = None
-    support: list[int] | None = None
-    confusion: list[list[int]] | None = None
-    accuracy_by_length: list[dict[str, Any]] | None = None
-    mse: float | None = None
-    mae: float | None = None
-    predictions: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
-    """(N,) predicted class ids (or values for regression)."""
-    probabilities: np.ndarray | None = field(default=None, repr=False)
-    """(N, C) class probabilities; None for regression."""
-    labels: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
-    """(N,) the true labels, in the same order."""
-
-    def intervals(self) -> dict[str, list[float]]:
-        """95% intervals: Wilson for the accuracy, a bootstrap (1,000 resamples) for macro-F1."""
-        if self.task == "regression" or self.accuracy is None:
-            return {}
-        correct = round(self.accuracy * self.examples)
-        classes = len(self.f1 or [])
-
-        def f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-            return metrics.macro_f1(y_true, y_pred, classes)
-
-        return {
-            "accuracy_interval": list(wilson_interval(correct, self.examples)),
-            "macro_f1_interval": list(bootstrap_interval(self.labels, self.predictions, f1)),
-        }
-
-    def to_dict(self, label_names: Sequence[str] | None = None) -> dict[str, Any]:
-        """JSON-ready metrics (no per-example arrays); per-class values keyed by label name,
-        95% intervals of accuracy and macro-F1."""
-        out: dict[str, Any] = {"task": self.task, "examples": self.examples, "loss": self.loss}
-        if self.task == "regression":
-            out.update(mse=self.mse, mae=self.mae)
-            return out
-        assert self.f1 is not None and self.precision is not None
-        assert self.recall is not None and self.support is not None
-        names = list(label_names) if label_names else [str(i) for i in range(len(self.f1))]
-        out.update(
-            accuracy=self.accuracy,
-            macro_f1=self.macro_f1,
-            per_class={
-                name: {
-                    "precision": self.precision[i],
-                    "recall": self.recall[i],
-                    "f1": self.f1[i],
-                    "support": self.support[i],
-                }
-                for i, name in enumerate(names)
-            },
-            confusion={"labels": names, "matrix": self.confusion},
-            accuracy_by_length=self.accuracy_by_length,
-            **self.intervals(),
-        )
-        return out
-
-
-def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager[Any]:
-    if amp and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def model_task(model: torch.nn.Module) -> str:
-    """`classification` or `regression`, from `model.spec.task` (or `model.task`)."""
-    spec = getattr(model, "spec", None)
-    return str(getattr(spec, "task", None) or getattr(model, "task", "classification"))
-
-
-def _model_device(model: torch.nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
-
-
-@contextlib.contextmanager
-def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
-def predict_logits(
-    model: torch.nn.Module,
-    split: AnySplit,
-    *,
-    batch_size: int | None = None,
-    device: torch.device | str | None = None,
-    amp: bool = False,
-    world: distributed.World | None = None,
-) -> torch.Tensor:
-    """Logits for every example, in split order: (N, C) float32 on the CPU.
-
-    `batch_size` None: `eval_batch_size(device)` (larger on a GPU). On CUDA the batches are
-    gathered there (`on_device`) and the logits stay there until one copy back at the end,
-    so no batch waits for the host. `world` (data parallel): each rank computes every
-    world-size-th batch, whole, and every rank gets all the logits, equal to one process's.
-    """
-    device = torch.device(device) if device is not None else _model_device(model)
-    data = on_device(split, device)
-    shard = world.eval_shard() if world is not None else None
-    chunks: list[torch.Tensor] = []
-    order: list[torch.Tensor] = []
-    with _eval_mode(model), torch.inference_mode(), flush_denormal(flush_wanted()):
-        for batch in iterate_batches(
-            data, batch_size or eval_batch_size(device), shuffle=False, bucket=True, shard=shard
-        ):
-            batch = batch.to(device)
-            with _autocast(device, amp):
-                logits = model(batch.tokens, batch.lengths)  # (B, C)
-            chunks.append(logits.float())
-            order.append(batch.indices)  # (B,) on the CPU
-        if world is not None:  # every rank's rows, on every rank
-            ordered, indices = world.gather_rows(
-                torch.cat(chunks) if chunks else torch.empty(0, 1),
-                torch.cat(order) if order else torch.zeros(0, dtype=torch.int64),
-            )
-        elif not chunks:
-            return torch.empty(0, 1)
-        else:  # (N, C) in batch order: the one copy back
-            ordered, indices = torch.cat(chunks).cpu(), torch.cat(order)
-        out = torch.empty_like(ordered)
-        out[indices] = ordered  # split order
-    return out
-
-
-def evaluate(
-    model: torch.nn.Module,
-    split: AnySplit,
-    *,
-    batch_size: int | None = None,
-    device: torch.device | str | None = None,
-    amp: bool = False,
-    length_edges: Sequence[int] = metrics.LENGTH_EDGES,
-    world: distributed.World | None = None,
-) -> EvalResult:
-    """Loss and metrics of `model` on `split` (MSE/MAE instead of accuracy for regression);
-    `batch_size` None: `eval_batch_size(device)`. `world`: the batches split over the ranks,
-    the logits gathered, the same metrics on every rank as in one process."""
-    if len(split) == 0:
-        raise RnnlabError("cannot evaluate on an empty split; use more data (raise --limit)")
-    logits = predict_logits(
-        model, split, batch_size=batch_size, device=device, amp=amp, world=world
-    )  # (N, C)
-    split = host_split(split)
-    labels = torch.from_numpy(np.ascontiguousarray(split.labels))
-    task = model_task(model)
-    with torch.no_grad():
-        loss = float(model.loss(logits, labels))  # type: ignore[operator]
-        predictions = model.predict(logits).cpu().numpy()  # type: ignore[operator]
-    if task == "regression":
-        predictions = predictions.astype(np.float64).reshape(-1)
-        return EvalResult(
-            task,
-            len(split),
-            loss,
-            mse=metrics.mean_squared_error(split.labels, predictions),
-            mae=metrics.mean_absolute_error(split.labels, predictions),
-            predictions=predictions,
-            labels=np.asarray(split.labels),
-        )
-    with torch.no_grad():
-        probabilities = model.probabilities(logits).cpu().numpy()  # type: ignore[operator]  # (N, K)
-    num_classes = probabilities.shape[1]
-    precision, recall, f1, support = metrics.precision_recall_f1(
-        split.labels, predictions, num_classes
-    )
-    return EvalResult(
-        task,
-        len(split),
-        loss,
-        accuracy=metrics.accuracy(split.labels, predictions),
-        macro_f1=metrics.macro_f1(split.labels, predictions, num_classes),
-        precision=precision.tolist(),
-        recall=recall.tolist(),
-        f1=f1.tolist(),
-        support=support.tolist(),
-        confusion=metrics.confusion_matrix(split.labels, predictions, num_classes).tolist(),
-        accuracy_by_length=metrics.accuracy_by_length(
-            split.labels, predictions, split.lengths, length_edges
-        ),
-        predictions=predictions,
-        probabilities=probabilities,
-        labels=np.asarray(split.labels, dtype=np.int64),
-    )
-
-
-# ----- training --------------------------------------------------------------------------------
 @dataclass
 class EpochStats:
     loss: float
@@ -307,7 +104,7 @@ def train_one_epoch(
     """
     world = distributed.world_of(model)  # None for a plain model: one process
     core = distributed.unwrap(model)  # the model itself: loss, predict, spec
-    device = device or _model_device(core)
+    device = device or model_device(core)
     cpu_sync = 1 if world is None else SYNC_EVERY_RANKS
     sync_every = sync_every or (cpu_sync if device.type == "cpu" else SYNC_EVERY_GPU)
     classification = model_task(core) != "regression"
@@ -363,7 +160,7 @@ def train_one_epoch(
     )  # fmt: skip
     for step, batch in enumerate(batches, start=1):
         batch = batch.to(device)  # lengths stay on the CPU
-        with _autocast(device, amp):
+        with autocast(device, amp):
             logits = model(batch.tokens, batch.lengths)  # (B, C)
         loss = core.loss(logits.float(), batch.labels)  # type: ignore[operator]
         optimizer.zero_grad(set_to_none=True)
@@ -402,13 +199,6 @@ def train_one_epoch(
         tokens=tokens,
         seconds=seconds,
     )
-
-
-def resolve_monitor(monitor: str, task: str, has_val: bool) -> str | None:
-    """The metric early stopping watches: regression falls back to val_loss; no val, none."""
-    if not has_val:
-        return None
-    return "val_loss" if task == "regression" else monitor
 
 
 def _make_scheduler(
@@ -468,35 +258,6 @@ def _checkpoint(
         history=list(state.history),
         rng=rng_state(),
     )
-
-
-class EarlyStopping:
-    """Tracks the best value of the monitored metric and counts epochs without improvement."""
-
-    def __init__(self, monitor: str | None, patience: int | None) -> None:
-        self.monitor = monitor
-        self.maximize = MAXIMIZE.get(monitor or "val_loss", False)
-        self.patience = patience
-        self.best_epoch: int | None = None
-        self.best_value: float | None = None
-        self.bad_epochs = 0
-
-    def update(self, epoch: int, record: dict[str, Any]) -> bool:
-        """True when this epoch is the new best (always, without a monitor)."""
-        value = record[self.monitor] if self.monitor is not None else None
-        best = self.best_value
-        improved = (
-            value is None or best is None or (value > best if self.maximize else value < best)
-        )
-        if improved:
-            self.best_epoch, self.best_value, self.bad_epochs = epoch, value, 0
-        else:
-            self.bad_epochs += 1
-        return improved
-
-    @property
-    def should_stop(self) -> bool:
-        return self.patience is not None and self.bad_epochs >= self.patience
 
 
 def fit(
