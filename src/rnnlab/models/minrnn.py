@@ -143,10 +143,11 @@ def parallel_scan(k: Tensor, v: Tensor) -> Tensor:
 
 class _FusedGatedScan(torch.autograd.Function):
     """h = scan(k, v) on the fused CPU kernel, gates and all: k and v, the two halves of the last
-    dim of `gates` (T, B, 2H), in; h (T, B, H) out. One pass forward (σ(k), g(v) and the
+    dim of `gates` (T, B, 2H), any strides, in; h (T, B, H) out, in the layout of gates (a view
+    of batch-major memory for a batch-major gates). One pass forward (σ(k), g(v) and the
     recurrence in one loop), one reverse pass backward that recomputes the gates from k and v
-    and writes dL/dgates (T, B, 2H) as one buffer, so the input projection's backward is one
-    GEMM. Saved: gates (the projection's output, kept anyway for no copy) and h."""
+    and writes dL/dgates in gates' layout as one buffer, so the input projection's backward is
+    one GEMM. Saved: gates (the projection's output) and h."""
 
     @staticmethod
     def forward(ctx: Any, gates: Tensor, signed: bool) -> Tensor:
@@ -351,16 +352,17 @@ class MinRecurrentClassifier(TextClassifier):
             states = sequential_steps(kind, linear(x), signed=signed)  # gates (B, T, G*H)
             return torch.stack(states, dim=1), states
         steps = x.shape[1]
-        xt = x.transpose(0, 1)  # (T, B, In): the scans run time-major
         if self.spec.scan == "auto" and kernels.scan_applies(x):
-            gates = F.linear(xt, linear.weight, linear.bias)  # (T, B, G*H), contiguous
+            # batch major throughout: no transposed copy of x, and the kernel runs each row's
+            # time loop in memory order
+            gates = F.linear(x, linear.weight, linear.bias)  # (B, T, G*H)
             if kind == "minlstm":
                 k, v = update_logit(kind, list(gates.chunk(GATES[kind], dim=-1)))
-                gates = torch.cat([k, v], dim=-1)  # (T, B, 2H)
-            h = _FusedGatedScan.apply(gates, signed)  # (T, B, H)
-            return h.transpose(0, 1), []
-        # the parallel scans: whole chunks; the padded steps come last, never read
-        xt = F.pad(xt, (0, 0, 0, 0, 0, padded_steps(steps) - steps))
+                gates = torch.cat([k, v], dim=-1)  # (B, T, 2H)
+            h = _FusedGatedScan.apply(gates.transpose(0, 1), signed)  # (T, B, H) view
+            return h.transpose(0, 1), []  # (B, T, H), contiguous
+        # the parallel scans run time major, on whole chunks (the padded steps come last)
+        xt = F.pad(x.transpose(0, 1), (0, 0, 0, 0, 0, padded_steps(steps) - steps))
         hidden = self.spec.hidden_dim
         blocks = [
             F.linear(xt, linear.weight[i * hidden : (i + 1) * hidden],

@@ -112,6 +112,32 @@ inline void for_each_row(int64_t first, int64_t last, int64_t cols, const F& row
   }
 }
 
+// Every (step, row segment) of a block, in time order (or reverse): time outer, rows inner for
+// time-major operands (a step's rows lie together), or rows outer, time inner for batch-major
+// ones (|stride of M| > |stride of T|: a row's steps lie together, and its state stays in L1).
+// row(t, m, k0, k1, offset) as for for_each_row.
+template <typename F>
+inline void for_each_step(int64_t first, int64_t last, int64_t cols, int64_t steps,
+                          bool time_inner, bool reverse, const F& row) {
+  const auto step = [&](int64_t i) { return reverse ? steps - 1 - i : i; };
+  if (time_inner) {
+    for_each_row(first, last, cols, [&](int64_t m, int64_t k0, int64_t k1, int64_t offset) {
+      for (int64_t i = 0; i < steps; ++i) row(step(i), m, k0, k1, offset);
+    });
+  } else {
+    for (int64_t i = 0; i < steps; ++i) {
+      for_each_row(first, last, cols, [&](int64_t m, int64_t k0, int64_t k1, int64_t offset) {
+        row(step(i), m, k0, k1, offset);
+      });
+    }
+  }
+}
+
+// Whether x (T, M, K) is batch major: its rows' steps lie closer together than its steps' rows.
+inline bool batch_major(const at::Tensor& x) {
+  return x.size(1) > 1 && std::abs(x.stride(0)) < std::abs(x.stride(1));
+}
+
 // -- h_t = a_t h_{t-1} + b_t ---------------------------------------------------------------
 
 // One row of one step: h = a * previous + b, over n numbers (strides sa, sb for a and b; Unit:
@@ -290,35 +316,33 @@ inline void gated_row_backward(const T* __restrict__ k, int64_t sk, const T* __r
 }
 
 template <typename T, bool Signed, bool Unit>
-void gated_forward_block(View<const T> k, View<const T> v, T* out, int64_t steps, int64_t rows,
-                         int64_t cols, int64_t first, int64_t last) {
-  const int64_t size = rows * cols;
-  for (int64_t t = 0; t < steps; ++t) {
-    for_each_row(first, last, cols, [&](int64_t m, int64_t k0, int64_t k1, int64_t) {
-      T* h = out + t * size + m * cols + k0;
-      gated_row<T, Signed, Unit>(k.row(t, m) + k0 * k.sk, k.sk, v.row(t, m) + k0 * v.sk, v.sk,
-                                 t > 0 ? h - size : nullptr, h, k1 - k0);
-    });
-  }
+void gated_forward_block(View<const T> k, View<const T> v, View<T> h, int64_t steps, int64_t cols,
+                         bool time_inner, int64_t first, int64_t last) {
+  for_each_step(first, last, cols, steps, time_inner, false,
+                [&](int64_t t, int64_t m, int64_t k0, int64_t k1, int64_t) {
+                  T* out = h.row(t, m) + k0;
+                  gated_row<T, Signed, Unit>(k.row(t, m) + k0 * k.sk, k.sk, v.row(t, m) + k0 * v.sk,
+                                             v.sk, t > 0 ? h.row(t - 1, m) + k0 : nullptr, out,
+                                             k1 - k0);
+                });
 }
 
 template <typename T, bool Signed, bool Unit>
-void gated_backward_block(View<const T> k, View<const T> v, View<const T> d_h, const T* h,
-                          View<T> d_k, View<T> d_v, T* carry, int64_t steps, int64_t rows,
-                          int64_t cols, int64_t first, int64_t last) {
-  const int64_t size = rows * cols;
-  for (int64_t t = steps - 1; t >= 0; --t) {
-    for_each_row(first, last, cols, [&](int64_t m, int64_t k0, int64_t k1, int64_t offset) {
-      const T* previous = t > 0 ? h + (t - 1) * size + m * cols + k0 : nullptr;
-      gated_row_backward<T, Signed, Unit>(
-          k.row(t, m) + k0 * k.sk, k.sk, v.row(t, m) + k0 * v.sk, v.sk,
-          d_h.row(t, m) + k0 * d_h.sk, d_h.sk, previous, carry + offset,
-          d_k.row(t, m) + k0 * d_k.sk, d_k.sk, d_v.row(t, m) + k0 * d_v.sk, d_v.sk, k1 - k0);
-    });
-  }
+void gated_backward_block(View<const T> k, View<const T> v, View<const T> d_h, View<const T> h,
+                          View<T> d_k, View<T> d_v, T* carry, int64_t steps, int64_t cols,
+                          bool time_inner, int64_t first, int64_t last) {
+  for_each_step(
+      first, last, cols, steps, time_inner, true,
+      [&](int64_t t, int64_t m, int64_t k0, int64_t k1, int64_t offset) {
+        gated_row_backward<T, Signed, Unit>(
+            k.row(t, m) + k0 * k.sk, k.sk, v.row(t, m) + k0 * v.sk, v.sk,
+            d_h.row(t, m) + k0 * d_h.sk, d_h.sk, t > 0 ? h.row(t - 1, m) + k0 : nullptr,
+            carry + offset, d_k.row(t, m) + k0 * d_k.sk, d_k.sk, d_v.row(t, m) + k0 * d_v.sk,
+            d_v.sk, k1 - k0);
+      });
 }
 
-// Calls body.template operator()<Signed, Unit>() for the runtime flags.
+// Calls body(Signed, Unit) with the runtime flags as std::integral_constant types.
 template <typename F>
 void dispatch_flags(bool is_signed, bool unit, const F& body) {
   if (is_signed) {
@@ -329,34 +353,40 @@ void dispatch_flags(bool is_signed, bool unit, const F& body) {
 }
 
 // k, v (T, M, K), any strides: the update logit and the candidate pre-activation. `is_signed`:
-// keep = 1 - 2z in [-1, 1] instead of 1 - z. Returns h (T, M, K), contiguous, from h_{-1} = 0.
+// keep = 1 - 2z in [-1, 1] instead of 1 - z. Returns h (T, M, K) from h_{-1} = 0, laid out as k
+// is: time major (contiguous), or batch major (a (T, M, K) view of contiguous (M, T, K)
+// memory) when k is, so that each thread streams through its rows in memory order.
 at::Tensor gated_scan_forward(const at::Tensor& k, const at::Tensor& v, bool is_signed) {
   const int64_t steps = k.size(0), rows = k.size(1), cols = k.size(2);
-  auto out = at::empty({steps, rows, cols}, k.options());
+  const bool time_inner = batch_major(k);
+  auto out = time_inner ? at::empty({rows, steps, cols}, k.options()).transpose(0, 1)
+                        : at::empty({steps, rows, cols}, k.options());
   if (out.numel() == 0) return out;
   const bool unit = k.stride(2) == 1 && v.stride(2) == 1;
   AT_DISPATCH_FLOATING_TYPES(k.scalar_type(), "gated_scan_forward", [&] {
     const auto k_ = const_view_of<scalar_t>(k);
     const auto v_ = const_view_of<scalar_t>(v);
-    scalar_t* out_p = out.data_ptr<scalar_t>();
+    const auto out_ = view_of<scalar_t>(out);
     for_each_block(rows * cols, [&](int64_t first, int64_t last) {
       dispatch_flags(is_signed, unit, [&](auto s, auto u) {
         gated_forward_block<scalar_t, decltype(s)::value, decltype(u)::value>(
-            k_, v_, out_p, steps, rows, cols, first, last);
+            k_, v_, out_, steps, cols, time_inner, first, last);
       });
     });
   });
   return out;
 }
 
-// k, v and d_h (T, M, K), any strides; h (T, M, K) contiguous, as the forward returned it.
-// Writes d_k and d_v, (T, M, K) views with any strides (two halves of one buffer, say, so that
-// the input projection's backward is one GEMM).
+// k, v, d_h and h (T, M, K), any strides (h with unit stride along K, as the forward returned
+// it). Writes d_k and d_v, (T, M, K) views with any strides (two halves of one buffer, say, so
+// that the input projection's backward is one GEMM).
 void gated_scan_backward(const at::Tensor& k, const at::Tensor& v, const at::Tensor& h,
                          const at::Tensor& d_h, at::Tensor& d_k, at::Tensor& d_v,
                          bool is_signed) {
   const int64_t steps = h.size(0), rows = h.size(1), cols = h.size(2);
   if (h.numel() == 0) return;
+  TORCH_CHECK(cols == 1 || h.stride(2) == 1, "gated_scan_backward: h needs unit stride along K");
+  const bool time_inner = batch_major(k);
   const bool unit = k.stride(2) == 1 && v.stride(2) == 1 && d_h.stride(2) == 1 &&
                     d_k.stride(2) == 1 && d_v.stride(2) == 1;
   auto carry = at::zeros({rows * cols}, h.options());
@@ -364,14 +394,14 @@ void gated_scan_backward(const at::Tensor& k, const at::Tensor& v, const at::Ten
     const auto k_ = const_view_of<scalar_t>(k);
     const auto v_ = const_view_of<scalar_t>(v);
     const auto g_ = const_view_of<scalar_t>(d_h);
+    const auto h_ = const_view_of<scalar_t>(h);
     const auto d_k_ = view_of<scalar_t>(d_k);
     const auto d_v_ = view_of<scalar_t>(d_v);
-    const scalar_t* h_p = h.data_ptr<scalar_t>();
     scalar_t* carry_p = carry.data_ptr<scalar_t>();
     for_each_block(rows * cols, [&](int64_t first, int64_t last) {
       dispatch_flags(is_signed, unit, [&](auto s, auto u) {
         gated_backward_block<scalar_t, decltype(s)::value, decltype(u)::value>(
-            k_, v_, g_, h_p, d_k_, d_v_, carry_p + first, steps, rows, cols, first, last);
+            k_, v_, g_, h_, d_k_, d_v_, carry_p + first, steps, cols, time_inner, first, last);
       });
     });
   });
