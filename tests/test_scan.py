@@ -135,7 +135,9 @@ def test_linear_scan_at_4000_steps_with_signed_transitions(dtype: torch.dtype) -
     expected = reference_scan(a, b)
     weights = torch.randn(expected.shape, generator=gen, dtype=dtype)
     want = torch.autograd.grad((expected * weights).sum(), [a, b])
-    scale = float(expected.detach().abs().max())  # the states reach tens: float32 keeps ~1e-6 of them
+    scale = float(
+        expected.detach().abs().max()
+    )  # the states reach tens: float32 keeps ~1e-6 of them
     tol = TOLERANCE[dtype] * max(1.0, scale)
     for method in ("auto", "parallel"):
         h = linear_scan(a, b, method=method)  # type: ignore[arg-type]
@@ -200,7 +202,9 @@ def test_fused_gated_scan_is_the_recurrence_with_its_gradients(
     if not kernels.scan_applies(torch.zeros(1, dtype=dtype)):
         pytest.skip("the fused kernels are not built here")
     gen = torch.Generator().manual_seed(seed)
-    gates = (scale * torch.randn(batch, steps, 2 * hidden, generator=gen, dtype=dtype)).requires_grad_()
+    gates = (
+        scale * torch.randn(batch, steps, 2 * hidden, generator=gen, dtype=dtype)
+    ).requires_grad_()
     laid = gates if batch_major else gates.transpose(0, 1).contiguous().transpose(0, 1)
     tol = TOLERANCE[dtype] * max(1.0, scale)
     _compare(

@@ -31,7 +31,6 @@ steps); a bidirectional encoder reads each row reversed within its own length.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch

@@ -84,7 +84,9 @@ def fold(tensors: list[Tensor]) -> list[Tensor]:
     groups: list[list[int]] = []  # runs of dims, last first
     for dim in reversed([d for d in range(1, len(shape)) if shape[d] != 1]):
         inner = groups[-1][0] if groups else None
-        if inner is not None and all(x.stride(dim) == x.stride(inner) * shape[inner] for x in tensors):
+        if inner is not None and all(
+            x.stride(dim) == x.stride(inner) * shape[inner] for x in tensors
+        ):
             groups[-1].insert(0, dim)
         else:
             groups.append([dim])
