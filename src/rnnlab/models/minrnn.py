@@ -8,22 +8,36 @@ input, so the recurrence is linear in the state and trains as a parallel scan ov
              h_t = f'_t ⊙ h_{t−1} + i'_t ⊙ h̃_t
     g(x) = x + 0.5 for x ≥ 0, σ(x) otherwise (always positive);  h_{−1} = 0.
 
-Both are h_t = a_t ⊙ h_{t−1} + b_t with a_t in (0, 1) and b_t > 0, and with k_t the logit of the
-update weight (minGRU: k = W_z x + b_z; minLSTM: k = softplus(−f) − softplus(−i), from
-log f' = −softplus(k) and log i' = −softplus(−k)):
+Both are h_t = a_t ⊙ h_{t−1} + b_t (models.scan) with a_t in (0, 1) and b_t > 0, and with k_t
+the logit of the update weight (minGRU: k = W_z x + b_z; minLSTM: k = softplus(−f) −
+softplus(−i), from log f' = −softplus(k) and log i' = −softplus(−k)):
 
     log a_t = −softplus(k_t),  log b_t = −softplus(−k_t) + log g(h̃ pre-activation)
 
+Transition range (`ModelSpec.transition`): `positive` keeps a_t = 1 − z_t in (0, 1), as
+published; `signed` maps it to 2a_t − 1 = 1 − 2z_t in (−1, 1) (minLSTM: 2f'_t − 1), b_t
+unchanged. Grazzi et al., "Unlocking State-Tracking in Linear RNNs Through Negative
+Eigenvalues", ICLR 2025, prove that a diagonal linear recurrence with transitions in [0, 1]
+cannot solve parity at finite precision, and that the same map, a -> 2a − 1, lets it.
+
 Two modes compute the same thing (`ModelSpec.impl`):
-- `torch` (training, the default): Heinsen's log-space parallel scan, h = exp(A + logcumsumexp(
-  log b − A)) with A = cumsum(log a). It runs in chunks of about √T steps: the cumulative sums
-  and logcumsumexp inside each chunk, one log-space carry between chunks, so the values stay
-  small (float32 keeps ~1e-6 at any T, where one scan over the whole text would lose precision
-  as |A| grows) and every number is finite (no −inf enters a logcumsumexp: an all −inf prefix
-  gives NaN gradients, pytorch issues 31829 and 49724). The backward pass is the scan's exact
-  adjoint, the reverse linear recurrence g̃_t = dL/dh_t + a_{t+1} g̃_{t+1}, chunked the same way.
+- `torch` (training, the default), by `ModelSpec.scan`:
+  - `auto`: on the CPU (float32 / float64, kernels built: models.kernels), the fused gated scan
+    of `kernels/scan.cpp`: the input projection as one batch-major GEMM, then one C++ pass
+    that computes σ(k), g(v) and the recurrence together, and a reverse pass for the backward
+    (the adjoint g̃_t = dL/dh_t + a_{t+1} g̃_{t+1}, the gates recomputed from k and v) that
+    writes dL/d(gates) as one buffer for the projection's backward GEMMs. Elsewhere (GPU,
+    kernels off), as `parallel`;
+  - `parallel`: for `positive`, Heinsen's log-space parallel scan, h = exp(A +
+    logcumsumexp(log b − A)) with A = cumsum(log a). It runs in chunks of about √T steps: the
+    cumulative sums and logcumsumexp inside each chunk, one log-space carry between chunks, so
+    the values stay small (float32 keeps ~1e-6 at any T, where one scan over the whole text
+    would lose precision as |A| grows) and every number is finite (no −inf enters a
+    logcumsumexp: an all −inf prefix gives NaN gradients, pytorch issues 31829 and 49724). The
+    backward pass is the scan's exact adjoint, chunked the same way. For `signed` (log space
+    takes no negative a): models.scan's chunked scan in linear space.
 - `scratch`: the step-by-step loop of the equations above (plain autograd): the reference the
-  tests compare the scan with, the per-step states of `trace()`, and streaming (`step`).
+  tests compare the scans with, the per-step states of `trace()`, and streaming (`step`).
 
 Padding: right padding, read at length − 1 (the scan is causal: padding comes after the real
 steps); a bidirectional encoder reads each row reversed within its own length.
@@ -51,8 +65,8 @@ NEGATIVE = -1e30
 
 
 LIMIT = 60.0
-"""Gate logits and candidate pre-activations are clamped to ±LIMIT inside the scan: σ(−60) ~ 1e-26,
-so the result moves by less than float rounding, and no logarithm ever sees 0."""
+"""Gate logits and candidate pre-activations are clamped to ±LIMIT inside the scans: σ(−60) ~
+1e-26, so the result moves by less than float rounding, and no logarithm ever sees 0."""
 
 
 def g(x: Tensor) -> Tensor:

@@ -6,14 +6,17 @@ machine's matmul speed; its LSTM runs oneDNN, whose layer took 1.15x rnnlab's LS
 time with subnormals flushed, and twice it when another process shares the cores.
 `recurrence.cpp` runs one layer direction as one GEMM plus one fused pass per time step, with a
 hand-written backward, each thread on its own block of batch rows (docs/BENCHMARKS.md has the
-figures; benchmarks/bench_kernels_ab.py measures them against PyTorch's layers). It is compiled
-with torch's JIT extension builder, together with `scan.cpp` (the linear and gated scans,
-forward and reverse-scan backward, any strides; `models.scan` and `models.minrnn` call them) (needs a C++ compiler and ninja) into $RNNLAB_KERNELS_DIR,
-else <cache>/kernels: one build per instruction set (ISAS), the widest this CPU has first,
-falling back to a narrower one if that fails to build.
+figures; benchmarks/bench_kernels_ab.py measures them against PyTorch's layers). `scan.cpp`
+holds the scans of h_t = a_t h_{t−1} + b_t, forward and reverse-scan backward, any strides:
+the plain one (`models.scan.linear_scan`) and minGRU / minLSTM's with the gates inside
+(`models.minrnn`). Both files make one extension, compiled with torch's JIT extension builder
+(needs a C++ compiler and ninja) into $RNNLAB_KERNELS_DIR, else <cache>/kernels: one build per
+instruction set (ISAS), the widest this CPU has first, falling back to a narrower one if that
+fails to build.
 
 RNNLAB_CPU_KERNELS: `auto` (default: use them if they build, else say so once and fall back to
-PyTorch's layers), `on` (fail if they cannot be built), `off` (never use them).
+PyTorch's layers and the parallel scans), `on` (fail if they cannot be built), `off` (never use
+them).
 RNNLAB_KERNEL_ISA: one build to use instead of the widest (`avx2` or `base` on an AVX-512 CPU,
 `base` on an AVX2 one): the known-answer tests are checked on every build this way.
 Results agree with PyTorch's layers to float rounding (tanh to a few ulp): tests/test_kernels.py.
