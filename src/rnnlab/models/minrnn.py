@@ -180,13 +180,6 @@ class _FusedGatedScan(torch.autograd.Function):
         return grad, None
 
 
-def fused_scan(k: Tensor, v: Tensor, *, signed: bool = False) -> Tensor:
-    """h_t = a_t h_{t−1} + σ(k_t) g(v_t), h_{−1} = 0, on the fused CPU kernel (only where
-    kernels.scan_applies): a_t = 1 − σ(k_t), or 2(1 − σ(k_t)) − 1 when `signed`.
-    k, v time-major (T, B, H), any strides -> h (T, B, H)."""
-    return _FusedGatedScan.apply(torch.cat([k, v], dim=-1), signed)
-
-
 def signed_scan(k: Tensor, v: Tensor) -> Tensor:
     """The [−1, 1] transition without the kernel: a_t = 1 − 2σ(k_t), b_t = σ(k_t) g(v_t) by
     torch ops, then the chunked linear-space scan (log space cannot take a negative a).
