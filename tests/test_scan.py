@@ -8,14 +8,21 @@ from collections.abc import Callable
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import Tensor
 
 from rnnlab.errors import RnnlabError
 from rnnlab.models import ModelSpec, create_model, from_spec, kernels
-from rnnlab.models.minrnn import _FusedGatedScan, sequential_steps, signed_scan
+from rnnlab.models.minrnn import (
+    _FusedGatedScan,
+    _FusedMinGRULayer,
+    sequential_steps,
+    signed_scan,
+)
 from rnnlab.models.scan import fold, linear_scan, reference_scan
+from rnnlab.training.device import num_threads
 
 TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-10}
 LAYOUTS = ("contiguous", "transposed", "sliced", "broadcast")
@@ -213,6 +220,28 @@ def test_fused_gated_scan_is_the_recurrence_with_its_gradients(
         [gates],
         tol,
     )
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_fused_mingru_layer_split_across_threads(signed: bool) -> None:
+    """The whole fused layer (projection, scan, the bias gradient summed in the kernel) on 2
+    threads whose blocks split a row (B H = 3 x 50 = 150 recurrences, 75 each), in float64,
+    against the projection and the equations by plain autograd."""
+    if not kernels.scan_applies(torch.zeros(1)):
+        pytest.skip("the fused kernels are not built here")
+    gen = torch.Generator().manual_seed(6)
+    x = torch.randn(3, 30, 7, generator=gen, dtype=torch.float64).requires_grad_()
+    weight = torch.randn(100, 7, generator=gen, dtype=torch.float64).requires_grad_()
+    bias = torch.randn(100, generator=gen, dtype=torch.float64).requires_grad_()
+    with num_threads(2):
+        _compare(
+            lambda: _FusedMinGRULayer.apply(x, weight, bias, signed),
+            lambda: torch.stack(
+                sequential_steps("mingru", F.linear(x, weight, bias), signed=signed), dim=1
+            ),
+            [x, weight, bias],
+            1e-10,
+        )
 
 
 @pytest.mark.parametrize("signed", [False, True])

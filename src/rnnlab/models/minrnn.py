@@ -176,8 +176,41 @@ class _FusedGatedScan(torch.autograd.Function):
         k, v = gates.chunk(2, dim=-1)
         grad = torch.empty_like(gates)  # (T, B, 2H)
         d_k, d_v = grad.chunk(2, dim=-1)
-        kernels.loaded().gated_scan_backward(k, v, h, grad_h, d_k, d_v, ctx.signed)
+        kernels.loaded().gated_scan_backward(k, v, h, grad_h, d_k, d_v, ctx.signed, False)
         return grad, None
+
+
+class _FusedMinGRULayer(torch.autograd.Function):
+    """One minGRU layer direction on the fused CPU kernel, input projection included:
+    x (B, T, In), weight (2H, In), bias (2H) -> h (B, T, H). Batch major throughout: the
+    projection is one GEMM into gates (B, T, 2H) (no transposed copy of x), the kernel walks each
+    row's time loop in memory order, and its backward writes dL/dgates as one buffer and sums
+    the bias gradient as it goes (no extra pass over the gradients); then one GEMM each for
+    dL/dx and dL/dweight."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor, signed: bool) -> Tensor:
+        flat = x.reshape(-1, x.shape[-1])  # (B*T, In), free for a contiguous x
+        gates = torch.addmm(bias, flat, weight.t()).view(x.shape[0], x.shape[1], -1)
+        k, v = gates.transpose(0, 1).chunk(2, dim=-1)  # (T, B, H) views
+        h = kernels.loaded().gated_scan_forward(k, v, signed)  # (T, B, H) view of (B, T, H)
+        ctx.signed, ctx.x_shape = signed, x.shape
+        ctx.save_for_backward(flat, weight, gates, h)
+        return h.transpose(0, 1)  # (B, T, H), contiguous
+
+    @staticmethod
+    def backward(ctx: Any, grad_h: Tensor) -> tuple[Tensor | None, Tensor, Tensor, None]:
+        flat, weight, gates, h = ctx.saved_tensors
+        grad = torch.empty_like(gates)  # (B, T, 2H)
+        k, v = gates.transpose(0, 1).chunk(2, dim=-1)
+        d_k, d_v = grad.transpose(0, 1).chunk(2, dim=-1)
+        d_bias = kernels.loaded().gated_scan_backward(
+            k, v, h, grad_h.transpose(0, 1), d_k, d_v, ctx.signed, True
+        )
+        grad_flat = grad.view(-1, grad.shape[-1])  # (B*T, 2H)
+        d_x = torch.mm(grad_flat, weight).view(ctx.x_shape) if ctx.needs_input_grad[0] else None
+        d_weight = torch.mm(flat.t(), grad_flat).t()  # (2H, In); MKL is faster this way round
+        return d_x, d_weight, d_bias, None
 
 
 def signed_scan(k: Tensor, v: Tensor) -> Tensor:
@@ -361,11 +394,11 @@ class MinRecurrentClassifier(TextClassifier):
         if self.spec.scan == "auto" and kernels.scan_applies(x):
             # batch major throughout: no transposed copy of x, and the kernel runs each row's
             # time loop in memory order
-            gates = F.linear(x, linear.weight, linear.bias)  # (B, T, G*H)
-            if kind == "minlstm":
-                k, v = update_logit(kind, list(gates.chunk(GATES[kind], dim=-1)))
-                gates = torch.cat([k, v], dim=-1)  # (B, T, 2H)
-            h = _FusedGatedScan.apply(gates.transpose(0, 1), signed)  # (T, B, H) view
+            if kind == "mingru":
+                return _FusedMinGRULayer.apply(x, linear.weight, linear.bias, signed), []
+            gates = F.linear(x, linear.weight, linear.bias)  # (B, T, 3H)
+            k, v = update_logit(kind, list(gates.chunk(GATES[kind], dim=-1)))
+            h = _FusedGatedScan.apply(torch.cat([k, v], dim=-1).transpose(0, 1), signed)
             return h.transpose(0, 1), []  # (B, T, H), contiguous
         # the parallel scans run time major, on whole chunks (the padded steps come last)
         xt = F.pad(x.transpose(0, 1), (0, 0, 0, 0, 0, padded_steps(steps) - steps))

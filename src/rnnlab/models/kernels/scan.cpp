@@ -336,10 +336,20 @@ void gated_forward_block(View<const T> k, View<const T> v, View<T> h, int64_t st
 // time-major walk, ascending within each step, needs none: 10.2 ms).
 constexpr int64_t kAhead = 4;
 
+// sums (2K) += the d_k and d_v of one row segment, still in L1 (the bias gradient)
+template <typename T>
+inline void add_row(const T* d_k, int64_t sdk, const T* d_v, int64_t sdv, double* sums,
+                    int64_t cols, int64_t k0, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    sums[k0 + j] += d_k[j * sdk];
+    sums[cols + k0 + j] += d_v[j * sdv];
+  }
+}
+
 template <typename T, bool Signed, bool Unit>
 void gated_backward_block(View<const T> k, View<const T> v, View<const T> d_h, View<const T> h,
-                          View<T> d_k, View<T> d_v, T* carry, int64_t steps, int64_t cols,
-                          bool time_inner, int64_t first, int64_t last) {
+                          View<T> d_k, View<T> d_v, T* carry, double* sums, int64_t steps,
+                          int64_t cols, bool time_inner, int64_t first, int64_t last) {
   for_each_step(
       first, last, cols, steps, time_inner, true,
       [&](int64_t t, int64_t m, int64_t k0, int64_t k1, int64_t offset) {
@@ -358,6 +368,10 @@ void gated_backward_block(View<const T> k, View<const T> v, View<const T> d_h, V
             d_h.row(t, m) + k0 * d_h.sk, d_h.sk, t > 0 ? h.row(t - 1, m) + k0 : nullptr,
             carry + offset, d_k.row(t, m) + k0 * d_k.sk, d_k.sk, d_v.row(t, m) + k0 * d_v.sk,
             d_v.sk, k1 - k0);
+        if (sums) {
+          add_row(d_k.row(t, m) + k0 * d_k.sk, d_k.sk, d_v.row(t, m) + k0 * d_v.sk, d_v.sk, sums,
+                  cols, k0, k1 - k0);
+        }
       });
 }
 
@@ -398,12 +412,17 @@ at::Tensor gated_scan_forward(const at::Tensor& k, const at::Tensor& v, bool is_
 
 // k, v, d_h and h (T, M, K), any strides (h with unit stride along K, as the forward returned
 // it). Writes d_k and d_v, (T, M, K) views with any strides (two halves of one buffer, say, so
-// that the input projection's backward is one GEMM).
-void gated_scan_backward(const at::Tensor& k, const at::Tensor& v, const at::Tensor& h,
-                         const at::Tensor& d_h, at::Tensor& d_k, at::Tensor& d_v,
-                         bool is_signed) {
+// that the input projection's backward is one GEMM). `sum_rows`: also returns the sums of d_k
+// and d_v over T and M (2K, the gradient of a bias added to k and v), each thread adding its
+// rows in double as they are written, then the threads' sums added in a fixed order; else an
+// empty tensor.
+at::Tensor gated_scan_backward(const at::Tensor& k, const at::Tensor& v, const at::Tensor& h,
+                               const at::Tensor& d_h, at::Tensor& d_k, at::Tensor& d_v,
+                               bool is_signed, bool sum_rows) {
   const int64_t steps = h.size(0), rows = h.size(1), cols = h.size(2);
-  if (h.numel() == 0) return;
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  auto sums = at::zeros({sum_rows ? threads : 0, 2 * cols}, h.options().dtype(at::kDouble));
+  if (h.numel() == 0) return sum_rows ? sums.sum(0).to(h.scalar_type()) : at::Tensor();
   TORCH_CHECK(cols == 1 || h.stride(2) == 1, "gated_scan_backward: h needs unit stride along K");
   const bool time_inner = batch_major(k);
   const bool unit = k.stride(2) == 1 && v.stride(2) == 1 && d_h.stride(2) == 1 &&
@@ -417,13 +436,17 @@ void gated_scan_backward(const at::Tensor& k, const at::Tensor& v, const at::Ten
     const auto d_k_ = view_of<scalar_t>(d_k);
     const auto d_v_ = view_of<scalar_t>(d_v);
     scalar_t* carry_p = carry.data_ptr<scalar_t>();
+    double* sums_p = sum_rows ? sums.data_ptr<double>() : nullptr;
     for_each_block(rows * cols, [&](int64_t first, int64_t last) {
+      double* mine = sums_p ? sums_p + at::get_thread_num() * 2 * cols : nullptr;
       dispatch_flags(is_signed, unit, [&](auto s, auto u) {
         gated_backward_block<scalar_t, decltype(s)::value, decltype(u)::value>(
-            k_, v_, g_, h_, d_k_, d_v_, carry_p + first, steps, cols, time_inner, first, last);
+            k_, v_, g_, h_, d_k_, d_v_, carry_p + first, mine, steps, cols, time_inner, first,
+            last);
       });
     });
   });
+  return sum_rows ? sums.sum(0).to(h.scalar_type()) : at::Tensor();
 }
 
 }  // namespace
