@@ -22,7 +22,7 @@ from rnnlab.models.minrnn import (
     signed_scan,
 )
 from rnnlab.models.scan import fold, linear_scan, reference_scan
-from rnnlab.training.device import num_threads
+from rnnlab.training.device import flush_denormal, num_threads
 
 TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-10}
 LAYOUTS = ("contiguous", "transposed", "sliced", "broadcast")
@@ -242,6 +242,27 @@ def test_fused_mingru_layer_split_across_threads(signed: bool) -> None:
             [x, weight, bias],
             1e-10,
         )
+
+
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_gated_scan_saturated_gates_give_no_nan_or_inf(
+    signed: bool, dtype: torch.dtype
+) -> None:
+    """|k| up to 1e4 (σ(k) at 0 and 1), huge and very negative candidates, with subnormals
+    flushed as training does: finite values and gradients, and the keep weight still 1 where
+    z underflows (h carries over unchanged)."""
+    if not kernels.scan_applies(torch.zeros(1)):
+        pytest.skip("the fused kernels are not built here")
+    k = torch.tensor([-1e4, 1e4, 0.0, 80.0, -80.0, 0.0, -200.0], dtype=dtype)
+    v = torch.tensor([-1e4, 1e3, 0.0, -100.0, 5.0, 1.0, 3.0], dtype=dtype)
+    gates = torch.stack([k, v], dim=-1)[:, None, :].expand(7, 3, 2).clone().requires_grad_()
+    with flush_denormal(True):
+        h = _FusedGatedScan.apply(gates, signed)  # (T, 3, 1)
+        h.sum().backward()
+    assert torch.isfinite(h).all() and torch.isfinite(gates.grad).all()  # type: ignore[arg-type]
+    eps = torch.finfo(dtype).eps  # k = −200: z ~ 1e-87, the state kept to the last ulp or two
+    torch.testing.assert_close(h[6], h[5], rtol=2 * eps, atol=0)
 
 
 @pytest.mark.parametrize("signed", [False, True])

@@ -62,8 +62,9 @@ struct Gates {
 
 template <typename T, bool Signed>
 RNNLAB_INLINE Gates<T> gates_of(T k, T v) {
-  // |k| <= 60: z stays a normal float (flushing subnormals to zero would zero 1 - z = e z),
-  // sigma(-60) ~ 1e-26 moves nothing by more than rounding
+  // |k| <= 60: z stays a normal float (flushing subnormals to zero would zero 1 - z = e z);
+  // the clamp moves h_t by at most sigma(-60) ~ 1e-26 times h_{t-1} or g(v_t) (as the
+  // log-space scan's clamp does)
   k = std::min(std::max(k, T(-60)), T(60));
   const T e = exp_of(-k);
   const T z = T(1) / (T(1) + e);
