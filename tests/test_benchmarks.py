@@ -49,7 +49,7 @@ def test_benchmarks_smoke_run_and_report_positive_figures(tmp_path: Path) -> Non
 
     families = json.loads((tmp_path / "bench_families.json").read_text())
     assert [row["model"] for row in families["results"]] == [
-        "gru", "bow", "mingru", "minlstm", "transformer"
+        "gru", "bow", "mingru", "mingru:scan=parallel", "minlstm", "transformer"
     ]  # fmt: skip
     for row in families["results"]:
         assert row["train_tokens_per_s"] > 0 and row["ratio_to_gru"] > 0

@@ -28,6 +28,8 @@ Pooling = Literal["last", "mean", "max", "first"]
 Positions = Literal["sinusoidal", "learned"]
 SequenceMode = Literal["padded", "packed"]
 Impl = Literal["torch", "scratch"]
+Transition = Literal["positive", "signed"]
+Scan = Literal["auto", "parallel"]
 OptimizerName = Literal["adam", "adamw"]
 Schedule = Literal["none", "cosine", "plateau"]
 Monitor = Literal["val_accuracy", "val_macro_f1", "val_loss"]
@@ -207,6 +209,12 @@ class ModelConfig:
     """transformer: attention heads (None: the preset's)."""
     positions: Positions | None = None
     """transformer: `sinusoidal` or `learned` position vectors (None: the preset's)."""
+    transition: Transition | None = None
+    """mingru, minlstm: the transition a_t's range, `positive` ([0, 1], as published) or
+    `signed` ([−1, 1], which can learn parity; Grazzi et al. 2025). None: positive."""
+    scan: Scan | None = None
+    """mingru, minlstm: `auto` (the fused CPU kernel where it runs) or `parallel` (the GPU's
+    log-space scan, on the CPU for comparison). None: auto."""
 
     def overrides(self) -> dict[str, Any]:
         """The fields set here, to apply on top of the preset."""

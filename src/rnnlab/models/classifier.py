@@ -34,6 +34,10 @@ from rnnlab.models.sequence import (
 TASKS = ("classification", "regression")
 SEQUENCE_MODES = ("padded", "packed")
 IMPLS = ("torch", "scratch")
+TRANSITIONS = ("positive", "signed")
+"""Ranges of a linear recurrence's transition a_t (ModelSpec.transition)."""
+SCANS = ("auto", "parallel")
+"""How linear-recurrence families run their scan (ModelSpec.scan)."""
 ALL_POOLINGS = (*POOLINGS, "first")
 """Poolings some family reads (`first`: the transformer's first-token / [CLS] output)."""
 POSITIONS = ("sinusoidal", "learned")
@@ -86,6 +90,14 @@ class ModelSpec:
     """transformer: `sinusoidal` (any length) or `learned` (at most max_positions steps)."""
     max_positions: int = 4096
     """transformer with learned positions: the longest text it can read."""
+    transition: str = "positive"
+    """Linear recurrences (mingru, minlstm): the range of the transition a_t in h_t = a_t h_{t−1}
+    + b_t: `positive`, in [0, 1] as published, or `signed`, a_t mapped to 2a_t − 1 in [−1, 1]
+    (Grazzi et al., ICLR 2025: only the signed range can learn parity)."""
+    scan: str = "auto"
+    """Linear recurrences: `auto` (the fused CPU kernel where it runs, else the parallel scan)
+    or `parallel` (the GPU's scan, also on the CPU, for comparison; minGRU / minLSTM: the
+    log-space scan)."""
 
     def __post_init__(self) -> None:
         family(self.kind)  # a registered kind, or one line listing them
@@ -123,6 +135,11 @@ class ModelSpec:
             f"sequence_mode must be padded or packed, not {self.sequence_mode!r}",
         )
         check(self.impl in IMPLS, f"impl must be torch or scratch, not {self.impl!r}")
+        check(
+            self.transition in TRANSITIONS,
+            f"transition must be positive or signed, not {self.transition!r}",
+        )
+        check(self.scan in SCANS, f"scan must be auto or parallel, not {self.scan!r}")
         check(self.task in TASKS, f"task must be classification or regression, not {self.task!r}")
         check(
             self.gate_bias is None or isinstance(self.gate_bias, (int, float)),
@@ -232,6 +249,8 @@ class TextClassifier(nn.Module):
     sequence_modes: ClassVar[tuple[str, ...]] = ("padded",)
     impls: ClassVar[tuple[str, ...]] = ("torch",)
     poolings: ClassVar[tuple[str, ...]] = ("mean",)
+    transitions: ClassVar[tuple[str, ...]] = ("positive",)
+    """ModelSpec.transition values the family runs (`signed`: linear recurrences only)."""
     has_states: ClassVar[bool] = False
     """Whether `trace()` gives per-step states (hidden-state and dL/dh_t diagnostics)."""
     no_states: ClassVar[str] = "it has no per-step state"
@@ -273,6 +292,7 @@ class TextClassifier(nn.Module):
             ("sequence_mode", cls.sequence_modes),
             ("impl", cls.impls),
             ("pooling", cls.poolings),
+            ("transition", cls.transitions),
         ):
             value = getattr(spec, field_name)
             check(

@@ -8,22 +8,36 @@ input, so the recurrence is linear in the state and trains as a parallel scan ov
              h_t = f'_t ⊙ h_{t−1} + i'_t ⊙ h̃_t
     g(x) = x + 0.5 for x ≥ 0, σ(x) otherwise (always positive);  h_{−1} = 0.
 
-Both are h_t = a_t ⊙ h_{t−1} + b_t with a_t in (0, 1) and b_t > 0, and with k_t the logit of the
-update weight (minGRU: k = W_z x + b_z; minLSTM: k = softplus(−f) − softplus(−i), from
-log f' = −softplus(k) and log i' = −softplus(−k)):
+Both are h_t = a_t ⊙ h_{t−1} + b_t (models.scan) with a_t in (0, 1) and b_t > 0, and with k_t
+the logit of the update weight (minGRU: k = W_z x + b_z; minLSTM: k = softplus(−f) −
+softplus(−i), from log f' = −softplus(k) and log i' = −softplus(−k)):
 
     log a_t = −softplus(k_t),  log b_t = −softplus(−k_t) + log g(h̃ pre-activation)
 
+Transition range (`ModelSpec.transition`): `positive` keeps a_t = 1 − z_t in (0, 1), as
+published; `signed` maps it to 2a_t − 1 = 1 − 2z_t in (−1, 1) (minLSTM: 2f'_t − 1), b_t
+unchanged. Grazzi et al., "Unlocking State-Tracking in Linear RNNs Through Negative
+Eigenvalues", ICLR 2025, prove that a diagonal linear recurrence with transitions in [0, 1]
+cannot solve parity at finite precision, and that the same map, a -> 2a − 1, lets it.
+
 Two modes compute the same thing (`ModelSpec.impl`):
-- `torch` (training, the default): Heinsen's log-space parallel scan, h = exp(A + logcumsumexp(
-  log b − A)) with A = cumsum(log a). It runs in chunks of about √T steps: the cumulative sums
-  and logcumsumexp inside each chunk, one log-space carry between chunks, so the values stay
-  small (float32 keeps ~1e-6 at any T, where one scan over the whole text would lose precision
-  as |A| grows) and every number is finite (no −inf enters a logcumsumexp: an all −inf prefix
-  gives NaN gradients, pytorch issues 31829 and 49724). The backward pass is the scan's exact
-  adjoint, the reverse linear recurrence g̃_t = dL/dh_t + a_{t+1} g̃_{t+1}, chunked the same way.
+- `torch` (training, the default), by `ModelSpec.scan`:
+  - `auto`: on the CPU (float32 / float64, kernels built: models.kernels), the fused gated scan
+    of `kernels/scan.cpp`: the input projection as one batch-major GEMM, then one C++ pass
+    that computes σ(k), g(v) and the recurrence together, and a reverse pass for the backward
+    (the adjoint g̃_t = dL/dh_t + a_{t+1} g̃_{t+1}, the gates recomputed from k and v) that
+    writes dL/d(gates) as one buffer for the projection's backward GEMMs. Elsewhere (GPU,
+    kernels off), as `parallel`;
+  - `parallel`: for `positive`, Heinsen's log-space parallel scan, h = exp(A +
+    logcumsumexp(log b − A)) with A = cumsum(log a). It runs in chunks of about √T steps: the
+    cumulative sums and logcumsumexp inside each chunk, one log-space carry between chunks, so
+    the values stay small (float32 keeps ~1e-6 at any T, where one scan over the whole text
+    would lose precision as |A| grows) and every number is finite (no −inf enters a
+    logcumsumexp: an all −inf prefix gives NaN gradients, pytorch issues 31829 and 49724). The
+    backward pass is the scan's exact adjoint, chunked the same way. For `signed` (log space
+    takes no negative a): models.scan's chunked scan in linear space.
 - `scratch`: the step-by-step loop of the equations above (plain autograd): the reference the
-  tests compare the scan with, the per-step states of `trace()`, and streaming (`step`).
+  tests compare the scans with, the per-step states of `trace()`, and streaming (`step`).
 
 Padding: right padding, read at length − 1 (the scan is causal: padding comes after the real
 steps); a bidirectional encoder reads each row reversed within its own length.
@@ -31,7 +45,6 @@ steps); a bidirectional encoder reads each row reversed within its own length.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -39,8 +52,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnlab.errors import check
+from rnnlab.models import kernels
 from rnnlab.models.classifier import ModelSpec, StateTrace, TextClassifier
 from rnnlab.models.family import SCAN, family, register_family
+from rnnlab.models.scan import chunk_size, chunked, linear_scan, reverse_chunked_scan
 from rnnlab.models.sequence import POOLINGS, clean_lengths, pool, reverse_index, reverse_within
 
 GATES = {"mingru": 2, "minlstm": 3}
@@ -50,31 +65,14 @@ NEGATIVE = -1e30
 
 
 LIMIT = 60.0
-"""Gate logits and candidate pre-activations are clamped to ±LIMIT inside the scan: σ(−60) ~ 1e-26,
-so the result moves by less than float rounding, and no logarithm ever sees 0."""
+"""Gate logits and candidate pre-activations are clamped to ±LIMIT inside the scans: σ(−60) ~
+1e-26, so the result moves by less than float rounding, and no logarithm ever sees 0."""
 
 
 def g(x: Tensor) -> Tensor:
     """x + 0.5 for x >= 0, σ(x) otherwise: continuous, positive, linear for large x.
     Computed as σ(min(x, 0)) + max(x, 0) (the same function, without a branch)."""
     return torch.sigmoid(x.clamp(max=0)) + x.clamp(min=0)
-
-
-def chunk_size(steps: int) -> int:
-    """About √T steps per chunk: the scans then loop about 2√T times."""
-    return max(1, math.ceil(math.sqrt(steps)))
-
-
-def _chunked(x: Tensor, size: int, fill: float) -> Tensor:
-    """Time-major (T, B, H) -> (n, size, B, H), padding time with `fill` to a multiple of size
-    (the model pads its input to whole chunks already: `padded_steps`).
-    A step i of every chunk, [:, i], is then n blocks of B*H contiguous numbers (elementwise
-    ops on a (B, n, C, H) layout's [:, :, i] run tens of times slower on the CPU)."""
-    steps, batch, hidden = x.shape
-    chunks = -(-steps // size)
-    if chunks * size != steps:
-        x = torch.cat([x, x.new_full((chunks * size - steps, batch, hidden), fill)], dim=0)
-    return x.view(chunks, size, batch, hidden)
 
 
 def heinsen_scan(log_a: Tensor, log_b: Tensor, *, stepped: bool | None = None) -> Tensor:
@@ -90,8 +88,8 @@ def heinsen_scan(log_a: Tensor, log_b: Tensor, *, stepped: bool | None = None) -
     """
     steps, batch, hidden = log_a.shape
     size = chunk_size(steps)
-    cum = _chunked(log_a, size, 0.0)  # (n, C, B, H); padding (after the end): a = 1 ...
-    inner = _chunked(log_b, size, NEGATIVE)  # ... b ~ 0: never read
+    cum = chunked(log_a, size, 0.0)  # (n, C, B, H); padding (after the end): a = 1 ...
+    inner = chunked(log_b, size, NEGATIVE)  # ... b ~ 0: never read
     if stepped if stepped is not None else log_a.device.type == "cpu":
         inner[:, 0].sub_(cum[:, 0])
         for i in range(1, size):
@@ -111,29 +109,8 @@ def heinsen_scan(log_a: Tensor, log_b: Tensor, *, stepped: bool | None = None) -
     return h.view(-1, batch, hidden)[:steps]
 
 
-def reverse_linear_scan(coef: Tensor, values: Tensor) -> Tensor:
-    """y_t = values_t + coef_{t+1} * y_{t+1} (y_T = 0), time-major (T, B, H), chunked like
-    heinsen_scan; coef in [0, 1] keeps it stable in linear space. Note the shift: the
-    coefficient of step t+1 carries y_{t+1} back to step t (the adjoint of h_t = a_t h_{t-1}
-    + b_t)."""
-    steps, batch, hidden = coef.shape
-    size = chunk_size(steps)
-    a = _chunked(coef, size, 0.0)  # (n, C, B, H)
-    b = _chunked(values, size, 0.0)
-    local = torch.empty_like(b)  # the reverse scan inside each chunk, from y = 0
-    decay = torch.empty_like(a)  # prod_{j > i in the chunk} coef_j (1 at the chunk's end)
-    local[:, -1] = b[:, -1]
-    decay[:, -1] = 1.0
-    for i in range(size - 2, -1, -1):
-        torch.addcmul(b[:, i], a[:, i + 1], local[:, i + 1], out=local[:, i])
-        torch.mul(a[:, i + 1], decay[:, i + 1], out=decay[:, i])
-    carries = torch.empty_like(local[:, 0])  # (n, B, H): what enters each chunk from the next
-    carry = local.new_zeros(batch, hidden)
-    for c in range(a.shape[0] - 1, -1, -1):
-        carries[c] = carry
-        carry = a[c, 0] * torch.addcmul(local[c, 0], decay[c, 0], carry)  # a_first * y_first
-    out = local.addcmul_(decay, carries[:, None])
-    return out.view(-1, batch, hidden)[:steps]
+reverse_linear_scan = reverse_chunked_scan
+"""y_t = values_t + coef_{t+1} y_{t+1} (y_T = 0): the log-space scan's adjoint (models.scan)."""
 
 
 class _ParallelScan(torch.autograd.Function):
@@ -177,14 +154,84 @@ def parallel_scan(k: Tensor, v: Tensor) -> Tensor:
     return _ParallelScan.apply(k.contiguous(), v.contiguous())
 
 
+class _FusedGatedScan(torch.autograd.Function):
+    """h = scan(k, v) on the fused CPU kernel, gates and all: k and v, the two halves of the last
+    dim of `gates` (T, B, 2H), any strides, in; h (T, B, H) out, in the layout of gates (a view
+    of batch-major memory for a batch-major gates). One pass forward (σ(k), g(v) and the
+    recurrence in one loop), one reverse pass backward that recomputes the gates from k and v
+    and writes dL/dgates in gates' layout as one buffer, so the input projection's backward is
+    one GEMM. Saved: gates (the projection's output) and h."""
+
+    @staticmethod
+    def forward(ctx: Any, gates: Tensor, signed: bool) -> Tensor:
+        k, v = gates.chunk(2, dim=-1)  # (T, B, H) views, row stride 2H
+        h = kernels.loaded().gated_scan_forward(k, v, signed)  # (T, B, H), contiguous
+        ctx.signed = signed
+        ctx.save_for_backward(gates, h)
+        return h
+
+    @staticmethod
+    def backward(ctx: Any, grad_h: Tensor) -> tuple[Tensor, None]:
+        gates, h = ctx.saved_tensors
+        k, v = gates.chunk(2, dim=-1)
+        grad = torch.empty_like(gates)  # (T, B, 2H)
+        d_k, d_v = grad.chunk(2, dim=-1)
+        kernels.loaded().gated_scan_backward(k, v, h, grad_h, d_k, d_v, ctx.signed, False)
+        return grad, None
+
+
+class _FusedMinGRULayer(torch.autograd.Function):
+    """One minGRU layer direction on the fused CPU kernel, input projection included:
+    x (B, T, In), weight (2H, In), bias (2H) -> h (B, T, H). Batch major throughout: the
+    projection is one GEMM into gates (B, T, 2H) (no transposed copy of x), the kernel walks each
+    row's time loop in memory order, and its backward writes dL/dgates as one buffer and sums
+    the bias gradient as it goes (no extra pass over the gradients); then one GEMM each for
+    dL/dx and dL/dweight."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor, signed: bool) -> Tensor:
+        flat = x.reshape(-1, x.shape[-1])  # (B*T, In), free for a contiguous x
+        gates = torch.addmm(bias, flat, weight.t()).view(x.shape[0], x.shape[1], -1)
+        k, v = gates.transpose(0, 1).chunk(2, dim=-1)  # (T, B, H) views
+        h = kernels.loaded().gated_scan_forward(k, v, signed)  # (T, B, H) view of (B, T, H)
+        ctx.signed, ctx.x_shape = signed, x.shape
+        ctx.save_for_backward(flat, weight, gates, h)
+        return h.transpose(0, 1)  # (B, T, H), contiguous
+
+    @staticmethod
+    def backward(ctx: Any, grad_h: Tensor) -> tuple[Tensor | None, Tensor, Tensor, None]:
+        flat, weight, gates, h = ctx.saved_tensors
+        grad = torch.empty_like(gates)  # (B, T, 2H)
+        k, v = gates.transpose(0, 1).chunk(2, dim=-1)
+        d_k, d_v = grad.transpose(0, 1).chunk(2, dim=-1)
+        d_bias = kernels.loaded().gated_scan_backward(
+            k, v, h, grad_h.transpose(0, 1), d_k, d_v, ctx.signed, True
+        )
+        grad_flat = grad.view(-1, grad.shape[-1])  # (B*T, 2H)
+        d_x = torch.mm(grad_flat, weight).view(ctx.x_shape) if ctx.needs_input_grad[0] else None
+        d_weight = torch.mm(flat.t(), grad_flat).t()  # (2H, In); MKL is faster this way round
+        return d_x, d_weight, d_bias, None
+
+
+def signed_scan(k: Tensor, v: Tensor) -> Tensor:
+    """The [−1, 1] transition without the kernel: a_t = 1 − 2σ(k_t), b_t = σ(k_t) g(v_t) by
+    torch ops, then the chunked linear-space scan (log space cannot take a negative a).
+    k, v time-major (T, B, H) -> h (T, B, H)."""
+    z = torch.sigmoid(k)
+    return linear_scan(1 - 2 * z, z * g(v), method="parallel")
+
+
 def padded_steps(steps: int) -> int:
     """T rounded up to whole chunks (the scans then need no padding of their own)."""
     size = chunk_size(steps)
     return -(-steps // size) * size
 
 
-def sequential_steps(kind: str, gates: Tensor, state: Tensor | None = None) -> list[Tensor]:
-    """The equations step by step (the reference): gates (B, T, G*H) -> T states (B, H)."""
+def sequential_steps(
+    kind: str, gates: Tensor, state: Tensor | None = None, *, signed: bool = False
+) -> list[Tensor]:
+    """The equations step by step (the reference): gates (B, T, G*H) -> T states (B, H).
+    `signed`: the keep weight a in [0, 1] mapped to 2a − 1 in [−1, 1] (TRANSITIONS)."""
     blocks = gates.chunk(GATES[kind], dim=-1)
     candidate = g(blocks[-1])  # h̃ (B, T, H)
     if kind == "mingru":
@@ -193,6 +240,8 @@ def sequential_steps(kind: str, gates: Tensor, state: Tensor | None = None) -> l
     else:
         f, i = torch.sigmoid(blocks[0]), torch.sigmoid(blocks[1])
         keep_old, keep_new = f / (f + i), i / (f + i)
+    if signed:
+        keep_old = 2 * keep_old - 1
     h = state if state is not None else candidate.new_zeros(candidate.shape[0], candidate.shape[2])
     states = []
     for t in range(candidate.shape[1]):
@@ -229,6 +278,7 @@ class MinRecurrentClassifier(TextClassifier):
     sequence_modes = ("padded",)
     impls = ("torch", "scratch")
     poolings = POOLINGS
+    transitions = ("positive", "signed")
     has_states = True
 
     def __init__(self, spec: ModelSpec) -> None:
@@ -299,10 +349,14 @@ class MinRecurrentClassifier(TextClassifier):
                 layer_input = F.dropout(layer_input, self.spec.dropout, self.training)
             gates = self.rnn[f"l{layer}"](layer_input)[:, None]  # (B, 1, G*H)
             previous = state[layer] if state is not None else None
-            (h,) = sequential_steps(self.spec.kind, gates, previous)
+            (h,) = sequential_steps(self.spec.kind, gates, previous, signed=self._signed)
             new_state.append(h)
             layer_input = h
         return layer_input, new_state
+
+    @property
+    def _signed(self) -> bool:
+        return self.spec.transition == "signed"
 
     def _head(self, outputs: Tensor, lengths: Tensor) -> Tensor:
         pooled = pool(outputs, lengths, self.spec.pooling, self.spec.directions)  # (B, D*H)
@@ -332,17 +386,28 @@ class MinRecurrentClassifier(TextClassifier):
         """One layer and direction over x (B, T, In) -> (B, T, H), and the states if sequential."""
         linear = self.rnn[name]
         assert isinstance(linear, nn.Linear)
+        kind, signed = self.spec.kind, self._signed
         if sequential:
-            states = sequential_steps(self.spec.kind, linear(x))  # gates (B, T, G*H)
+            states = sequential_steps(kind, linear(x), signed=signed)  # gates (B, T, G*H)
             return torch.stack(states, dim=1), states
         steps = x.shape[1]
-        # time-major and whole chunks for the scan; the padded steps come last: never read
+        if self.spec.scan == "auto" and kernels.scan_applies(x):
+            # batch major throughout: no transposed copy of x, and the kernel runs each row's
+            # time loop in memory order
+            if kind == "mingru":
+                return _FusedMinGRULayer.apply(x, linear.weight, linear.bias, signed), []
+            gates = F.linear(x, linear.weight, linear.bias)  # (B, T, 3H)
+            k, v = update_logit(kind, list(gates.chunk(GATES[kind], dim=-1)))
+            h = _FusedGatedScan.apply(torch.cat([k, v], dim=-1).transpose(0, 1), signed)
+            return h.transpose(0, 1), []  # (B, T, H), contiguous
+        # the parallel scans run time major, on whole chunks (the padded steps come last)
         xt = F.pad(x.transpose(0, 1), (0, 0, 0, 0, 0, padded_steps(steps) - steps))
         hidden = self.spec.hidden_dim
         blocks = [
             F.linear(xt, linear.weight[i * hidden : (i + 1) * hidden],
                      linear.bias[i * hidden : (i + 1) * hidden])
-            for i in range(GATES[self.spec.kind])
+            for i in range(GATES[kind])
         ]  # fmt: skip  # each (T', B, H), contiguous
-        h = parallel_scan(*update_logit(self.spec.kind, blocks))  # (T', B, H)
+        k, v = update_logit(kind, blocks)
+        h = signed_scan(k, v) if signed else parallel_scan(k, v)  # (T', B, H)
         return h[:steps].transpose(0, 1), []

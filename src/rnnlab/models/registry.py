@@ -32,6 +32,8 @@ OVERRIDES = (
     "ff_dim",
     "positions",
     "max_positions",
+    "transition",
+    "scan",
 )
 """Keys create_model accepts on top of a preset (plus `itos`, the vocabulary words)."""
 

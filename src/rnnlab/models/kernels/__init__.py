@@ -1,17 +1,22 @@
-"""Fused CPU recurrences for GRU, vanilla RNN and LSTM layers, compiled on first use.
+"""Fused CPU recurrences for GRU, vanilla RNN and LSTM layers, and the fused scans of every
+diagonal linear recurrence (minGRU, minLSTM, `models.scan.linear_scan`), compiled on first use.
 
 PyTorch's CPU GRU and RNN run op by op with unvectorised tanh / sigmoid, at a quarter of the
 machine's matmul speed; its LSTM runs oneDNN, whose layer took 1.15x rnnlab's LSTM kernel's
 time with subnormals flushed, and twice it when another process shares the cores.
 `recurrence.cpp` runs one layer direction as one GEMM plus one fused pass per time step, with a
 hand-written backward, each thread on its own block of batch rows (docs/BENCHMARKS.md has the
-figures; benchmarks/bench_kernels_ab.py measures them against PyTorch's layers). It is compiled
-with torch's JIT extension builder (needs a C++ compiler and ninja) into $RNNLAB_KERNELS_DIR,
-else <cache>/kernels: one build per instruction set (ISAS), the widest this CPU has first,
-falling back to a narrower one if that fails to build.
+figures; benchmarks/bench_kernels_ab.py measures them against PyTorch's layers). `scan.cpp`
+holds the scans of h_t = a_t h_{t−1} + b_t, forward and reverse-scan backward, any strides:
+the plain one (`models.scan.linear_scan`) and minGRU / minLSTM's with the gates inside
+(`models.minrnn`). Both files make one extension, compiled with torch's JIT extension builder
+(needs a C++ compiler and ninja) into $RNNLAB_KERNELS_DIR, else <cache>/kernels: one build per
+instruction set (ISAS), the widest this CPU has first, falling back to a narrower one if that
+fails to build.
 
 RNNLAB_CPU_KERNELS: `auto` (default: use them if they build, else say so once and fall back to
-PyTorch's layers), `on` (fail if they cannot be built), `off` (never use them).
+PyTorch's layers and the parallel scans), `on` (fail if they cannot be built), `off` (never use
+them).
 RNNLAB_KERNEL_ISA: one build to use instead of the widest (`avx2` or `base` on an AVX-512 CPU,
 `base` on an AVX2 one): the known-answer tests are checked on every build this way.
 Results agree with PyTorch's layers to float rounding (tanh to a few ulp): tests/test_kernels.py.
@@ -38,8 +43,10 @@ from rnnlab.errors import RnnlabError
 from rnnlab.models.cells import Weights
 from rnnlab.paths import cache_dir
 
-SOURCE = Path(__file__).with_name("recurrence.cpp")
-KINDS = ("gru", "rnn", "lstm")
+SOURCES = tuple(Path(__file__).with_name(name) for name in ("recurrence.cpp", "scan.cpp"))
+"""One extension, two translation units (ninja compiles them side by side)."""
+KINDS = ("gru", "rnn", "lstm", "mingru", "minlstm")
+"""The families whose layers run on the kernels on the CPU (mingru, minlstm: their scan)."""
 MODES = ("auto", "on", "off")
 
 
@@ -148,7 +155,7 @@ def build(isa: str) -> ModuleType:
     try:
         return cpp_extension.load(
             name,
-            [str(SOURCE)],
+            [str(source) for source in SOURCES],
             extra_cflags=cflags,
             extra_ldflags=ldflags,
             build_directory=str(folder),
@@ -168,7 +175,7 @@ def _extension() -> ModuleType | None:
     first = kernels_dir() / _flags(order[0])[0]
     if not any(first.glob("*.so")):
         print(
-            f"rnnlab: compiling the fused CPU GRU/RNN kernels (and LSTM) into {first} "
+            f"rnnlab: compiling the fused CPU kernels (GRU, RNN, LSTM, scans) into {first} "
             "(once, about a minute)",
             file=sys.stderr,
             flush=True,
@@ -222,6 +229,12 @@ def applies(kind: str, x: Tensor) -> bool:
     )
 
 
+def scan_applies(x: Tensor) -> bool:
+    """Whether a scan over x (any family's) runs on the fused kernels: float32 / float64 on the
+    CPU, the kernels not switched off and built."""
+    return applies("mingru", x)
+
+
 def prepare(kind: str, device: torch.device) -> None:
     """Compile (or load) the kernels a `kind` model on `device` will use, before training starts,
     so a build failure under RNNLAB_CPU_KERNELS=on leaves nothing half-made."""
@@ -247,6 +260,12 @@ def _loaded() -> ModuleType:
     ext = _chosen[-1] if _chosen else _extension()
     assert ext is not None
     return ext
+
+
+def loaded() -> ModuleType:
+    """The compiled module (the `using` one inside that block); call `applies` or
+    `scan_applies` first: this one assumes the kernels are there."""
+    return _loaded()
 
 
 # Each layer direction is one autograd Function, input projection included: x (B, T, In) ->

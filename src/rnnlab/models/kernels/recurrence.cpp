@@ -497,6 +497,8 @@ std::vector<at::Tensor> lstm_backward(const at::Tensor& d_out, const at::Tensor&
 
 }  // namespace
 
+void register_scans(pybind11::module_& m);  // scan.cpp: the linear and gated scans
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gru_forward", &gru_forward);
   m.def("gru_backward", &gru_backward);
@@ -505,4 +507,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_forward", &lstm_forward);
   m.def("lstm_backward", &lstm_backward);
   m.def("set_direct_blas", [](bool on) { direct_blas = on; });
+  register_scans(m);
 }
