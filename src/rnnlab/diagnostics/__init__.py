@@ -17,6 +17,7 @@ them all, and the CLI, `diagnose all`, the study and the report are built from i
 | timing         | rnnlab bench timing           | timing          |
 | padding        | rnnlab diagnose padding       | padding         |
 | synthetic      | rnnlab synthetic TASK         | synthetic       |
+| memory-capacity| rnnlab diagnose memory-capacity | memory_capacity |
 
 From Python:
 

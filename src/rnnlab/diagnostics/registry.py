@@ -15,6 +15,7 @@ from rnnlab.diagnostics import (
     gradient_flow,
     hidden_size,
     hidden_states,
+    memory_capacity,
     padding,
     parameters,
     seq_len,
@@ -38,6 +39,7 @@ REGISTRY: tuple[Diagnostic, ...] = (
     timing.DIAGNOSTIC,
     padding.DIAGNOSTIC,
     synthetic.DIAGNOSTIC,
+    memory_capacity.DIAGNOSTIC,
 )
 
 

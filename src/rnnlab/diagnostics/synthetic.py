@@ -79,7 +79,8 @@ MIN_SKILL = 0.1
 @dataclass(frozen=True)
 class Settings:
     task: str = "remember-first"
-    """The synthetic task: remember-first, parity, adding or adding-classify."""
+    """The synthetic task: remember-first, parity, adding, adding-classify, associative-recall,
+    selective-copying or induction-head (`rnnlab data list`)."""
     lengths: tuple[int, ...] = (10, 50, 100, 200, 400)
     """Sequence lengths T, each at least 2."""
     models: tuple[str, ...] = ("rnn", "lstm", "gru")
@@ -104,7 +105,8 @@ class Settings:
     lr: float = 3e-3
     """Adam learning rate."""
     vocab_size: int = 10
-    """parity: number of distinct symbols."""
+    """Token tasks: number of distinct symbols V (parity's values; the memory tasks' keys,
+    values and labels: V classes)."""
     threads: int | None = 1
     """CPU threads for PyTorch: these small models gain nothing from more, and lose a lot on a
     busy machine (None: PyTorch's default)."""
@@ -125,6 +127,8 @@ class Settings:
         check(self.num_examples > 0, f"num_examples must be positive (got {self.num_examples})")
         check(self.vocab_size >= 2, f"vocab_size must be at least 2 (got {self.vocab_size})")
         check_positive(self, "batch_size", "lr", "threads")
+        for length in self.lengths:
+            get_task(self.task).check(length, self.vocab_size)
 
 
 QUICK = Settings(lengths=(10, 50), seeds=3, epochs=10, num_examples=3000, hidden_dim=64)
@@ -568,7 +572,7 @@ def synthetic_sweep(
     result = SyntheticResult(
         task=spec.name,
         metric="accuracy" if spec.task == "classification" else "mse",
-        chance=spec.chance,
+        chance=spec.chance(s.vocab_size),
         lengths=list(s.lengths),
         models=list(s.models),
         seeds=seeds,
