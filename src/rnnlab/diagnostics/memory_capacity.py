@@ -309,6 +309,10 @@ def read_result(result: MemoryCapacityResult) -> list[str]:
     return lines
 
 
+def _pct(value: float | None) -> str:
+    return "-" if value is None else pct(value)
+
+
 def _group(model: str) -> str:
     return family(str(get_preset(model).settings.get("kind", ""))).group
 
@@ -375,7 +379,7 @@ def memory_capacity(
                         result.cells.append(cell)
                         if log:
                             log(f"memory capacity: {model}, {pairs} pair(s), seed {cell_seed}: "
-                                f"test accuracy {pct(cell.test_accuracy)}, "
+                                f"test accuracy {_pct(cell.test_accuracy)}, "
                                 f"{cell.train_seconds:.1f} s")  # fmt: skip
                         if cell.status == "interrupted":
                             raise KeyboardInterrupt

@@ -170,7 +170,8 @@ class Point:
     """(low, high)."""
 
 
-def point(setting: int, cells: Sequence[TrainedCell]) -> Point | None:
+def point(setting: int, cells: Sequence[Any]) -> Point | None:
+    """The Point of one setting from its cells (any with test_accuracy and test_examples)."""
     scored = [c for c in cells if c.test_accuracy is not None]
     if not scored:
         return None
