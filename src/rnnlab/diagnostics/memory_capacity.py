@@ -112,7 +112,10 @@ QUICK = Settings(
     vocab_size=8, seeds=3, epochs=4, num_examples=8_000, batch_size=128, lr=1e-2,
 )  # fmt: skip
 """Tiny, for the quick study's budget: 1 pair (every model should recall it) and 2, the four
-families the issue names, 3 seeds, about 250 steps per cell (a large batch and step size)."""
+families the issue names, 3 seeds, about 250 steps per cell (a large batch and step size).
+Measured 2026-12-08 on the 2-core AMD EPYC (AVX2), shared with other jobs: 30.6 s (load about
+1), 77 s (load about 6). lstm 83% at 2 pairs, rnn 59%, mingru 55%, transformer 56%: at this
+budget only the LSTM has begun to bind keys to values."""
 
 
 # ----- results ---------------------------------------------------------------------------------
