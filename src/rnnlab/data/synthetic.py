@@ -159,7 +159,7 @@ def _check_recall(length: int, vocab_size: int) -> None:
     check(
         pairs <= vocab_size,
         f"synthetic:associative-recall at length {length} holds {pairs} key-value pairs, more "
-        f"than its {vocab_size} distinct keys (vocab_size); raise vocab_size to {pairs} or "
+        f"than its {vocab_size} distinct keys (vocab_size); raise it (--vocab-size {pairs}) or "
         "shorten the sequences",
     )
 

@@ -26,11 +26,14 @@ Figure: accuracy_vs_pairs.png.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import fmean
 from typing import Any
+
+import numpy as np
 
 from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig, check_positive
 from rnnlab.data.synthetic import PREFIX, get_task, load_synthetic, recall_length, split_sizes
@@ -46,7 +49,7 @@ from rnnlab.diagnostics.sweep_runs import (
     summary_points,
 )
 from rnnlab.errors import check
-from rnnlab.formatting import finite, pct
+from rnnlab.formatting import finite, int_list, pct
 from rnnlab.models import count_parameters, get_preset, preset_family
 from rnnlab.models.families import colors
 from rnnlab.models.family import ATTENTION, family
@@ -61,6 +64,8 @@ from rnnlab.training.device import num_threads
 TASK = "associative-recall"
 RECALL_BAR = 0.9
 """A model holds N pairs when every seed recalls at least this share of the test queries."""
+BLIND_MARGIN = 0.03
+"""Accuracy within this (or two standard errors) of the key-blind guess reads as that guess."""
 
 
 @dataclass(frozen=True)
@@ -212,8 +217,13 @@ class MemoryCapacityResult(Result):
         caption = [
             f"Test accuracy of recalling the value of a queried key after N key-value pairs, "
             f"every model at hidden size H={self.settings['state_size']}: {per_model}.",
-            f"Guessing scores {pct(self.chance)}; guessing among the values in the sequence "
-            "about 1/N.",
+            f"Guessing scores {pct(self.chance)}; answering the most frequent value of the "
+            "pairs, without reading the key, scores "
+            + ", ".join(
+                f"{pct(key_blind_accuracy(n, int(self.settings['vocab_size'])))} at N={n}"
+                for n in self.pairs
+            )
+            + " (dotted line).",
             *self.reading,
         ]
         return [
@@ -232,8 +242,9 @@ class MemoryCapacityResult(Result):
                         yerr=error_bars(points), marker="o", capsize=3,
                         label=model, color=palette[model])  # fmt: skip
         ax.axhline(self.chance, color="gray", linestyle="--", linewidth=1, label="chance")
-        ax.plot(self.pairs, [1 / n for n in self.pairs], color="gray", linestyle=":",
-                linewidth=1, label="1/N: a guess among the pairs' values")  # fmt: skip
+        blind = [key_blind_accuracy(n, int(self.settings["vocab_size"])) for n in self.pairs]
+        ax.plot(self.pairs, blind, color="gray", linestyle=":", linewidth=1,
+                label="the most frequent value (no key read)")  # fmt: skip
         if len(self.pairs) > 1:
             ax.set_xscale("log", base=2)
         ax.set_xticks(self.pairs, [str(n) for n in self.pairs])
@@ -251,6 +262,15 @@ class MemoryCapacityResult(Result):
         return fig
 
 
+def key_blind_accuracy(pairs: int, vocab_size: int, draws: int = 20_000) -> float:
+    """The accuracy of answering the most frequent value among the pairs without reading the
+    query key: E[largest count of one value] / N for N values drawn from V (a fixed-seed
+    estimate, the same every call). A model near this line has not learnt to bind keys."""
+    values = np.random.default_rng(0).integers(0, vocab_size, size=(draws, pairs))  # (D, N)
+    counts = (values[:, :, None] == np.arange(vocab_size)).sum(axis=1)  # (D, V)
+    return float(counts.max(axis=1).mean() / pairs)
+
+
 # ----- readings --------------------------------------------------------------------------------
 def holds(result: MemoryCapacityResult, model: str) -> int | None:
     """The most pairs up to which every seed of `model` recalls at least RECALL_BAR (every
@@ -262,6 +282,32 @@ def holds(result: MemoryCapacityResult, model: str) -> int | None:
             break
         held = pairs
     return held
+
+
+def key_blind_pairs(result: MemoryCapacityResult, model: str) -> list[int]:
+    """The pairs at which every seed of `model` scores no more than the most-frequent-value
+    guess (`key_blind_accuracy`) plus max(BLIND_MARGIN, two binomial standard errors): there
+    it has not learnt to read the key."""
+    vocab = int(result.settings["vocab_size"])
+    out = []
+    for pairs in result.pairs:
+        cells = [c for c in result.cells if c.model == model and c.pairs == pairs]
+        blind = key_blind_accuracy(pairs, vocab)
+        if (
+            pairs > 1
+            and cells
+            and all(
+                c.test_accuracy is not None
+                and c.test_accuracy <= blind + max(BLIND_MARGIN, 2 * _se(blind, c.test_examples))
+                for c in cells
+            )
+        ):
+            out.append(pairs)
+    return out
+
+
+def _se(p: float, n: int) -> float:
+    return math.sqrt(p * (1 - p) / n) if n else 0.0
 
 
 def reference_gaps(result: MemoryCapacityResult) -> list[str]:
@@ -309,6 +355,14 @@ def read_result(result: MemoryCapacityResult) -> list[str]:
         ]
         lines.append(
             f"Pairs recalled at ≥{RECALL_BAR:.0%} by every seed: " + "; ".join(parts) + "."
+        )
+    blind = {m: key_blind_pairs(result, m) for m in result.models}
+    if any(blind.values()):
+        lines.append(
+            "No better than answering the most frequent value without reading the key, with "
+            "every seed: "
+            + "; ".join(f"{m} at N={int_list(n)}" for m, n in blind.items() if n)
+            + "."
         )
     lines += noise_readings(result.cells, result.models, "pairs", "N")
     gaps = reference_gaps(result)
