@@ -15,6 +15,8 @@ from rnnlab.diagnostics.memory_capacity import (
     MemoryCapacityResult,
     Settings,
     holds,
+    key_blind_accuracy,
+    key_blind_pairs,
     reference_gaps,
 )
 from rnnlab.errors import RnnlabError
@@ -47,6 +49,7 @@ def test_readings_hold_pairs_fall_and_compare_with_the_reference() -> None:
         2,
         None,
     )
+    assert key_blind_pairs(result, "rnn") == [2, 4] and key_blind_pairs(result, "lstm") == []
     gaps = reference_gaps(result)
     assert len(gaps) == 2 and "transformer is above rnn with every seed" in gaps[1]
     assert "vs lstm" in gaps[0] and "not settled with 3 seed(s)" in gaps[0]
@@ -54,6 +57,13 @@ def test_readings_hold_pairs_fall_and_compare_with_the_reference() -> None:
     assert "lstm falls from" in text and "lstm up to N=2" in text and "rnn not even N=1" in text
     (table,) = result.tables()
     assert [row[0] for row in table.rows] == ["lstm", "transformer", "rnn"]
+
+
+def test_key_blind_guess_is_the_expected_share_of_the_most_frequent_value() -> None:
+    assert key_blind_accuracy(1, 8) == 1.0
+    # two values from two symbols: equal (both right) half the time, else one right in two
+    assert abs(key_blind_accuracy(2, 2) - 0.75) < 0.01
+    assert key_blind_accuracy(8, 8) == key_blind_accuracy(8, 8) < key_blind_accuracy(4, 8)
 
 
 def test_tiny_cli_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
