@@ -12,8 +12,9 @@ through the job runner's in-memory path (`rnnlab.runs.job.train_and_test`): same
 batch, learning rate and data for every model; the best validation epoch's weights are tested.
 
 result.json (`"kind": "memory_capacity"`):
-  pairs, models, seeds, chance (1/V), settings (state_size, vocab_size, epochs, num_examples,
-  batch_size, lr, device, threads, split sizes), status ("completed" | "interrupted"),
+  pairs, models, seeds, chance (1/V), settings (state_size, vocab_size, positions, epochs,
+  num_examples, batch_size, lr, device, threads, split sizes), status ("completed" |
+  "interrupted"),
   total_seconds, not_applicable (models with no state to size),
   cells: one object per (model, pairs, seed): model, pairs, seed, test_accuracy,
     test_examples, best_epoch, epochs_run, train_seconds, parameters, status,
