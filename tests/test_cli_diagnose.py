@@ -142,7 +142,8 @@ def test_diagnose_all_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     code, stdout, _ = _run(
         ["diagnose", "all", *DATA, *TINY, "--models", "rnn,lstm", "--split", "train",
          "--seq-len", "20", "--embed-lengths", "5,10", "--min-len", "20", "--per-class", "1",
-         "--timing-lengths", "4,8", "--skip", "seq-len,hidden-size,synthetic", "--out", str(out),
+         "--timing-lengths", "4,8", "--skip", "seq-len,hidden-size,synthetic,memory-capacity",
+         "--out", str(out),
          "--quiet"],
         capsys,
     )  # fmt: skip
@@ -152,7 +153,8 @@ def test_diagnose_all_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                      "hidden-states", "attribution", "timing"}  # fmt: skip
     assert all((out / p / "result.json").is_file() for p in parts)
     top = suite.AllResult.load(out)
-    assert top.kind == "diagnose_all" and top.skipped == ["seq-len", "hidden-size", "synthetic"]
+    skipped = ["seq-len", "hidden-size", "synthetic", "memory-capacity"]
+    assert top.kind == "diagnose_all" and top.skipped == skipped
     assert top.settings["gradient-flow"]["seq_len"] == 20
     assert top.settings["timing"]["lengths"] == [4, 8]
 
@@ -247,7 +249,7 @@ def test_a_failing_diagnose_all_removes_its_folder(
     code, _, err = _run(
         ["diagnose", "all", *DATA, *TINY, "--models", "rnn", "--split", "train", "--seq-len",
          "10", "--embed-lengths", "5", "--min-len", "10", "--per-class", "1", "--out", str(out),
-         "--skip", "seq-len,hidden-size,synthetic", "--quiet"],
+         "--skip", "seq-len,hidden-size,synthetic,memory-capacity", "--quiet"],
         capsys,
     )  # fmt: skip
     assert code == 2 and err == "rnnlab: error: the timing part failed\n"

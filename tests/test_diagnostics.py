@@ -290,7 +290,9 @@ def test_run_all_writes_one_folder_per_part(tmp_path: Path) -> None:
         "timing": dict(lengths=(4, 8), batch_size=2, repeats=1, modes=("padded",)),
         "padding": dict(batch_size=8),
         "synthetic": dict(lengths=(4,), models=("rnn",), num_examples=60, epochs=1, hidden_dim=4),
-    }
+        "memory-capacity": dict(pairs=(1,), models=("rnn",), state_size=4, vocab_size=2,
+                                seeds=1, epochs=1, num_examples=30),
+    }  # fmt: skip
     settings = {
         name: dataclasses.replace(s, **tiny.get(name, {}))
         for name, s in suite.presets(quick=True).items()
@@ -324,7 +326,7 @@ def test_every_result_kind_is_registered_once() -> None:
     assert kinds == [entry.result.kind for entry in REGISTRY] and len(set(kinds)) == len(kinds)
     assert set(kinds) == {
         "gradient_flow", "embedding_grad", "hidden_states", "seq_len", "hidden_size",
-        "timing", "padding", "parameters", "synthetic", "attribution",
+        "timing", "padding", "parameters", "synthetic", "attribution", "memory_capacity",
     }  # fmt: skip
 
 

@@ -170,6 +170,8 @@ def test_an_extension_family_goes_through_every_command(
         "padding": dict(batch_size=8),
         "synthetic": dict(lengths=(4,), models=(PRESET,), num_examples=60, epochs=1,
                           hidden_dim=4, seeds=1),
+        "memory-capacity": dict(pairs=(1,), models=(PRESET,), state_size=4, vocab_size=2,
+                                seeds=1, epochs=1, num_examples=30),
     }  # fmt: skip
     chosen = {
         name: dataclasses.replace(preset, **tiny.get(name, {}))

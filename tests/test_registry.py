@@ -27,6 +27,15 @@ TINY: dict[str, dict[str, Any]] = {
     "timing": dict(lengths=(4, 8), modes=("padded",), batch_size=2, repeats=1, warmup=0),
     "padding": dict(batch_size=8),
     "synthetic": dict(lengths=(4, 6), models=("rnn",), num_examples=60, epochs=1, hidden_dim=4),
+    "memory-capacity": dict(
+        pairs=(1, 2),
+        models=("rnn",),
+        state_size=4,
+        vocab_size=4,
+        seeds=1,
+        epochs=1,
+        num_examples=60,
+    ),
 }
 """Tiny settings per registered diagnostic: a new diagnostic adds its line here."""
 CONFIG = RunConfig(

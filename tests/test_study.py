@@ -25,7 +25,9 @@ TINY_DIAGNOSTICS = {
     "seq-len": dict(models=("rnn",), lengths=(16, 32), limit=300, epochs=1, seeds=2),
     "hidden-size": dict(sizes=(4, 8), limit=300, epochs=1, seeds=1),
     "synthetic": dict(lengths=(5, 10), num_examples=200, epochs=1, hidden_dim=8, seeds=1),
-}
+    "memory-capacity": dict(pairs=(1, 2), state_size=8, vocab_size=4, num_examples=200, epochs=1,
+                            seeds=1),
+}  # fmt: skip
 
 
 def fake_steps(
@@ -140,7 +142,7 @@ def test_every_preset_trains_with_at_least_three_seeds() -> None:
         settings = study_settings("imdb", quick=quick)
         assert settings.seeds >= 3 and len(settings.seed_list) == settings.seeds
         seeded = {n: s.seeds for n, s in settings.diagnostics.items() if hasattr(s, "seeds")}
-        assert set(seeded) == {"seq-len", "hidden-size", "synthetic"}
+        assert set(seeded) == {"seq-len", "hidden-size", "synthetic", "memory-capacity"}
         assert all(n >= 3 for n in seeded.values()), seeded
     with pytest.raises(RnnlabError, match="seeds must be at least 1"):
         study_settings("imdb", seeds=0)
@@ -168,7 +170,7 @@ def test_tiny_real_study_end_to_end(tmp_path: Path) -> None:
     html = result.report.read_text()
     sections = ("dataset", "models", "training", "gradient-flow", "embedding-grad",
                 "hidden-states", "timing", "seq-len", "hidden-size", "padding", "synthetic",
-                "environment")  # fmt: skip
+                "memory-capacity", "environment")  # fmt: skip
     for section in sections:
         assert f'id="{section}"' in html
     assert (out / "compare" / "compare.json").is_file()

@@ -169,7 +169,7 @@ def cmd_diagnostic(args: argparse.Namespace) -> int:
     entry: Diagnostic = args.entry
     settings = settings_from_args(args, entry.settings())
     inputs = inputs_from_args(args, entry)
-    if entry.command[1] is None:  # synthetic tasks read no dataset: the folder names the task
+    if entry.command[1] is None or entry.reads == "none":  # no dataset: the folder names it
         out = check_out_dir(args.out, _name(entry, settings))
     else:
         out = _out(args, _name(entry, settings), inputs)

@@ -35,9 +35,9 @@ from rnnlab.diagnostics.sweep_runs import (
     noise_readings,
     point,
     summary_points,
+    sweep_cell,
     sweep_config,
     sweep_settings,
-    train_and_test,
     trend,
 )
 from rnnlab.errors import check
@@ -269,15 +269,11 @@ def hidden_size_sweep(
     for model in sized:
         for size in s.sizes:
             for cell_seed in seeds:
-                if log:
-                    log(f"hidden-size sweep: {model}, hidden {size}, seed {cell_seed}")
-                cell = train_and_test(
-                    config, model, splits, seed=cell_seed, length_edges=edges, hidden_dim=size
-                )
+                cell = sweep_cell(
+                    config, model, splits, seed=cell_seed, length_edges=edges, hidden_dim=size,
+                    log=log, label=f"hidden-size sweep: {model}, hidden {size}",
+                )  # fmt: skip
                 result.cells.append(HiddenSizeCell(**dataclasses.asdict(cell), hidden_dim=size))
-                if log:
-                    log(f"  test accuracy {pm(cell.test_accuracy, None, '.4f')}, "
-                        f"{cell.train_seconds:.1f} s training")  # fmt: skip
     result.summarize()
     return result
 

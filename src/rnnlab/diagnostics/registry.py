@@ -16,6 +16,7 @@ from rnnlab.diagnostics import (
     gradient_flow,
     hidden_size,
     hidden_states,
+    memory_capacity,
     padding,
     parameters,
     seq_len,
@@ -39,6 +40,7 @@ REGISTRY: list[Diagnostic] = [
     timing.DIAGNOSTIC,
     padding.DIAGNOSTIC,
     synthetic.DIAGNOSTIC,
+    memory_capacity.DIAGNOSTIC,
 ]
 
 

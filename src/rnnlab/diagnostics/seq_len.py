@@ -36,9 +36,9 @@ from rnnlab.diagnostics.sweep_runs import (
     noise_readings,
     point,
     summary_points,
+    sweep_cell,
     sweep_config,
     sweep_settings,
-    train_and_test,
     trend,
 )
 from rnnlab.errors import check
@@ -233,15 +233,11 @@ def seq_len_sweep(
         splits = apply_length_policy(full, dataclasses.replace(config.data, max_len=length))
         for model in s.models:
             for cell_seed in seeds:
-                if log:
-                    log(f"seq-len sweep: {model}, max_len {length}, seed {cell_seed}")
-                cell = train_and_test(
-                    config, model, splits, seed=cell_seed, length_edges=length_edges(length)
-                )
+                cell = sweep_cell(
+                    config, model, splits, seed=cell_seed, length_edges=length_edges(length),
+                    log=log, label=f"seq-len sweep: {model}, max_len {length}",
+                )  # fmt: skip
                 result.cells.append(LengthCell(**dataclasses.asdict(cell), max_len=length))
-                if log:
-                    log(f"  test accuracy {pm(cell.test_accuracy, None, '.4f')}, "
-                        f"{cell.train_seconds:.1f} s training")  # fmt: skip
     result.summarize()
     return result
 

@@ -1,7 +1,8 @@
-"""One cell of a training sweep: build a preset, `fit` it, `evaluate` it on the test split.
+"""One cell of a training sweep: a preset trained and tested by the job runner's in-memory
+path (`rnnlab.runs.job.train_and_test`), so a cell trains exactly as `rnnlab train`.
 
-Shared by the sequence-length sweep (seq_len) and the hidden-size sweep (hidden_size); both
-reuse rnnlab.training.fit / evaluate unchanged, so a cell trains exactly as `rnnlab train`.
+Shared by the sequence-length sweep (seq_len) and the hidden-size sweep (hidden_size): the
+cell, the points and intervals of a summary, and the readings under the seed rule.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import numpy as np
 from rnnlab.config import RunConfig
 from rnnlab.data.encoded import EncodedSplits
 from rnnlab.data.splits import stratified_subsample
+from rnnlab.diagnostics.inputs import Logger
 from rnnlab.errors import RnnlabError
-from rnnlab.formatting import finite, pct
-from rnnlab.models import build_model, count_parameters
+from rnnlab.formatting import finite, pct, pm
+from rnnlab.models import count_parameters
 from rnnlab.runs.compare import RULE, left_out_indices, seed_rule
+from rnnlab.runs.job import train_and_test
 from rnnlab.stats import (
     describe_p,
     mean_std,
@@ -28,7 +31,6 @@ from rnnlab.stats import (
     two_proportion_p,
     wilson_interval,
 )
-from rnnlab.training import evaluate, fit, seed_everything
 
 
 @dataclass
@@ -75,31 +77,35 @@ def limit_training(splits: EncodedSplits, limit: int | None, seed: int) -> Encod
     return dataclasses.replace(splits, train=train.subset(kept))
 
 
-def train_and_test(
+def sweep_cell(
     config: RunConfig,
     model_name: str,
     splits: EncodedSplits,
     *,
     seed: int,
     length_edges: Sequence[int],
+    log: Logger | None = None,
+    label: str = "",
     **model_overrides: Any,
 ) -> TrainedCell:
     """Train preset `model_name` (config.model fields and `model_overrides` on top) with
-    config.train and `seed`; test it. Nothing is written to disk."""
+    config.train and `seed`; test it. Nothing is written to disk. `log` gets one line before
+    (`label`, e.g. "seq-len sweep: rnn, max_len 50") and one after."""
     if len(splits.test) == 0:
         raise RnnlabError("the test split is empty; use more data (raise --limit)")
-    train_cfg = dataclasses.replace(config.train, seed=seed, progress=False)
-    seed_everything(seed)
-    model = build_model(config.model, splits, name=model_name, **model_overrides)
-    fitted = fit(model, splits, train_cfg)
-    test = evaluate(
-        model,
-        splits.test,
-        amp=fitted.amp,
-        length_edges=length_edges,
+    if log:
+        log(f"{label}, seed {seed}")
+    config = dataclasses.replace(
+        config, train=dataclasses.replace(config.train, seed=seed, progress=False)
     )
+    trained = train_and_test(
+        config, splits, name=model_name, length_edges=length_edges, **model_overrides
+    )
+    fitted, test = trained.fit, trained.test
+    if test is None:  # a Ctrl-C during the test pass: the sweep stops, as it did before
+        raise KeyboardInterrupt
     best = next((r for r in fitted.history if r["epoch"] == fitted.best_epoch), None)
-    return TrainedCell(
+    cell = TrainedCell(
         model=model_name,
         seed=seed,
         test_accuracy=finite(test.accuracy),
@@ -109,12 +115,18 @@ def train_and_test(
         epochs_run=fitted.epochs_run,
         train_seconds=float(sum(r["train_seconds"] for r in fitted.history)),
         fit_seconds=float(fitted.seconds),
-        parameters=int(count_parameters(model)["total"]),
+        parameters=int(count_parameters(trained.model)["total"]),
         accuracy_by_length=list(test.accuracy_by_length or []),
         status=fitted.status,
         test_examples=test.examples,
         test_accuracy_interval=test.intervals().get("accuracy_interval"),
     )
+    if log:
+        log(
+            f"  test accuracy {pm(cell.test_accuracy, None, '.4f')}, "
+            f"{cell.train_seconds:.1f} s training"
+        )
+    return cell
 
 
 def sweep_settings(config: RunConfig, splits: EncodedSplits) -> dict[str, Any]:
@@ -158,7 +170,8 @@ class Point:
     """(low, high)."""
 
 
-def point(setting: int, cells: Sequence[TrainedCell]) -> Point | None:
+def point(setting: int, cells: Sequence[Any]) -> Point | None:
+    """The Point of one setting from its cells (any with test_accuracy and test_examples)."""
     scored = [c for c in cells if c.test_accuracy is not None]
     if not scored:
         return None

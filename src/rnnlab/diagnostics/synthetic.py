@@ -42,7 +42,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnlab.config import DataConfig, ModelConfig, Monitor, TrainConfig, check_positive
+from rnnlab.config import (
+    DataConfig,
+    ModelConfig,
+    Monitor,
+    RunConfig,
+    TrainConfig,
+    check_positive,
+)
 from rnnlab.data.batching import collate
 from rnnlab.data.encoded import EncodedSplit, EncodedSplits
 from rnnlab.data.synthetic import PREFIX, get_task, load_synthetic, split_sizes
@@ -53,11 +60,12 @@ from rnnlab.diagnostics.result import FigureSpec, Result
 from rnnlab.errors import check
 from rnnlab.formatting import finite, int_list, pct, pm, sci, sig
 from rnnlab.layout import RESULT
-from rnnlab.models import FAMILIES, build_model, count_parameters
+from rnnlab.models import FAMILIES, count_parameters
 from rnnlab.plotting import PALETTE, new_figure
+from rnnlab.runs.job import train_and_test
 from rnnlab.stats import Z_95, mean_std, wilson_interval
 from rnnlab.tables import Table
-from rnnlab.training import evaluate, fit, resolve_device, seed_everything
+from rnnlab.training import resolve_device
 from rnnlab.training.device import num_threads
 
 GRAD_BATCH = 256
@@ -71,7 +79,8 @@ MIN_SKILL = 0.1
 @dataclass(frozen=True)
 class Settings:
     task: str = "remember-first"
-    """The synthetic task: remember-first, parity, adding or adding-classify."""
+    """The synthetic task: remember-first, parity, adding, adding-classify, associative-recall,
+    selective-copying or induction-head (`rnnlab data list`)."""
     lengths: tuple[int, ...] = (10, 50, 100, 200, 400)
     """Sequence lengths T, each at least 2."""
     models: tuple[str, ...] = ("rnn", "lstm", "gru")
@@ -96,7 +105,8 @@ class Settings:
     lr: float = 3e-3
     """Adam learning rate."""
     vocab_size: int = 10
-    """parity: number of distinct symbols."""
+    """Token tasks: number of distinct symbols V (parity's values; the memory tasks' keys,
+    values and labels: V classes)."""
     threads: int | None = 1
     """CPU threads for PyTorch: these small models gain nothing from more, and lose a lot on a
     busy machine (None: PyTorch's default)."""
@@ -117,6 +127,8 @@ class Settings:
         check(self.num_examples > 0, f"num_examples must be positive (got {self.num_examples})")
         check(self.vocab_size >= 2, f"vocab_size must be at least 2 (got {self.vocab_size})")
         check_positive(self, "batch_size", "lr", "threads")
+        for length in self.lengths:
+            get_task(self.task).check(length, self.vocab_size)
 
 
 QUICK = Settings(lengths=(10, 50), seeds=3, epochs=10, num_examples=3000, hidden_dim=64)
@@ -493,30 +505,38 @@ class SweepProgress:
 Progress = Callable[[SweepProgress], None]
 
 
-def _train_cell(
-    model_name: str, splits: EncodedSplits, train_cfg: TrainConfig, length: int, s: Settings
-) -> SyntheticCell:
-    seed_everything(train_cfg.seed)
-    model = build_model(
-        ModelConfig(hidden_dim=s.hidden_dim, gate_bias=s.gate_bias), splits, name=model_name
+def cell_config(config: RunConfig, length: int, seed: int) -> RunConfig:
+    """The config of one cell: its data at `length`, its data and weights drawn from `seed`."""
+    return dataclasses.replace(
+        config,
+        data=dataclasses.replace(config.data, length=length, seed=seed),
+        train=dataclasses.replace(config.train, seed=seed),
     )
-    grad_init = first_step_gradient(model, splits.test)
-    fitted = fit(model, splits, train_cfg)
-    test = evaluate(model, splits.test)
-    value = test.accuracy if splits.task == "classification" else test.mse
+
+
+def _train_cell(config: RunConfig, model_name: str, splits: EncodedSplits) -> SyntheticCell:
+    """One (model, length, seed), trained and tested by the job runner's in-memory path; the
+    first-step gradient measured before training and after."""
+    at_init: list[float | None] = []
+    trained = train_and_test(
+        config, splits, name=model_name,
+        before_fit=lambda model: at_init.append(first_step_gradient(model, splits.test)),
+    )  # fmt: skip
+    fitted, test = trained.fit, trained.test
+    value = None if test is None else (test.accuracy if test.task == "classification" else test.mse)
     return SyntheticCell(
         model=model_name,
-        length=length,
-        seed=train_cfg.seed,
+        length=config.data.length,
+        seed=config.train.seed,
         value=finite(value),
-        first_step_grad=first_step_gradient(model, splits.test),
-        first_step_grad_init=grad_init,
+        first_step_grad=first_step_gradient(trained.model, splits.test),
+        first_step_grad_init=at_init[0],
         train_seconds=float(sum(r["train_seconds"] for r in fitted.history)),
         fit_seconds=float(fitted.seconds),
         epochs_run=fitted.epochs_run,
         best_epoch=fitted.best_epoch,
-        test_loss=finite(test.loss),
-        parameters=int(count_parameters(model)["total"]),
+        test_loss=None if test is None else finite(test.loss),
+        parameters=int(count_parameters(trained.model)["total"]),
         status=fitted.status,
     )
 
@@ -547,11 +567,12 @@ def synthetic_sweep(
         epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, patience=None, monitor=monitor,
         device=device, threads=s.threads, progress=False,
     )  # fmt: skip
+    config = RunConfig(data, ModelConfig(hidden_dim=s.hidden_dim, gate_bias=s.gate_bias), train)
     resolve_device(device)  # an unavailable device fails now, not after the first cell
     result = SyntheticResult(
         task=spec.name,
         metric="accuracy" if spec.task == "classification" else "mse",
-        chance=spec.chance,
+        chance=spec.chance(s.vocab_size),
         lengths=list(s.lengths),
         models=list(s.models),
         seeds=seeds,
@@ -571,14 +592,12 @@ def synthetic_sweep(
         with num_threads(s.threads):  # for the gradients and the test pass too, not only fit's
             for cell_seed in seeds:
                 for length in s.lengths:
-                    splits = load_synthetic(
-                        dataclasses.replace(data, length=length, seed=cell_seed)
-                    )
+                    cfg = cell_config(config, length, cell_seed)
+                    splits = load_synthetic(cfg.data)
                     for name in s.models:
                         if progress:
                             progress(SweepProgress(done, total, name, length, cell_seed))
-                        cfg = dataclasses.replace(train, seed=cell_seed)
-                        cell = _train_cell(name, splits, cfg, length, s)
+                        cell = _train_cell(cfg, name, splits)
                         result.cells.append(cell)
                         done += 1
                         if progress:

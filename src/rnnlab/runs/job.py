@@ -2,6 +2,11 @@
 same from a run's last finished epoch (`resume`), and what `rnnlab train --nproc N` checks
 once before starting the ranks (`check_job`). rnnlab.api re-exports them.
 
+The one train-and-test path: `seeded_model` draws a model's weights from the job's seed and
+`fit_and_test` trains and tests it. A job composes them with its folder; the sweeps and the
+synthetic tasks compose them in memory (`train_and_test`), so a cell of a sweep trains and
+tests exactly as `rnnlab train` does.
+
 Pre-flight, in order, before anything is written: the device, TensorBoard, the data, the
 memory the model needs, the model itself and its compiled kernels. Under torchrun every rank
 runs the same job; rank 0 alone reads and writes the folder (rnnlab.training.distributed).
@@ -23,7 +28,7 @@ from rnnlab.data import load_splits, resolve_tokenizer
 from rnnlab.data.encoded import EncodedSplits
 from rnnlab.errors import RnnlabError, disk_error
 from rnnlab.layout import CHECKPOINT, CONFIG, TENSORBOARD
-from rnnlab.models import build_model, kernels
+from rnnlab.models import TextClassifier, build_model, kernels
 from rnnlab.models.memory import check_memory, estimate_memory
 from rnnlab.runs.folder import (
     DEFAULT_OUT,
@@ -202,7 +207,7 @@ def _fit_in_folder(
         runtime(seed=cfg.seed, deterministic=cfg.deterministic, threads=cfg.threads),
         contextlib.ExitStack() as held,
     ):
-        model = build_model(config.model, splits)
+        model = seeded_model(config, splits)
         kernels.prepare(model.spec.kind, device)  # build or fail, no folder yet
         run_dir = distributed.on_main(world, lambda: open_folder(held, model))  # rank 0's alone
         return fit_and_save(
@@ -301,11 +306,10 @@ def fit_and_save(
     with stop_signals:
         try:
             with distributed.peer_errors(world, resume_hint):  # a rank died: one line
-                fitted = fit(
-                    model, splits, config.train, callbacks=[*loggers, *callbacks],
+                fitted, test = fit_and_test(
+                    model, splits, config, callbacks=[*loggers, *callbacks],
                     run_dir=run_dir if main else None, resume=checkpoint, world=world,
                 )  # fmt: skip
-                test = _test_metrics(model, splits, config, fitted, world)
         except Exception as exc:  # the folder says so; a resume or --overwrite clears it
             disk = disk_error(exc, resume_hint[2:])  # a full disk: one line, with the resume
             message = str(exc) if isinstance(exc, RnnlabError) else f"{type(exc).__name__}: {exc}"
@@ -328,10 +332,70 @@ def fit_and_save(
     return RunResult(run_dir, config, model, fitted, test, summary)
 
 
-def _test_metrics(
+def seeded_model(
+    config: RunConfig, splits: EncodedSplits, *, name: str | None = None, **overrides: Any
+) -> TextClassifier:
+    """`config.model` (preset `name` and `overrides` on top, as `build_model` takes them), its
+    weights drawn from `config.train.seed`, as every job draws them."""
+    cfg = config.train
+    with runtime(seed=cfg.seed, deterministic=cfg.deterministic, threads=cfg.threads):
+        return build_model(config.model, splits, name=name, **overrides)
+
+
+def fit_and_test(
     model: torch.nn.Module,
     splits: EncodedSplits,
     config: RunConfig,
+    *,
+    length_edges: Sequence[int] | None = None,
+    callbacks: Sequence[Callback] = (),
+    run_dir: Path | None = None,
+    resume: Checkpoint | None = None,
+    world: distributed.World | None = None,
+) -> tuple[FitResult, EvalResult | None]:
+    """`fit` with `config.train`, then the test-split metrics (`length_edges`: the buckets of
+    accuracy by length; None: those of `config.data.max_len`). The test is None for an empty
+    test split or a Ctrl-C during it (then the fit reads interrupted)."""
+    fitted = fit(
+        model, splits, config.train, callbacks=callbacks, run_dir=run_dir, resume=resume,
+        world=world,
+    )  # fmt: skip
+    edges = metrics.length_edges(config.data.max_len) if length_edges is None else length_edges
+    return fitted, _test_metrics(model, splits, edges, fitted, world)
+
+
+@dataclass
+class Trained:
+    """A model trained and tested in memory (`train_and_test`)."""
+
+    model: torch.nn.Module
+    fit: FitResult
+    test: EvalResult | None
+
+
+def train_and_test(
+    config: RunConfig,
+    splits: EncodedSplits,
+    *,
+    name: str | None = None,
+    length_edges: Sequence[int] | None = None,
+    before_fit: Callable[[torch.nn.Module], None] | None = None,
+    **overrides: Any,
+) -> Trained:
+    """A job without a folder, for the sweeps and the synthetic tasks: `seeded_model`, then
+    `before_fit(model)` if given (a measurement at initialisation), then `fit_and_test`.
+    Nothing is written to disk."""
+    model = seeded_model(config, splits, name=name, **overrides)
+    if before_fit is not None:
+        before_fit(model)
+    fitted, test = fit_and_test(model, splits, config, length_edges=length_edges)
+    return Trained(model, fitted, test)
+
+
+def _test_metrics(
+    model: torch.nn.Module,
+    splits: EncodedSplits,
+    length_edges: Sequence[int],
     fitted: FitResult,
     world: distributed.World | None = None,
 ) -> EvalResult | None:
@@ -340,13 +404,7 @@ def _test_metrics(
     if len(splits.test) == 0:
         return None
     try:
-        return evaluate(
-            model,
-            splits.test,
-            amp=fitted.amp,
-            length_edges=metrics.length_edges(config.data.max_len),
-            world=world,
-        )
+        return evaluate(model, splits.test, amp=fitted.amp, length_edges=length_edges, world=world)
     except KeyboardInterrupt:
         fitted.status = "interrupted"
         return None

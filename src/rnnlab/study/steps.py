@@ -65,8 +65,9 @@ class Step:
         return True
 
 
-SETTINGS_OF_A_CELL = ("max_len", "hidden_dim", "length")
-"""The field that tells a sweep's (or the synthetic task's) summary rows apart, besides the model."""
+SETTINGS_OF_A_CELL = ("max_len", "hidden_dim", "length", "pairs")
+"""The field that tells a sweep's (or the synthetic task's, or memory capacity's) summary rows
+apart, besides the model."""
 
 
 def uncertainty(path: Path) -> dict[str, Any]:
