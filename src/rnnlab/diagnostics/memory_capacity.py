@@ -54,6 +54,7 @@ from rnnlab.diagnostics.sweep_runs import (
     interval_text,
     noise_readings,
     point,
+    seeds_side,
     summary_points,
 )
 from rnnlab.errors import check
@@ -62,9 +63,8 @@ from rnnlab.models import count_parameters, get_preset, preset_family
 from rnnlab.models.families import colors
 from rnnlab.models.family import ATTENTION, family
 from rnnlab.plotting import new_figure
-from rnnlab.runs.compare import seed_rule
 from rnnlab.runs.job import train_and_test
-from rnnlab.stats import describe_p, mean_std, two_proportion_p
+from rnnlab.stats import describe_p, mean_std
 from rnnlab.tables import Table
 from rnnlab.training import resolve_device
 from rnnlab.training.device import num_threads
@@ -329,8 +329,8 @@ def _se(p: float, n: int) -> float:
 def reference_gaps(result: MemoryCapacityResult) -> list[str]:
     """Each reference (attention) model against every other model, at the most pairs the
     reference has learnt (not key-blind, `key_blind_pairs`; the most pairs if it learnt none
-    beyond 1): higher or lower under the seed rule (every seed the same way, and p < 0.05 over
-    the seeds with a two-proportion test on the test queries), else not settled."""
+    beyond 1): higher or lower under the seed rule (`sweep_runs.seeds_side`: a two-proportion
+    test on the test queries), else not settled."""
     lines = []
     for ref in (m for m in result.models if _group(m) == ATTENTION):
         learnt = [n for n in result.pairs if n > 1 and n not in key_blind_pairs(result, ref)]
@@ -346,9 +346,7 @@ def reference_gaps(result: MemoryCapacityResult) -> list[str]:
                 continue
             a = [float(at[ref, s].test_accuracy or 0.0) for s in seeds]
             b = [float(at[other, s].test_accuracy or 0.0) for s in seeds]
-            texts = round(fmean(at[ref, s].test_examples for s in seeds))
-            p = two_proportion_p(round(fmean(a) * texts), texts, round(fmean(b) * texts), texts)
-            side = seed_rule([x - y for x, y in zip(a, b, strict=True)], p)
+            side, p = seeds_side([at[ref, s] for s in seeds], [at[other, s] for s in seeds])
             both = f"{ref} {pct(fmean(a))} vs {other} {pct(fmean(b))}"
             if side == 0:
                 lines.append(f"at N={most}, {both} is not settled with {len(seeds)} seed(s) "

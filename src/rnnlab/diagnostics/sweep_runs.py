@@ -273,6 +273,21 @@ def seed_change(model: str, name: str, cells: Sequence[Any], setting: str) -> Ch
     )  # fmt: skip
 
 
+def seeds_side(first: Sequence[Any], second: Sequence[Any]) -> tuple[int, float]:
+    """The seed rule between two sets of cells (test_accuracy, test_examples), one per seed in
+    the same seed order: (1 when `first` is ahead, -1 when `second` is, else 0; the
+    two-proportion p-value over the seeds), the left-out seeds tested as in `seed_rule`."""
+    leads = [
+        float(a.test_accuracy) - float(b.test_accuracy) for a, b in zip(first, second, strict=True)
+    ]
+    p = _two_proportion(first, second)
+    left_out = [
+        _two_proportion([first[j] for j in kept], [second[j] for j in kept])
+        for kept in left_out_indices(len(leads))
+    ]
+    return seed_rule(leads, p, left_out), p
+
+
 def _two_proportion(before: Sequence[Any], after: Sequence[Any]) -> float:
     """The two-proportion test between two settings' cells, each side's accuracy averaged over
     its seeds and its texts counted once (the seeds score the same test texts, so they are
