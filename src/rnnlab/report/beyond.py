@@ -22,7 +22,8 @@ from rnnlab.stats import mean_std
 from rnnlab.tables import Table
 
 
-def _results(c: Collection, kind: str) -> list[Any]:
+def results_of(c: Collection, kind: str) -> list[Any]:
+    """The loaded results of one diagnostic kind."""
     return [r.result for r in c.results if r.kind == kind and r.result is not None]
 
 
@@ -36,7 +37,7 @@ def _verdict(finding: Finding | None, a: str, b: str) -> tuple[str, str]:
     return ("better" if finding.winner == a else "worse"), finding.reading
 
 
-def _accuracies(c: Collection) -> dict[tuple[Path, str], list[float]]:
+def seed_accuracies(c: Collection) -> dict[tuple[Path, str], list[float]]:
     """(folder, model) -> the test accuracy of each of its seeds' runs."""
     out: dict[tuple[Path, str], list[float]] = {}
     for run in c.main_runs:
@@ -46,6 +47,19 @@ def _accuracies(c: Collection) -> dict[tuple[Path, str], list[float]]:
     return out
 
 
+def timing_slopes(c: Collection) -> dict[str, float]:
+    """Model label (the diagnosed run's folder name) -> the slope of its padded forward +
+    backward time per batch against T (the timing diagnostic; subnormals flushed if measured)."""
+    slopes: dict[str, float] = {}
+    for timing in results_of(c, "timing"):
+        for m in timing.models:
+            flush = "on" if "on" in timing.flush_denormal else timing.flush_denormal[0]
+            t = m.timing("padded", flush)
+            if t is not None and t.forward_backward_fit.slope is not None:
+                slopes[m.label] = t.forward_backward_fit.slope
+    return slopes
+
+
 def beyond_section(c: Collection) -> Section | None:
     """'Beyond recurrence': the bag of n-grams, the parallel scan and attention next to the
     recurrent cells, in one table, and the notebooks' two untested claims answered from it."""
@@ -53,23 +67,17 @@ def beyond_section(c: Collection) -> Section | None:
     if not any(not FAMILIES[r.kind].serial for r in runs):  # a model beyond the serial cells
         return None
     labels = run_labels(runs)
-    seeds = _accuracies(c)
-    slopes: dict[str, float] = {}
-    for timing in _results(c, "timing"):
-        for m in timing.models:
-            flush = "on" if "on" in timing.flush_denormal else timing.flush_denormal[0]
-            t = m.timing("padded", flush)
-            if t is not None and t.forward_backward_fit.slope is not None:
-                slopes[m.label] = t.forward_backward_fit.slope
+    seeds = seed_accuracies(c)
+    slopes = timing_slopes(c)
     ratios: dict[str, float | None] = {}
     steps: list[int] = []
-    for flow in _results(c, "gradient_flow"):
+    for flow in results_of(c, "gradient_flow"):
         steps = steps or list(flow.steps)
         for m in flow.models:
             ratios.setdefault(m.label, m.ratio_x)
     remember: dict[str, float | None] = {}
     longest = None
-    for synthetic in _results(c, "synthetic"):
+    for synthetic in results_of(c, "synthetic"):
         if synthetic.task != "remember-first" or not synthetic.lengths:
             continue
         longest = max(synthetic.lengths)
@@ -81,7 +89,7 @@ def beyond_section(c: Collection) -> Section | None:
         name, diagnosed = labels[id(run)], run.path.name  # diagnostics ran on this (first) seed
         by[name] = run
         values = seeds.get((run.path.parent.resolve(), run.model_name)) or []
-        acc[name] = _mean_text(values)
+        acc[name] = mean_text(values)
         if diagnosed != name and diagnosed in slopes:
             slopes[name] = slopes.pop(diagnosed)
         if diagnosed != name and diagnosed in ratios:
@@ -135,7 +143,7 @@ Scores = dict[str, tuple[float | None, str]]
 """Model -> (mean test accuracy over its seeds, as text: '87.1% ± 0.4' or '87.1%')."""
 
 
-def _mean_text(values: Sequence[float]) -> tuple[float | None, str]:
+def mean_text(values: Sequence[float]) -> tuple[float | None, str]:
     mean, std = mean_std(list(values))
     if mean is None:
         return None, "—"

@@ -13,7 +13,9 @@ show the spread.
   seeds (each text's correctness averaged over them; compare.json's `over_seeds`);
 - `seq_len:<model>`, `hidden_size:<model>`: a sweep's first against its last setting, a
   two-proportion test on the cells' counts added over the seeds;
-- `synthetic:<task>:<model>:T=<n>`: a synthetic cell above chance or at chance, every seed.
+- `synthetic:<task>:<model>:T=<n>`: a synthetic cell above chance or at chance, every seed;
+- `memory_capacity:<model>:N=<pairs>`: recall of at least 90% of the queries, every seed (or
+  short of it with every seed).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rnnlab.diagnostics.memory_capacity import RECALL_BAR, MemoryCapacityResult
 from rnnlab.diagnostics.sweep_runs import seed_change
 from rnnlab.diagnostics.synthetic import SyntheticResult, seeds_at_chance
 from rnnlab.errors import RnnlabError
@@ -66,7 +69,9 @@ class Finding:
 
 def findings(c: Collection) -> list[Finding]:
     """Every finding of the saved results in `c`: compared pairs, sweeps, synthetic cells."""
-    return [*compare_findings(c), *sweep_findings(c), *synthetic_findings(c)]
+    return [
+        *compare_findings(c), *sweep_findings(c), *synthetic_findings(c), *capacity_findings(c)
+    ]  # fmt: skip
 
 
 def findings_of(paths: Sequence[Path | str]) -> list[Finding]:
@@ -231,6 +236,40 @@ def _synthetic_finding(
         {result.metric: [x.value for x in cells]},
         f"{model} at T={length}: {state} ({result.metric} per seed {shown})",
     )  # fmt: skip
+
+
+# ----- memory capacity ----------------------------------------------------------------------
+def capacity_findings(c: Collection) -> list[Finding]:
+    """One finding per (model, pairs) of memory capacity: recalls at least RECALL_BAR of the
+    test queries with every seed, or falls short with every seed; else not settled."""
+    out = []
+    for folder in c.results:
+        result = folder.result
+        if not isinstance(result, MemoryCapacityResult):
+            continue
+        for model in result.models:
+            for pairs in result.pairs:
+                cells = [x for x in result.cells if x.model == model and x.pairs == pairs]
+                values = [x.test_accuracy for x in cells]
+                if not cells or any(v is None for v in values):
+                    continue
+                above = {float(v) >= RECALL_BAR for v in values if v is not None}
+                way = None if len(above) > 1 else ("recalls" if above.pop() else "falls short")
+                shown = " / ".join(f"{float(v):.3f}" for v in values if v is not None)
+                state = f"{way} {with_seeds(len(cells))}" if way else (
+                    f"not settled with {len(cells)} seeds"
+                )  # fmt: skip
+                out.append(
+                    Finding(
+                        f"memory_capacity:{model}:N={pairs}",
+                        f"{model} recalls at least {RECALL_BAR:.0%} of the queries with "
+                        f"{pairs} key-value pairs",
+                        HOLDS if way else NOT_SETTLED, way, [x.seed for x in cells],
+                        [None] * len(cells), {"accuracy": [float(v) for v in values if v is not None]},
+                        f"{model} at N={pairs}: {state} (accuracy per seed {shown})",
+                    )
+                )  # fmt: skip
+    return out
 
 
 # ----- two studies ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from rnnlab.formatting import mapping
 from rnnlab.io import atomic_path, check_writable
 from rnnlab.layout import REPORT
 from rnnlab.report import narrative as say
+from rnnlab.report.after_gates import after_gates_section
 from rnnlab.report.beyond import beyond_section
 from rnnlab.report.collect import Collection, collect
 from rnnlab.report.page import Page, Section
@@ -46,6 +47,7 @@ def build_page(collection: Collection, *, title: str | None = None) -> Page:
         training_section(collection),
         *result_sections(collection),
         beyond_section(collection),
+        after_gates_section(collection),
         environment_section(collection),
     ):
         if section is None:
