@@ -100,6 +100,11 @@ _PRESETS = {
             {"kind": "mingru", **_NOTEBOOK},
         ),
         Preset(
+            "mingru-signed",
+            "minGRU with transitions in [-1, 1] (Grazzi et al. 2025: can learn parity)",
+            {"kind": "mingru", **_NOTEBOOK, "transition": "signed"},
+        ),
+        Preset(
             "minlstm",
             "minLSTM (normalised forget/input gates; parallel scan), last real step",
             {"kind": "minlstm", **_NOTEBOOK},
