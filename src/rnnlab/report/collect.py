@@ -35,7 +35,7 @@ from rnnlab.layout import (
     SUMMARY,
 )
 from rnnlab.runs.compare import over_seeds_tests, run_name
-from rnnlab.runs.folder import check_summary
+from rnnlab.runs.folder import check_report_reads, check_summary
 
 MARKERS = (SUMMARY, COMPARE, RESULT, DATASET, STUDY)
 SKIP_DIRS = {ENCODER, "__pycache__", ".git", ".cache"}
@@ -231,6 +231,7 @@ def read_config(path: Path) -> tuple[dict[str, Any], str]:
 
 
 def read_run(path: Path) -> TrainingRun:
+    check_report_reads(path)
     summary = read_json_object(path / SUMMARY)
     check_summary(summary, path / SUMMARY)
     config, config_text = read_config(path)
