@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -283,3 +284,34 @@ def test_a_kill_anywhere_in_a_write_leaves_a_folder_that_reads_true(
         assert manifest.read_manifest(run, fix="-") == manifest.Manifest(
             {n: manifest.digest_file(run / n) for n in recorded_files(run)}
         )
+
+
+@pytest.mark.parametrize("fsync", ["1", "0"])
+def test_the_announcement_reaches_the_disk_before_any_file_it_announces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: str
+) -> None:
+    """A power cut, too, must never leave a renamed file its manifest does not announce: the
+    announcing manifest.json and its folder are fsynced before the first rename
+    (RNNLAB_FSYNC=0, as in this suite, skips them)."""
+    events: list[str] = []
+    real_fsync, real_put = os.fsync, manifest._put
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(manifest, "_put", lambda *a: (events.append("rename"), real_put(*a))[1])
+    monkeypatch.setenv("RNNLAB_FSYNC", fsync)
+    manifest.write_files(tmp_path, {MODEL: b"weights", SUMMARY: b"{}"})
+    durable = ["fsync", "fsync"] if fsync == "1" else []
+    assert events == [*durable, "rename", "rename", *durable]
+
+
+def test_a_config_nested_deeply_or_endless_is_one_line(
+    legacy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by tests/test_folder_fuzz.py: PyYAML took minutes over a config.yaml nested
+    100,000 deep, then raised RecursionError; and a link to a device was read without end."""
+    config = legacy / CONFIG
+    config.write_text("[" * 100_000 + "]" * 100_000)
+    argv = ["predict", str(legacy), "good fun film"]
+    assert "config.yaml is nested too deeply" in one_line_error(argv, capsys)
+    config.unlink()
+    config.symlink_to("/dev/zero")
+    assert "config.yaml is not a regular file" in one_line_error(argv, capsys)
