@@ -303,11 +303,13 @@ def test_the_announcement_reaches_the_disk_before_any_file_it_announces(
     assert events == [*durable, "rename", "rename", *durable]
 
 
-def test_a_config_nested_deeply_or_endless_is_one_line(
-    legacy: Path, capsys: pytest.CaptureFixture[str]
+def test_what_the_folder_fuzz_found_is_one_line(
+    finished: Path, legacy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Found by tests/test_folder_fuzz.py: PyYAML took minutes over a config.yaml nested
-    100,000 deep, then raised RecursionError; and a link to a device was read without end."""
+    """Found by tests/test_folder_fuzz.py in folders without a manifest: PyYAML took minutes
+    over a config.yaml nested 100,000 deep, then raised RecursionError; a link to a device was
+    read without end; encoder.json with a setting of another type (tokenizer null) loaded and
+    failed at the first text; --resume read a damaged encoder.json with a JSON traceback."""
     config = legacy / CONFIG
     config.write_text("[" * 100_000 + "]" * 100_000)
     argv = ["predict", str(legacy), "good fun film"]
@@ -315,3 +317,11 @@ def test_a_config_nested_deeply_or_endless_is_one_line(
     config.unlink()
     config.symlink_to("/dev/zero")
     assert "config.yaml is not a regular file" in one_line_error(argv, capsys)
+    config.unlink()
+    shutil.copy(finished / CONFIG, config)
+    meta = legacy / ENCODER / "encoder.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "tokenizer": None}))
+    assert "has a setting of the wrong type" in one_line_error(argv, capsys)
+    meta.write_text("z" + meta.read_text()[1:])
+    (legacy / SUMMARY).unlink()  # resumable
+    assert "encoder is damaged" in one_line_error(["train", "--resume", str(legacy)], capsys)

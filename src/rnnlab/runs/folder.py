@@ -28,9 +28,17 @@ import torch
 
 from rnnlab.config import RunConfig
 from rnnlab.data.encoded import EncodedSplits
+from rnnlab.data.text import WORD_TOKENIZERS
 from rnnlab.data.text_encoder import TextEncoder
 from rnnlab.errors import RnnlabError, disk_error
-from rnnlab.io import check_writable, dumps_json, read_json, remove_stale_temps
+from rnnlab.io import (
+    MAX_JSON_BYTES,
+    check_writable,
+    dumps_json,
+    read_bounded,
+    read_json,
+    remove_stale_temps,
+)
 from rnnlab.layout import (
     CHECKPOINT,
     CONFIG,
@@ -366,7 +374,7 @@ def check_same_data(run_dir: Path, splits: EncodedSplits) -> None:
             f"{labels}; it cannot be resumed, train it again with --overwrite"
         )
     if (run_dir / ENCODER).is_dir() and splits.encoder is not None:
-        saved = TextEncoder.load(run_dir / ENCODER)
+        saved = load_encoder(run_dir, fix=RESTORE_TO_RESUME)
         if list(saved.itos) != list(splits.encoder.itos):
             raise RnnlabError(
                 f"the data rebuilt for {run_dir} has another vocabulary than the run; it cannot "
@@ -394,8 +402,14 @@ def read_metrics(run_dir: Path | str) -> list[dict[str, Any]]:
     check_files(path.parent, [METRICS], fix=RESTORE)
     if not path.is_file():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    try:
+        lines = read_bounded(path, MAX_JSON_BYTES).decode("utf-8").splitlines()
+        records = [json.loads(line) for line in lines if line.strip()]
+    except (ValueError, RecursionError):  # a device, too large, not UTF-8 or JSON, nested
+        raise RnnlabError(f"{path} is damaged; {RESTORE}") from None
+    if not all(isinstance(record, dict) for record in records):
+        raise RnnlabError(f"{path} holds a line that is not a JSON object; {RESTORE}")
+    return records
 
 
 def read_predictions(run_dir: Path | str) -> tuple[list[int], list[int]] | None:
@@ -546,20 +560,36 @@ def load_run(run_dir: Path | str) -> LoadedRun:
     model.eval()
     encoder = None
     if summary.get("encoder"):
-        try:
-            encoder = TextEncoder.load(run_dir / ENCODER)
-        except RnnlabError:
-            raise
-        except Exception as exc:  # a damaged file, whatever the parser says
-            raise RnnlabError(
-                f"{run_dir / ENCODER} is damaged ({type(exc).__name__}); train the run again"
-            ) from None
+        encoder = load_encoder(run_dir, fix="train the run again")
         if spec.input_dim is None and encoder.vocab_size != spec.vocab_size:
             raise RnnlabError(
                 f"{run_dir / ENCODER} has {encoder.vocab_size:,} tokens but the model's embedding "
                 f"has {spec.vocab_size:,} rows; the folder is damaged or edited, train the run again"
             )
     return LoadedRun(run_dir, model, encoder, label_names, config, summary)
+
+
+def load_encoder(run_dir: Path, *, fix: str) -> TextEncoder:
+    """The run's saved TextEncoder; a damaged one (a file that does not parse, a setting of the
+    wrong type) is one line, whatever its parser says."""
+    try:
+        encoder = TextEncoder.load(run_dir / ENCODER)
+    except RnnlabError:
+        raise
+    except Exception as exc:  # a damaged file: JSON, tokenizers, types
+        raise RnnlabError(f"{run_dir / ENCODER} is damaged ({type(exc).__name__}); {fix}") from None
+    normalizer = encoder.normalizer
+    max_len = encoder.max_len
+    sound = (
+        isinstance(encoder.tokenizer, str)
+        and (encoder.tokenizer in WORD_TOKENIZERS) == (encoder.vocab is not None)
+        and all(isinstance(v, bool) for v in vars(normalizer).values())
+        and (max_len is None or (type(max_len) is int and max_len > 0))
+        and encoder.truncate in ("head", "tail")
+    )
+    if not sound:
+        raise RnnlabError(f"{run_dir / ENCODER} has a setting of the wrong type; {fix}")
+    return encoder
 
 
 def check_checkpoint_fits(run_dir: Path, checkpoint: Any, model: torch.nn.Module) -> None:
