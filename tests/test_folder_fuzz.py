@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from rnnlab import api
@@ -279,6 +279,7 @@ def check_finished(
     run = damaged_copy(finished, damage, keep_manifest, into)
     for name, read in FINISHED_READERS.items():
         said, result = outcome(read, run)
+        event(f"{name} {'with' if keep_manifest else 'without'} the manifest: {said}")
         if said == "ok" and keep_manifest:
             assert result == before[name], f"{name} gave another result after {damage}"
 
@@ -305,6 +306,7 @@ def check_unfinished(
 ) -> None:
     run = damaged_copy(unfinished, damage, keep_manifest, into)
     said, result = outcome(resumed, run)
+    event(f"resume {'with' if keep_manifest else 'without'} the manifest: {said}")
     if said == "ok" and keep_manifest:
         assert result == resumed_before, f"the resume gave another result after {damage}"
 

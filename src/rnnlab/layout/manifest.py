@@ -13,8 +13,9 @@ bytes or another size, not a regular file (a device, a folder, a link to one; a 
 with the right bytes is read like that file), present but not listed, listed but missing.
 
 Writing: every write of a recorded file is one transaction, `write_files`:
-1. stage: the new files are written whole into a hidden folder inside the run folder
-   (`.staged-XXXXXXXX/`); their sizes and sha256 are taken;
+1. stage: the new files are written whole to hidden temporary files beside their targets
+   (`.checkpoint.pt.XXXXXXXX.tmp`), or, what a function writes (the encoder, the curves), into
+   a hidden folder (`.staged-XXXXXXXX/`); their sizes and sha256 are taken;
 2. announce: manifest.json gets each new state under "pending";
 3. replace: each staged file is renamed over its target (os.replace, atomic), in the order
    given (summary.json last), or a removed file is unlinked;
@@ -66,6 +67,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import shutil
 import stat
 import tempfile
@@ -76,6 +78,7 @@ from typing import Any
 
 from rnnlab.errors import RnnlabError
 from rnnlab.io import (
+    TEMP_SUFFIX,
     dumps_json,
     read_json,
     write_bytes_atomic,
@@ -295,16 +298,18 @@ def write_files(folder: Path | str, contents: Mapping[str, Content]) -> None:
     folder = Path(folder)
     for name in contents:
         _name(name)  # ValueError: a caller's mistake
-    staging: Path | None = None
+    staging: Path | None = None  # made for the first content a function writes
+    temporary: list[Path] = []  # bytes, staged beside their target
     try:
-        if any(content is not None for content in contents.values()):
-            staging = _make_staging(folder, next(iter(contents)))
         changes: dict[str, tuple[State, Path | None]] = {}
         for name, content in contents.items():
             if content is None:
                 changes.update(_removal(folder, name))
+            elif isinstance(content, bytes):
+                temporary.append(_stage_bytes(folder / name, content))
+                changes[name] = (digest_bytes(content), temporary[-1])
             else:
-                assert staging is not None
+                staging = staging or _make_staging(folder, name)
                 changes.update(_stage(folder, staging, name, content))
         manifest = _current(folder)
         _settle(folder, manifest)
@@ -321,6 +326,8 @@ def write_files(folder: Path | str, contents: Mapping[str, Content]) -> None:
                 manifest.files[name] = new
         _save(folder, manifest)
     finally:
+        for path in temporary:  # renamed already, unless the transaction failed
+            path.unlink(missing_ok=True)
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -351,17 +358,26 @@ def _make_staging(folder: Path, first: str) -> Path:
         raise OSError(exc.errno, exc.strerror or str(exc), str(folder / first)) from exc
 
 
+def _stage_bytes(target: Path, data: bytes) -> Path:
+    """`data` in a hidden temporary file beside `target`, named as `io.atomic_path` names its
+    own (`.<name>.XXXXXXXX.tmp`, so opening the run removes one a kill left behind)."""
+    path = target.with_name(f".{target.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    try:
+        _write_staged(path, data)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
+    return path
+
+
 def _stage(
     folder: Path, staging: Path, name: str, content: Content
 ) -> dict[str, tuple[State, Path | None]]:
-    """Write one content into the staging folder: {file name: (its state, staged path)}; a
-    folder's files that the new one no longer holds are removed."""
+    """Write what a function writes into the staging folder: {file name: (its state, staged
+    path)}; a folder's files that the new one no longer holds are removed."""
     staged = staging / name
     try:
-        if isinstance(content, bytes):
-            _write_staged(staged, content)
-            return {name: (digest_bytes(content), staged)}
-        if content is not None:
+        if callable(content):
             content(staged)
         files = sorted(p for p in staged.iterdir()) if staged.is_dir() else [staged]
         changes: dict[str, tuple[State, Path | None]] = {}
@@ -376,7 +392,8 @@ def _stage(
 
 
 def _write_staged(path: Path, data: bytes) -> None:
-    path.write_bytes(data)
+    with path.open("xb") as f:  # a new file, with the usual permissions
+        f.write(data)
 
 
 def _removal(folder: Path, name: str) -> dict[str, tuple[State, Path | None]]:
