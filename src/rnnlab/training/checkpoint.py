@@ -56,7 +56,7 @@ def load_torch(
     a damaged or foreign file is a user error, and so is one whose bytes fail the checksums
     torch.save wrote into the archive (a flipped bit would otherwise load as other weights).
     `checked`: the caller matched the file's sha256 against the run's manifest, which sees
-    everything the CRC-32 pass would (23 ms for 8.5 MB), so that pass is skipped."""
+    everything the CRC-32 pass would, so that pass is skipped."""
     path = Path(path)
     if not path.is_file():
         raise RnnlabError(f"{path} is missing; the run did not finish saving, train it again")
