@@ -11,6 +11,7 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("RNNLAB_FSYNC", "0")  # hundreds of tiny runs; a kill needs no fsync
 # Compiled kernels outlive the per-session caches: built once per checkout, not once per test run.
 os.environ.setdefault("RNNLAB_KERNELS_DIR", str(Path(__file__).parents[1] / ".cache" / "kernels"))
 

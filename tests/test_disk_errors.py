@@ -18,6 +18,7 @@ from rnnlab import io as rio
 from rnnlab.cli import main
 from rnnlab.config import RunConfig
 from rnnlab.errors import DiskError, RnnlabError, disk_error
+from rnnlab.layout import manifest
 from rnnlab.runs import folder
 from rnnlab.study import Context, Step, run_study, study_settings
 from rnnlab.training import checkpoint
@@ -157,16 +158,16 @@ def test_a_full_disk_during_training_is_one_line_and_the_run_resumes(
 ) -> None:
     run = tmp_path / "r"
     argv = ["train", "--dataset", str(corpus), *TINY, "--epochs", "2", "--out", str(tmp_path)]
-    writes = checkpoint._write_bytes
+    writes = manifest._write_staged
     calls: list[Path] = []
 
     def fills_up(path: Path, data: bytes) -> None:
-        calls.append(path)
-        if len(calls) > 1:  # epoch 1's checkpoint fits, epoch 2's does not
+        calls.extend([path] if ".checkpoint.pt." in path.name else [])
+        if ".checkpoint.pt." in path.name and len(calls) > 1:  # epoch 1's fits, epoch 2's not
             raise OSError(errno.ENOSPC, "No space left on device")
         writes(path, data)
 
-    monkeypatch.setattr(checkpoint, "_write_bytes", fills_up)
+    monkeypatch.setattr(manifest, "_write_staged", fills_up)
     assert main([*argv, "--name", "r"]) == 2
     err = one_line(capsys)
     assert f"cannot write {run / 'checkpoint.pt'}: no space left on the device" in err
@@ -183,7 +184,7 @@ def test_a_full_disk_during_training_is_one_line_and_the_run_resumes(
 def test_a_disk_too_full_for_the_failure_note_keeps_the_first_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(folder, "write_json_atomic", refuse(errno.ENOSPC, "summary.json"))
+    monkeypatch.setattr(folder, "write_files", refuse(errno.ENOSPC, "summary.json"))
     assert folder.mark_failed(tmp_path, "r", "the first error") is False
 
 

@@ -19,7 +19,12 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from rnnlab.errors import RnnlabError, check
-from rnnlab.io import write_text_atomic
+from rnnlab.io import bracket_depth, read_bounded, write_text_atomic
+
+MAX_CONFIG_BYTES = 2**20
+"""The largest config file read (rnnlab's own are about 1 KB)."""
+MAX_CONFIG_DEPTH = 64
+"""The deepest [ / { nesting read (rnnlab's own have 1)."""
 
 SourceName = Literal["auto", "bundled", "hub"]
 Truncation = Literal["head", "tail"]
@@ -387,22 +392,37 @@ class RunConfig:
 
     @classmethod
     def load_yaml(cls, path: Path) -> RunConfig:
-        path = Path(path)
-        if path.is_dir():
-            raise RnnlabError(f"config file {path} is a folder; give a YAML file")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RnnlabError(f"config file {path} does not exist") from None
-        except UnicodeDecodeError:
-            raise RnnlabError(f"config file {path} is not UTF-8 text; save it as UTF-8") from None
-        except OSError as exc:
-            raise RnnlabError(f"cannot read config file {path} ({exc.strerror or exc})") from None
-        except yaml.YAMLError as exc:
-            raise RnnlabError(
-                f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}"
-            ) from None
+        raw, _ = read_yaml(path)
         return cls.from_dict(raw or {})
+
+
+def read_yaml(path: Path) -> tuple[Any, str]:
+    """A YAML file (a config) and its text, read with bounds: a regular file of at most
+    MAX_CONFIG_BYTES, flow-nested at most MAX_CONFIG_DEPTH deep, UTF-8. Anything else is one
+    line (RnnlabError) naming the file."""
+    path = Path(path)
+    if path.is_dir():
+        raise RnnlabError(f"config file {path} is a folder; give a YAML file")
+    if not path.exists():
+        raise RnnlabError(f"config file {path} does not exist")
+    try:
+        text = read_bounded(path, MAX_CONFIG_BYTES).decode("utf-8")
+        if bracket_depth(text) > MAX_CONFIG_DEPTH:
+            raise RecursionError
+        return yaml.safe_load(text), text
+    except UnicodeDecodeError:
+        raise RnnlabError(f"config file {path} is not UTF-8 text; save it as UTF-8") from None
+    except ValueError as exc:  # not a regular file (a device, a FIFO), or too large
+        reason = str(exc).removeprefix(f"{path} ")
+        raise RnnlabError(f"config file {path} {reason}; give a YAML file") from None
+    except RecursionError:  # PyYAML recurses per level of nesting, and slowly
+        raise RnnlabError(f"config file {path} is nested too deeply; give a YAML file") from None
+    except OSError as exc:
+        raise RnnlabError(f"cannot read config file {path} ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        raise RnnlabError(
+            f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}"
+        ) from None
 
 
 T = TypeVar("T")

@@ -51,8 +51,11 @@ def remove_stale_temps(folder: Path | str, targets: Collection[str]) -> list[Pat
 
 
 @contextmanager
-def atomic_path(path: Path | str) -> Iterator[Path]:
-    """Yield a temporary path; on success it replaces `path`, on error it is removed."""
+def atomic_path(path: Path | str, *, durable: bool = False) -> Iterator[Path]:
+    """Yield a temporary path; on success it replaces `path`, on error it is removed.
+
+    `durable`: the temporary file is fsynced before the rename and the folder after it, so a
+    power cut too leaves the old file or the new one, whole (a killed process always does)."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,13 +66,41 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         yield Path(tmp)
+        if durable:
+            _fsync_file(Path(tmp))
         os.replace(tmp, path)
+        if durable:
+            _fsync_folder(path.parent)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise _about(exc, path, tmp) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _fsync_file(path: Path) -> None:
+    """Flush a file's bytes to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename, a new or removed file) to the disk, where the
+    system allows it (not every OS or file system opens a folder for that)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _about(exc: OSError, path: Path, tmp: str | None) -> OSError:
@@ -106,9 +137,14 @@ def check_writable(folder: Path | str, *, flag: str = "--out", fix: str | None =
     os.unlink(probe)
 
 
-def write_text_atomic(path: Path | str, text: str) -> None:
-    with atomic_path(path) as tmp:
+def write_text_atomic(path: Path | str, text: str, *, durable: bool = False) -> None:
+    with atomic_path(path, durable=durable) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_bytes_atomic(path: Path | str, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def dumps_json(obj: Any) -> str:
@@ -136,16 +172,36 @@ def read_json(path: Path | str) -> Any:
     to one), at most MAX_JSON_BYTES, nested no deeper than the parser allows. Anything else is a
     ValueError (callers say which file is damaged) or an OSError."""
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path} is not a regular file")
-    with path.open("rb") as f:
-        data = f.read(MAX_JSON_BYTES + 1)
-    if len(data) > MAX_JSON_BYTES:
-        raise ValueError(f"{path} is larger than {MAX_JSON_BYTES // 2**20} MB")
+    data = read_bounded(path, MAX_JSON_BYTES)
     try:
         return json.loads(data.decode("utf-8"))
     except RecursionError:
         raise ValueError(f"{path} is nested too deeply") from None
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file (not a device, FIFO or link to one) of at most `limit`
+    bytes; ValueError otherwise (nothing past the bound is read)."""
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file")
+    with path.open("rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path} is larger than {limit / 2**20:g} MB")
+    return data
+
+
+def bracket_depth(text: str) -> int:
+    """The deepest nesting of [ and { in `text` (quoted ones counted too: an upper bound of a
+    YAML or JSON document's flow nesting, found without a parser's recursion)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
 
 
 def _json_default(obj: Any) -> Any:

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from rnnlab.config import read_yaml
 from rnnlab.diagnostics import Diagnostic, Result, registry
 from rnnlab.errors import RnnlabError
-from rnnlab.io import read_json
+from rnnlab.io import MAX_JSON_BYTES, read_bounded, read_json
 from rnnlab.layout import (
     COMPARE,
     COMPARE_CURVES,
@@ -35,7 +34,7 @@ from rnnlab.layout import (
     SUMMARY,
 )
 from rnnlab.runs.compare import MIN_LEFT_OUT, over_seeds_tests, run_name
-from rnnlab.runs.folder import check_summary
+from rnnlab.runs.folder import check_report_reads, check_summary
 
 MARKERS = (SUMMARY, COMPARE, RESULT, DATASET, STUDY)
 SKIP_DIRS = {ENCODER, "__pycache__", ".git", ".cache"}
@@ -205,13 +204,17 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     file = path / METRICS
     if not file.is_file():
         return []
+    try:
+        text = read_bounded(file, MAX_JSON_BYTES).decode("utf-8")
+    except ValueError:  # a device, too large, not UTF-8
+        raise RnnlabError(f"{file} is damaged; train the run again") from None
     records = []
-    for line in file.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue  # a damaged line is left out; the summary still holds the test metrics
         if isinstance(record, dict):
             records.append(record)
@@ -222,15 +225,12 @@ def read_config(path: Path) -> tuple[dict[str, Any], str]:
     file = path / CONFIG
     if not file.is_file():
         return {}, ""
-    text = file.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return {}, text
+    data, text = read_yaml(file)  # bounded; a damaged file is one line
     return (data if isinstance(data, dict) else {}), text
 
 
 def read_run(path: Path) -> TrainingRun:
+    check_report_reads(path)
     summary = read_json_object(path / SUMMARY)
     check_summary(summary, path / SUMMARY)
     config, config_text = read_config(path)

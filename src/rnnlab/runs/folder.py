@@ -4,6 +4,9 @@ labels and encoder first, metrics.jsonl and checkpoint.pt as training goes, the 
 predictions and curves at the end, and summary.json last, so a folder without it is an
 unfinished run. An unfinished, interrupted or failed run is resumed with `rnnlab train --resume
 DIR` (from checkpoint.pt, else from the start) or replaced with `--overwrite`.
+
+Every file is written through `layout.manifest.write_files` and checked against the folder's
+manifest before it is read (`check_files`): a damaged or edited file is one line, exit 2.
 """
 
 from __future__ import annotations
@@ -12,9 +15,8 @@ import json
 import os
 import platform
 import shutil
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -26,9 +28,17 @@ import torch
 
 from rnnlab.config import RunConfig
 from rnnlab.data.encoded import EncodedSplits
+from rnnlab.data.text import WORD_TOKENIZERS
 from rnnlab.data.text_encoder import TextEncoder
 from rnnlab.errors import RnnlabError, disk_error
-from rnnlab.io import check_writable, read_json, remove_stale_temps, write_json_atomic
+from rnnlab.io import (
+    MAX_JSON_BYTES,
+    check_writable,
+    dumps_json,
+    read_bounded,
+    read_json,
+    remove_stale_temps,
+)
 from rnnlab.layout import (
     CHECKPOINT,
     CONFIG,
@@ -36,22 +46,24 @@ from rnnlab.layout import (
     ENCODER,
     LABELS,
     LOCK,
+    MANIFEST,
     METRICS,
     MODEL,
     PREDICTIONS,
     SPEC,
     SUMMARY,
 )
+from rnnlab.layout.manifest import check_files, remove_stale_staging, write_files
 from rnnlab.models import ModelSpec, count_parameters, from_spec
 from rnnlab.models.memory import check_memory, estimate_memory, parameter_shapes
 from rnnlab.runs.tables import run_tables
 from rnnlab.tables import html_block
-from rnnlab.training.checkpoint import load_state_dict, save_state_dict
+from rnnlab.training.checkpoint import load_state_dict, snapshot, torch_bytes
 from rnnlab.training.curves import plot_curves
 from rnnlab.training.trainer import EvalResult, FitResult
 
 REQUIRED = (SUMMARY, CONFIG, SPEC, LABELS, MODEL)
-WRITTEN = (CONFIG, SPEC, LABELS, METRICS, MODEL, SUMMARY, CURVES, PREDICTIONS, CHECKPOINT)
+WRITTEN = (CONFIG, SPEC, LABELS, METRICS, MODEL, SUMMARY, CURVES, PREDICTIONS, CHECKPOINT, MANIFEST)
 """The files rnnlab writes atomically into a run folder: opening the folder removes the
 temporary files (`.<file>.XXXXXXXX.tmp`) that a killed write of one of them left."""
 RUN_MARKERS = (CONFIG, SUMMARY, CHECKPOINT, SPEC)
@@ -189,31 +201,28 @@ def start_run(
     run_dir: Path, config: RunConfig, splits: EncodedSplits, model: torch.nn.Module
 ) -> None:
     """Write what is known before training: config, model spec, labels and the encoder. The
-    temporary files of writes that a kill interrupted (SIGKILL, a power cut) go first: the
-    caller holds the folder's lock, so no live write owns them."""
+    temporary files and staging folders of writes that a kill interrupted (SIGKILL, a power
+    cut) go first: the caller holds the folder's lock, so no live write owns them."""
     run_dir = Path(run_dir)
     remove_stale_temps(run_dir, WRITTEN)
-    config.save_yaml(run_dir / CONFIG)
-    write_json_atomic(run_dir / SPEC, model.spec.to_dict())  # type: ignore[union-attr, operator]
-    write_json_atomic(run_dir / LABELS, list(splits.label_names))
-    if splits.encoder is not None:
-        save_encoder(run_dir / ENCODER, splits.encoder)
-
-
-def save_encoder(path: Path, encoder: Any) -> None:
-    """encoder.save() into a temporary folder, then rename it into place (a temporary folder
-    that a killed process left behind is removed first)."""
-    for stale in path.parent.glob(".encoder-*"):
+    remove_stale_staging(run_dir)
+    for stale in run_dir.glob(".encoder-*"):  # left by rnnlab before the manifest
         shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".encoder-", dir=path.parent))
-    try:
-        encoder.save(tmp)
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    encoder = splits.encoder
+    write_files(
+        run_dir,
+        {
+            CONFIG: config.save_yaml,
+            SPEC: json_bytes(model.spec.to_dict()),  # type: ignore[union-attr, operator]
+            LABELS: json_bytes(list(splits.label_names)),
+            **({ENCODER: encoder.save} if encoder is not None else {}),
+        },
+    )
+
+
+def json_bytes(obj: Any) -> bytes:
+    """The bytes `io.write_json_atomic` writes for obj."""
+    return (dumps_json(obj) + "\n").encode("utf-8")
 
 
 # ----- finishing a run -------------------------------------------------------------------------
@@ -285,32 +294,47 @@ def build_summary(
 def finish_run(
     run_dir: Path, model: torch.nn.Module, summary: dict[str, Any], test: EvalResult | None = None
 ) -> None:
-    """Save the weights, the test predictions, the learning curves and (last) summary.json."""
+    """Save the weights, the test predictions, the learning curves and (last) summary.json, in
+    one transaction of the manifest (summary.json renamed into place last)."""
     run_dir = Path(run_dir)
-    save_state_dict(run_dir / MODEL, model)
+    files: dict[str, bytes | Callable[[Path], object]] = {MODEL: torch_bytes(snapshot(model))}
     if test is not None and test.task == "classification":
-        write_json_atomic(
-            run_dir / PREDICTIONS,
+        files[PREDICTIONS] = json_bytes(
             {
                 "split": "test",
                 "labels": test.labels.tolist(),
                 "predictions": test.predictions.tolist(),
-            },
+            }
         )
     history = read_metrics(run_dir)
     if history:
-        plot_curves(history, run_dir / CURVES, title=summary.get("name", run_dir.name))
-    write_json_atomic(run_dir / SUMMARY, summary)
+        title = summary.get("name", run_dir.name)
+        files[CURVES] = lambda path: plot_curves(history, path, title=title)
+    files[SUMMARY] = json_bytes(summary)
+    write_files(run_dir, files)
 
 
 def reopen_run(run_dir: Path) -> None:
     """A run about to be resumed reads as unfinished again: its old summary, weights and curves
     go (the checkpoint and the files start_run writes stay)."""
-    for name in (SUMMARY, MODEL, CURVES):
-        (Path(run_dir) / name).unlink(missing_ok=True)
+    write_files(run_dir, {SUMMARY: None, MODEL: None, CURVES: None})
 
 
 COPY_TO_RESUME = "copy the run folder somewhere writable and resume the copy"
+RESTORE = "restore the folder from a copy of the run, or train the run again"
+"""What to do about a finished run's damaged file."""
+RESTORE_TO_RESUME = "resume from a copy of the run, or start over with --overwrite"
+"""What to do about a damaged file of a run to resume."""
+RESUME_READS = (SUMMARY, CONFIG, LABELS, ENCODER, CHECKPOINT)
+"""summary.json is checked when present: a folder without it is unfinished (the resume writes
+it), whether a kill or a hand removed it."""
+LOAD_READS = (SUMMARY, CONFIG, SPEC, LABELS, ENCODER, MODEL)
+REPORT_READS = (SUMMARY, CONFIG, SPEC, METRICS, CURVES)
+
+
+def check_report_reads(run_dir: Path) -> None:
+    """The files of a finished run the report reads, checked against its manifest."""
+    check_files(run_dir, REPORT_READS, fix=RESTORE)
 
 
 def check_resumable(run_dir: Path | str) -> Path:
@@ -323,6 +347,8 @@ def check_resumable(run_dir: Path | str) -> Path:
         )
     if not (run_dir / CONFIG).is_file():
         raise RnnlabError(f"{run_dir} has no {CONFIG}; it is not a run folder to resume")
+    reads = RESUME_READS if (run_dir / SUMMARY).exists() else RESUME_READS[1:]
+    check_files(run_dir, reads, fix=RESTORE_TO_RESUME)
     if (run_dir / SUMMARY).is_file():
         status = read_summary(run_dir).get("status")
         if status == "completed":
@@ -348,7 +374,7 @@ def check_same_data(run_dir: Path, splits: EncodedSplits) -> None:
             f"{labels}; it cannot be resumed, train it again with --overwrite"
         )
     if (run_dir / ENCODER).is_dir() and splits.encoder is not None:
-        saved = TextEncoder.load(run_dir / ENCODER)
+        saved = load_encoder(run_dir, fix=RESTORE_TO_RESUME)
         if list(saved.itos) != list(splits.encoder.itos):
             raise RnnlabError(
                 f"the data rebuilt for {run_dir} has another vocabulary than the run; it cannot "
@@ -361,12 +387,10 @@ def mark_failed(run_dir: Path, name: str, message: str) -> bool:
     read-only disk that write may fail too: then the folder stays unfinished (no summary.json,
     which `--resume` treats the same), and this returns False instead of hiding the first
     error under a second."""
+    failed = {"name": name, "status": "failed", "error": message, "versions": library_versions()}
     try:
-        write_json_atomic(
-            Path(run_dir) / SUMMARY,
-            {"name": name, "status": "failed", "error": message, "versions": library_versions()},
-        )
-    except OSError:
+        write_files(run_dir, {SUMMARY: json_bytes(failed)})
+    except (OSError, RnnlabError):  # a full disk, or a manifest damaged under the run
         return False
     return True
 
@@ -375,15 +399,23 @@ def mark_failed(run_dir: Path, name: str, message: str) -> bool:
 def read_metrics(run_dir: Path | str) -> list[dict[str, Any]]:
     """The records of metrics.jsonl ([] if there are none yet)."""
     path = Path(run_dir) / METRICS
+    check_files(path.parent, [METRICS], fix=RESTORE)
     if not path.is_file():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    try:
+        lines = read_bounded(path, MAX_JSON_BYTES).decode("utf-8").splitlines()
+        records = [json.loads(line) for line in lines if line.strip()]
+    except (ValueError, RecursionError):  # a device, too large, not UTF-8 or JSON, nested
+        raise RnnlabError(f"{path} is damaged; {RESTORE}") from None
+    if not all(isinstance(record, dict) for record in records):
+        raise RnnlabError(f"{path} holds a line that is not a JSON object; {RESTORE}")
+    return records
 
 
 def read_predictions(run_dir: Path | str) -> tuple[list[int], list[int]] | None:
     """(labels, predictions) of the test split, or None for runs without them."""
     path = Path(run_dir) / PREDICTIONS
+    check_files(path.parent, [PREDICTIONS], fix=RESTORE)
     if not path.is_file():
         return None
     try:
@@ -395,6 +427,7 @@ def read_predictions(run_dir: Path | str) -> tuple[list[int], list[int]] | None:
 
 def read_summary(run_dir: Path | str) -> dict[str, Any]:
     run_dir = check_run_dir(run_dir, need=(SUMMARY,))
+    check_files(run_dir, [SUMMARY], fix=RESTORE)
     try:
         summary = read_json(run_dir / SUMMARY)
     except (OSError, ValueError):
@@ -499,7 +532,8 @@ def load_run(run_dir: Path | str) -> LoadedRun:
             f"{run_dir} is a failed run ({summary.get('error')}); fix the cause and resume it "
             f"(`rnnlab train --resume {run_dir}`) or train it again"
         )
-    check_run_dir(run_dir)
+    check_run_dir(run_dir, need=(*REQUIRED, *((ENCODER,) if summary.get("encoder") else ())))
+    checked = check_files(run_dir, LOAD_READS, fix=RESTORE)
     config = RunConfig.load_yaml(run_dir / CONFIG)
     try:
         spec = ModelSpec.from_dict(read_json(run_dir / SPEC))
@@ -514,7 +548,7 @@ def load_run(run_dir: Path | str) -> LoadedRun:
             f"{run_dir / LABELS} names {len(label_names)} labels but the model has "
             f"{spec.num_classes} classes; the folder is damaged, train the run again"
         )
-    weights = _weights_matching(run_dir, spec)
+    weights = _weights_matching(run_dir, spec, checked=checked)
     check_memory(
         estimate_memory(spec, batch_size=256, max_len=config.data.max_len, training=False),
         torch.device("cpu"),
@@ -526,21 +560,36 @@ def load_run(run_dir: Path | str) -> LoadedRun:
     model.eval()
     encoder = None
     if summary.get("encoder"):
-        check_run_dir(run_dir, need=(ENCODER,))
-        try:
-            encoder = TextEncoder.load(run_dir / ENCODER)
-        except RnnlabError:
-            raise
-        except Exception as exc:  # a damaged file, whatever the parser says
-            raise RnnlabError(
-                f"{run_dir / ENCODER} is damaged ({type(exc).__name__}); train the run again"
-            ) from None
+        encoder = load_encoder(run_dir, fix="train the run again")
         if spec.input_dim is None and encoder.vocab_size != spec.vocab_size:
             raise RnnlabError(
                 f"{run_dir / ENCODER} has {encoder.vocab_size:,} tokens but the model's embedding "
                 f"has {spec.vocab_size:,} rows; the folder is damaged or edited, train the run again"
             )
     return LoadedRun(run_dir, model, encoder, label_names, config, summary)
+
+
+def load_encoder(run_dir: Path, *, fix: str) -> TextEncoder:
+    """The run's saved TextEncoder; a damaged one (a file that does not parse, a setting of the
+    wrong type) is one line, whatever its parser says."""
+    try:
+        encoder = TextEncoder.load(run_dir / ENCODER)
+    except RnnlabError:
+        raise
+    except Exception as exc:  # a damaged file: JSON, tokenizers, types
+        raise RnnlabError(f"{run_dir / ENCODER} is damaged ({type(exc).__name__}); {fix}") from None
+    normalizer = encoder.normalizer
+    max_len = encoder.max_len
+    sound = (
+        isinstance(encoder.tokenizer, str)
+        and (encoder.tokenizer in WORD_TOKENIZERS) == (encoder.vocab is not None)
+        and all(isinstance(v, bool) for v in vars(normalizer).values())
+        and (max_len is None or (type(max_len) is int and max_len > 0))
+        and encoder.truncate in ("head", "tail")
+    )
+    if not sound:
+        raise RnnlabError(f"{run_dir / ENCODER} has a setting of the wrong type; {fix}")
+    return encoder
 
 
 def check_checkpoint_fits(run_dir: Path, checkpoint: Any, model: torch.nn.Module) -> None:
@@ -556,9 +605,10 @@ def check_checkpoint_fits(run_dir: Path, checkpoint: Any, model: torch.nn.Module
         )
 
 
-def _weights_matching(run_dir: Path, spec: ModelSpec) -> dict[str, torch.Tensor]:
-    """model.pt's tensors (memory-mapped), refused unless names and shapes are the spec's."""
-    weights = load_state_dict(run_dir / MODEL, mmap=True)
+def _weights_matching(run_dir: Path, spec: ModelSpec, *, checked: bool) -> dict[str, torch.Tensor]:
+    """model.pt's tensors (memory-mapped), refused unless names and shapes are the spec's
+    (`checked`: the bytes matched the manifest, so its CRC-32 pass is skipped)."""
+    weights = load_state_dict(run_dir / MODEL, mmap=True, checked=checked)
     expected = parameter_shapes(spec)
     found = {name: tuple(t.shape) for name, t in weights.items()}
     if found != {name: tuple(shape) for name, shape in expected.items()}:

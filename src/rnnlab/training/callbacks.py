@@ -17,7 +17,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rnnlab.io import write_text_atomic
+from rnnlab.layout.manifest import write_file
 from rnnlab.training.outcome import FitResult
 
 if TYPE_CHECKING:
@@ -84,7 +84,8 @@ class Callback:
 
 
 class MetricsWriter(Callback):
-    """Rewrites `metrics.jsonl` (one JSON object per epoch) atomically after every epoch."""
+    """Rewrites `metrics.jsonl` (one JSON object per epoch) atomically after every epoch (in a
+    run folder, through its manifest)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -96,7 +97,7 @@ class MetricsWriter(Callback):
         self._write(state)
 
     def _write(self, state: TrainState) -> None:
-        write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in state.history))
+        write_file(self.path, "".join(json.dumps(r) + "\n" for r in state.history).encode())
 
 
 def format_epoch(record: dict[str, Any], epochs: int) -> str:

@@ -1,5 +1,6 @@
 """Weights and training state on disk: atomic, byte-identical saves, safe loads
-(`weights_only=True`), in-memory snapshots, and the per-epoch checkpoint a run resumes from."""
+(`weights_only=True`), in-memory snapshots, and the per-epoch checkpoint a run resumes from
+(written through the run folder's manifest, `rnnlab.layout.manifest`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import torch
 
 from rnnlab.errors import RnnlabError
 from rnnlab.io import write_with
+from rnnlab.layout.manifest import write_file
 
 StateDict = dict[str, torch.Tensor]
 
@@ -24,12 +26,17 @@ def snapshot(model: torch.nn.Module) -> StateDict:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
-def save_torch(path: Path | str, obj: Any) -> None:
-    """torch.save atomically. Serialised in memory first: saving to a path stores the file's
+def torch_bytes(obj: Any) -> bytes:
+    """What torch.save writes for obj. Serialised in memory: saving to a path stores the file's
     (temporary) name inside the archive, so identical objects would give different bytes."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    data = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def save_torch(path: Path | str, obj: Any) -> None:
+    """torch.save atomically, byte-identical for identical objects."""
+    data = torch_bytes(obj)
     write_with(path, lambda tmp: _write_bytes(tmp, data))
 
 
@@ -38,15 +45,22 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 
 def load_torch(
-    path: Path | str, what: str, *, mmap: bool = False, fix: str = "train the run again"
+    path: Path | str,
+    what: str,
+    *,
+    mmap: bool = False,
+    fix: str = "train the run again",
+    checked: bool = False,
 ) -> Any:
     """torch.load(weights_only=True) onto the CPU (memory-mapped: tensors are read when used);
     a damaged or foreign file is a user error, and so is one whose bytes fail the checksums
-    torch.save wrote into the archive (a flipped bit would otherwise load as other weights)."""
+    torch.save wrote into the archive (a flipped bit would otherwise load as other weights).
+    `checked`: the caller matched the file's sha256 against the run's manifest, which sees
+    everything the CRC-32 pass would, so that pass is skipped."""
     path = Path(path)
     if not path.is_file():
         raise RnnlabError(f"{path} is missing; the run did not finish saving, train it again")
-    damaged = _failed_checksum(path)
+    damaged = None if checked else _failed_checksum(path)
     if damaged is not None:
         raise RnnlabError(
             f"{path} is damaged: {damaged} does not match its checksum (changed on disk or in "
@@ -80,9 +94,9 @@ def save_state_dict(path: Path | str, state: StateDict | torch.nn.Module) -> Non
     save_torch(path, state)
 
 
-def load_state_dict(path: Path | str, *, mmap: bool = False) -> StateDict:
-    """Read a state_dict with `weights_only=True` onto the CPU."""
-    state = load_torch(path, "weights", mmap=mmap)
+def load_state_dict(path: Path | str, *, mmap: bool = False, checked: bool = False) -> StateDict:
+    """Read a state_dict with `weights_only=True` onto the CPU (`checked`: see load_torch)."""
+    state = load_torch(path, "weights", mmap=mmap, checked=checked)
     if not isinstance(state, dict):
         raise RnnlabError(f"{path} does not hold a state_dict; train the run again")
     return state
@@ -132,7 +146,9 @@ class Checkpoint:
     rng: dict[str, Any]
 
     def save(self, path: Path | str) -> None:
-        save_torch(path, asdict(self))
+        """As a run folder's checkpoint.pt: through its manifest (a kill leaves the old file or
+        the new one, each accepted by the manifest)."""
+        write_file(path, torch_bytes(asdict(self)))
 
     @classmethod
     def load(cls, path: Path | str) -> Checkpoint:

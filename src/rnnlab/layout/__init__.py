@@ -17,10 +17,13 @@ runs/<name>/
   predictions.json  the test split's labels and predictions in split order (classification)
   curves.png        learning curves
   summary.json      status, test metrics, timings, parameters, versions; written last
+  manifest.json     size and sha256 of every file above but tensorboard/ (`layout.manifest`)
   .lock             held (flock) by the process training into the folder
 ```
 Every file is written atomically; summary.json is written last, so a folder without it is an
-unfinished run. An unfinished, interrupted or failed run is resumed with `rnnlab train --resume
+unfinished run. Every write of a file of RECORDED goes through `layout.manifest.write_files`,
+which keeps manifest.json true at every instant, and every reader checks what it reads against
+it (`layout.manifest.check_files`). An unfinished, interrupted or failed run is resumed with `rnnlab train --resume
 DIR` (from checkpoint.pt, else from the start) or replaced with `--overwrite`.
 
 A comparison (`rnnlab compare`; `rnnlab.runs.compare`, which documents compare.json):
@@ -67,7 +70,12 @@ PREDICTIONS = "predictions.json"
 """The test split's labels and predictions, in split order: paired tests between runs."""
 CURVES = "curves.png"
 SUMMARY = "summary.json"
+MANIFEST = "manifest.json"
+"""The size and sha256 of every file of RECORDED: `rnnlab.layout.manifest`."""
 LOCK = ".lock"
+RECORDED = (CONFIG, SPEC, LABELS, ENCODER, METRICS, CHECKPOINT, MODEL, PREDICTIONS, CURVES, SUMMARY)
+"""The run folder's files that readers trust, each recorded in MANIFEST (ENCODER: each file in
+it, as `encoder/<file>`)."""
 
 # ----- a comparison ------------------------------------------------------------------------------
 COMPARE = "compare.json"
