@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -409,3 +410,20 @@ def test_on_mode_fails_with_one_line(
     message = str(info.value)
     assert "\n" not in message
     assert "cannot build the fused CPU kernels (g++: command not found)" in message
+
+
+def test_a_stale_build_lock_left_by_a_killed_process_is_removed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = tmp_path / "lock"
+    lock.touch()
+    assert not kernels.clear_stale_lock(tmp_path)  # a fresh lock: a build may be running
+    (tmp_path / "ext.so").touch()
+    old = time.time() - kernels.STALE_LOAD_S - 5
+    os.utime(lock, (old, old))
+    assert kernels.clear_stale_lock(tmp_path) and not lock.exists()
+    assert "stale kernel build lock" in capsys.readouterr().err
+    (tmp_path / "ext.so").unlink()
+    lock.touch()
+    os.utime(lock, (old, old))  # no build yet: a minute-old lock may be a build in progress
+    assert not kernels.clear_stale_lock(tmp_path) and lock.exists()

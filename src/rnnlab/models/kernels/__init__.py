@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -140,6 +141,33 @@ def _build_failure(exc: Exception) -> str:
     return (telling or lines or [type(exc).__name__])[0][:200]
 
 
+STALE_BUILD_S = 900.0
+"""A build lock older than this is stale: a build takes about a minute, 3 on a busy machine."""
+STALE_LOAD_S = 60.0
+"""With the extension already built, PyTorch's loader holds the lock for a moment only."""
+
+
+def clear_stale_lock(folder: Path) -> bool:
+    """Remove the build lock a killed process left in `folder` (PyTorch's loader takes it on
+    every start, even with the extension built, and a later process would wait on it for ever).
+    A lock is stale when older than STALE_BUILD_S, or than STALE_LOAD_S once a build exists."""
+    lock = folder / "lock"
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    built = any(folder.glob("*.so"))
+    if age < (STALE_LOAD_S if built else STALE_BUILD_S):
+        return False
+    lock.unlink(missing_ok=True)
+    print(
+        f"rnnlab: note: removed a stale kernel build lock ({lock}, {age:.0f} s old) that a "
+        "killed process left",
+        file=sys.stderr,
+    )
+    return True
+
+
 def build(isa: str) -> ModuleType:
     """Compile (once per ISA, cached on disk) and load the kernels built for `isa`; raises
     when they cannot be built here."""
@@ -149,6 +177,7 @@ def build(isa: str) -> ModuleType:
     folder = kernels_dir() / name
     _find_ninja()
     folder.mkdir(parents=True, exist_ok=True)
+    clear_stale_lock(folder)
     quiet = logging.getLogger("torch.utils.cpp_extension")
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # torch warns at length about compilers it did not expect
