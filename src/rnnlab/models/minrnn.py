@@ -260,11 +260,11 @@ def update_logit(kind: str, blocks: list[Tensor]) -> tuple[Tensor, Tensor]:
 
 @register_family(
     "minlstm", display="minLSTM", group=SCAN, colour="tab:pink", gate_blocks=GATES["minlstm"],
-    gated=True,
+    gated=True, year=2024,
 )  # fmt: skip
 @register_family(  # decorators apply bottom up: mingru registers first
     "mingru", display="minGRU", group=SCAN, colour="tab:orange", gate_blocks=GATES["mingru"],
-    gated=True,
+    gated=True, year=2024,
 )  # fmt: skip
 class MinRecurrentClassifier(TextClassifier):
     """embedding -> stacked minGRU / minLSTM layers (optionally bidirectional) -> pooling -> head.
@@ -309,6 +309,11 @@ class MinRecurrentClassifier(TextClassifier):
 
     def parts(self) -> dict[str, nn.Module | None]:
         return {"embedding": self.embedding, "recurrent": self.rnn, "head": self.head}
+
+    @classmethod
+    def state_size(cls, spec: ModelSpec) -> int | None:
+        """h."""
+        return spec.hidden_dim
 
     def layout(self) -> str:
         s = self.spec
