@@ -26,6 +26,7 @@ Truncation = Literal["head", "tail"]
 EmptyPolicy = Literal["unk", "drop"]
 Pooling = Literal["last", "mean", "max", "first"]
 Positions = Literal["sinusoidal", "learned"]
+Transition = Literal["[0,1]", "[-1,1]"]
 SequenceMode = Literal["padded", "packed"]
 Impl = Literal["torch", "scratch"]
 OptimizerName = Literal["adam", "adamw"]
@@ -207,6 +208,9 @@ class ModelConfig:
     """transformer: attention heads (None: the preset's)."""
     positions: Positions | None = None
     """transformer: `sinusoidal` or `learned` position vectors (None: the preset's)."""
+    transition: Transition | None = None
+    """Linear recurrences (mamba): the range of the state transition a_t, `[0,1]` as published
+    or `[-1,1]` (a = 2 a' - 1), which can flip the state's sign (None: the preset's)."""
 
     def overrides(self) -> dict[str, Any]:
         """The fields set here, to apply on top of the preset."""

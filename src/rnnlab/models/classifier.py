@@ -37,6 +37,7 @@ IMPLS = ("torch", "scratch")
 ALL_POOLINGS = (*POOLINGS, "first")
 """Poolings some family reads (`first`: the transformer's first-token / [CLS] output)."""
 POSITIONS = ("sinusoidal", "learned")
+TRANSITIONS = ("[0,1]", "[-1,1]")
 TORCH_LAYERS: dict[str, Callable[..., nn.Module]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
@@ -79,17 +80,27 @@ class ModelSpec:
     hash_buckets: int = 65_536
     """bow: rows of the hashed bigram table (0: unigrams only)."""
     num_heads: int = 4
-    """transformer: attention heads (they split hidden_dim, the model width d_model)."""
+    """transformer, mlstm: heads (they split hidden_dim, the model width d_model)."""
     ff_dim: int | None = None
     """transformer: feed-forward width (None: 2 x hidden_dim)."""
     positions: str = "sinusoidal"
     """transformer: `sinusoidal` (any length) or `learned` (at most max_positions steps)."""
     max_positions: int = 4096
     """transformer with learned positions: the longest text it can read."""
+    state_dim: int = 16
+    """mamba: the state size N per channel (d_state)."""
+    expand: int = 2
+    """mamba: the inner width E = expand x hidden_dim."""
+    transition: str = "[0,1]"
+    """Linear recurrences (mamba): the range of the transition a_t, `[0,1]` as published or
+    `[-1,1]` (a = 2 a' - 1; Grazzi et al. 2025: only then can the state flip its sign)."""
 
     def __post_init__(self) -> None:
         family(self.kind)  # a registered kind, or one line listing them
-        for field_name in ("embed_dim", "hidden_dim", "num_layers", "num_heads", "max_positions"):
+        for field_name in (
+            "embed_dim", "hidden_dim", "num_layers", "num_heads", "max_positions", "state_dim",
+            "expand",
+        ):  # fmt: skip
             value = getattr(self, field_name)
             check(
                 _positive_int(value),
@@ -117,6 +128,10 @@ class ModelSpec:
         check(
             self.positions in POSITIONS,
             f"positions must be one of {', '.join(POSITIONS)}, not {self.positions!r}",
+        )
+        check(
+            self.transition in TRANSITIONS,
+            f"transition must be one of {', '.join(TRANSITIONS)}, not {self.transition!r}",
         )
         check(
             self.sequence_mode in SEQUENCE_MODES,
@@ -187,6 +202,14 @@ class ModelSpec:
             in_size = (self.input_dim or self.embed_dim) if layer == 0 else self.directions * hidden
             total += self.directions * 2 * (in_size + recurrent) * gates * hidden
         return total
+
+    def flops_per_token(self, steps: int) -> int:
+        """Matmul FLOPs of the sequence encoder's forward pass per token, in batches padded to
+        `steps`: the family's own count where its class defines `encoder_flops_per_token(spec,
+        steps)` (Mamba, Hawk, mLSTM: blocks that gate_blocks cannot describe; mLSTM's parallel
+        form grows with T), else `recurrent_flops_per_token`. Training costs about 3x this."""
+        own = getattr(family(self.kind).builder, "encoder_flops_per_token", None)
+        return int(own(self, steps)) if own is not None else self.recurrent_flops_per_token
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
