@@ -117,9 +117,21 @@ _PRESETS = {
                 "num_layers": 2,
             },
         ),
-        Preset("mamba", "Mamba (selective state space, d_state 16, expand 2; parallel scan), 1x128, last real step", {"kind": "mamba", **_NOTEBOOK}),  # noqa: E501
-        Preset("hawk", "Hawk (Griffin's RG-LRU block with conv and GeLU gate; parallel scan), 1x128, last real step", {"kind": "hawk", **_NOTEBOOK}),  # noqa: E501
-        Preset("mlstm", "mLSTM (xLSTM's matrix memory, 4 heads; parallel quadratic form), 1x128, last real step", {"kind": "mlstm", **_NOTEBOOK, "num_heads": 4}),  # noqa: E501
+        Preset(
+            "mamba",
+            "Mamba (selective state space, d_state 16, expand 2; parallel scan), last real step",
+            {"kind": "mamba", **_NOTEBOOK},
+        ),
+        Preset(
+            "hawk",
+            "Hawk (Griffin's RG-LRU recurrent block; parallel scan), last real step",
+            {"kind": "hawk", **_NOTEBOOK},
+        ),
+        Preset(
+            "mlstm",
+            "mLSTM (xLSTM's matrix memory, 4 heads; quadratic parallel form), last real step",
+            {"kind": "mlstm", **_NOTEBOOK, "num_heads": 4},
+        ),
         Preset(
             "transformer",
             "Transformer encoder, 2 layers, d_model 128, 4 heads, sinusoidal positions, mean "

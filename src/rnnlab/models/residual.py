@@ -200,7 +200,9 @@ class ResidualStackClassifier(TextClassifier):
             normed = self.encoder[f"norm{layer}"](u)
             y, states = self._run(f"l{layer}", normed, sequential)
             if index is not None:
-                backward, _ = self._run(f"l{layer}_reverse", reverse_within(normed, index), sequential)
+                backward, _ = self._run(
+                    f"l{layer}_reverse", reverse_within(normed, index), sequential
+                )
                 y = y + reverse_within(backward, index)
             u = u + F.dropout(y, spec.dropout, self.training)
         return self.encoder["norm"](u), states
