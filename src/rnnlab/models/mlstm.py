@@ -11,9 +11,9 @@ equations. Per head (D = hidden_dim split into heads of d), from the block's inp
 
 The exponential input gate is stabilised in log space: m_t = max(log f_t + m_{t−1}, ĩ_t) (m
 before the text: −∞), i'_t = exp(ĩ_t − m_t), f'_t = exp(log f_t + m_{t−1} − m_t), and the stored
-memory is C̃_t = C_t e^{−m_t}, ñ_t = n_t e^{−m_t}, so h_t = o_t ⊙ C̃_t q_t / max(|ñ_tᵀ q_t|, e^{−m_t}):
-the same h_t, with no exp that can overflow. h_t does not depend on m_t, so m_t carries no
-gradient (detached). e^{−m_t} is capped at e^{80}: beyond it, h_t is below 1e−30 either way.
+memory is C̃_t = C_t e^{−m_t}, ñ_t = n_t e^{−m_t}, so
+h_t = o_t ⊙ C̃_t q_t / max(|ñ_tᵀ q_t|, e^{−m_t}): the same h_t, with no exp that can overflow.
+h_t does not depend on m_t, so m_t carries no gradient (detached). e^{−m_t} is capped at e^{80}: beyond it, h_t is below 1e−30 either way.
 
 Two modes compute the same thing:
 - `torch` (training): the parallel form, attention-like with a log-decay matrix. With F_t =

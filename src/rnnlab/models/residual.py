@@ -131,7 +131,8 @@ class ResidualStackClassifier(TextClassifier):
         bi = "bi" if s.bidirectional else ""
         words = self.block_words(s)
         extra = f", {words}" if words else ""
-        return f"{bi}{family(s.kind).display} {s.num_layers}x{s.hidden_dim}{extra}, {s.pooling} pooling"
+        name = f"{bi}{family(s.kind).display} {s.num_layers}x{s.hidden_dim}"
+        return f"{name}{extra}, {s.pooling} pooling"
 
     @classmethod
     def encoder_flops_per_token(cls, spec: ModelSpec, steps: int) -> int:
