@@ -4,7 +4,7 @@ For each preset, in its own process (so peak memory is its own), on bundled IMDB
 defaults (max_len 400, the default batch size; both can be changed):
 - training: rnnlab's real loop (`train_one_epoch`) over --steps batches; achieved GFLOP/s =
   trained tokens/s x 3 x the recurrent layers' forward matmul FLOPs per token
-  (`ModelSpec.recurrent_flops_per_token`; backward ~2x forward). Padding is not counted.
+  (`ModelSpec.flops_per_token(max_len)`; backward ~2x forward). Padding is not counted.
 - matmul: a plain (N, N) @ (N, N) `torch.mm` on the same device, timed alternately with the
   training blocks in the same process; the ratio training / matmul is the efficiency.
 - inference: `predict_logits` over the validation split, tokens/s.
@@ -106,7 +106,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         args.child, vocab_size=splits.vocab_size, num_classes=splits.num_classes
     ).to(device)
     optimizer = make_optimizer(model, cfg)
-    train_flops_per_token = 3 * model.spec.recurrent_flops_per_token
+    train_flops_per_token = 3 * model.spec.flops_per_token(args.max_len)
     mm_size = 2048 if device.type == "cpu" else 8192
     warm = splits.train.subset(np.arange(2 * cfg.batch_size))
     with flush_denormal(not args.no_flush):

@@ -215,8 +215,9 @@ class ModelConfig:
     positions: Positions | None = None
     """transformer: `sinusoidal` or `learned` position vectors (None: the preset's)."""
     transition: Transition | None = None
-    """mingru, minlstm: the transition a_t's range, `positive` ([0, 1], as published) or
-    `signed` ([−1, 1], which can learn parity; Grazzi et al. 2025). None: positive."""
+    """Linear recurrences (mingru, minlstm, mamba): the transition a_t's range, `positive`
+    ([0, 1], as published) or `signed` ([−1, 1], a_t mapped to 2a_t − 1, which can learn
+    parity; Grazzi et al. 2025). None: positive."""
     scan: Scan | None = None
     """mingru, minlstm: `auto` (the fused CPU kernel where it runs) or `parallel` (the GPU's
     log-space scan, on the CPU for comparison). None: auto."""

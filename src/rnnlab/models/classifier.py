@@ -83,17 +83,21 @@ class ModelSpec:
     hash_buckets: int = 65_536
     """bow: rows of the hashed bigram table (0: unigrams only)."""
     num_heads: int = 4
-    """transformer: attention heads (they split hidden_dim, the model width d_model)."""
+    """transformer, mlstm: heads (they split hidden_dim, the model width d_model)."""
     ff_dim: int | None = None
     """transformer: feed-forward width (None: 2 x hidden_dim)."""
     positions: str = "sinusoidal"
     """transformer: `sinusoidal` (any length) or `learned` (at most max_positions steps)."""
     max_positions: int = 4096
     """transformer with learned positions: the longest text it can read."""
+    state_dim: int = 16
+    """mamba: the state size N per channel (d_state)."""
+    expand: int = 2
+    """mamba: the inner width E = expand x hidden_dim."""
     transition: str = "positive"
-    """Linear recurrences (mingru, minlstm): the range of the transition a_t in h_t = a_t h_{t−1}
-    + b_t: `positive`, in [0, 1] as published, or `signed`, a_t mapped to 2a_t − 1 in [−1, 1]
-    (Grazzi et al., ICLR 2025: only the signed range can learn parity)."""
+    """Linear recurrences (mingru, minlstm, mamba): the range of the transition a_t in h_t =
+    a_t h_{t−1} + b_t: `positive`, in [0, 1] as published, or `signed`, a_t mapped to 2a_t − 1
+    in [−1, 1] (Grazzi et al., ICLR 2025: only the signed range can learn parity)."""
     scan: str = "auto"
     """Linear recurrences: `auto` (the fused CPU kernel where it runs, else the parallel scan)
     or `parallel` (the GPU's scan, also on the CPU, for comparison; minGRU / minLSTM: the
@@ -101,7 +105,10 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         family(self.kind)  # a registered kind, or one line listing them
-        for field_name in ("embed_dim", "hidden_dim", "num_layers", "num_heads", "max_positions"):
+        for field_name in (
+            "embed_dim", "hidden_dim", "num_layers", "num_heads", "max_positions", "state_dim",
+            "expand",
+        ):  # fmt: skip
             value = getattr(self, field_name)
             check(
                 _positive_int(value),
@@ -204,6 +211,14 @@ class ModelSpec:
             in_size = (self.input_dim or self.embed_dim) if layer == 0 else self.directions * hidden
             total += self.directions * 2 * (in_size + recurrent) * gates * hidden
         return total
+
+    def flops_per_token(self, steps: int) -> int:
+        """Matmul FLOPs of the sequence encoder's forward pass per token, in batches padded to
+        `steps`: the family's own count where its class defines `encoder_flops_per_token(spec,
+        steps)` (Mamba, Hawk, mLSTM: blocks that gate_blocks cannot describe; mLSTM's parallel
+        form grows with T), else `recurrent_flops_per_token`. Training costs about 3x this."""
+        own = getattr(family(self.kind).builder, "encoder_flops_per_token", None)
+        return int(own(self, steps)) if own is not None else self.recurrent_flops_per_token
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

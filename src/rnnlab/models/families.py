@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rnnlab.models import bow, minrnn, transformer  # noqa: F401  (each registers its family)
+# each module registers its family
+from rnnlab.models import bow, hawk, mamba, minrnn, mlstm, transformer  # noqa: F401
 from rnnlab.models.classifier import ModelSpec, TextClassifier
 from rnnlab.models.family import FAMILIES, family
 from rnnlab.plotting import PALETTE

@@ -32,6 +32,8 @@ OVERRIDES = (
     "ff_dim",
     "positions",
     "max_positions",
+    "state_dim",
+    "expand",
     "transition",
     "scan",
 )
@@ -120,6 +122,26 @@ _PRESETS = {
                 "dropout": 0.3,
                 "num_layers": 2,
             },
+        ),
+        Preset(
+            "mamba",
+            "Mamba (selective state space, d_state 16, expand 2; parallel scan), last real step",
+            {"kind": "mamba", **_NOTEBOOK},
+        ),
+        Preset(
+            "mamba-signed",
+            "Mamba with transitions in [-1, 1] (Grazzi et al. 2025: can learn parity)",
+            {"kind": "mamba", **_NOTEBOOK, "transition": "signed"},
+        ),
+        Preset(
+            "hawk",
+            "Hawk (Griffin's RG-LRU recurrent block; parallel scan), last real step",
+            {"kind": "hawk", **_NOTEBOOK},
+        ),
+        Preset(
+            "mlstm",
+            "mLSTM (xLSTM's matrix memory, 4 heads; quadratic parallel form), last real step",
+            {"kind": "mlstm", **_NOTEBOOK, "num_heads": 4},
         ),
         Preset(
             "transformer",
