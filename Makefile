@@ -41,14 +41,14 @@ demo: $(STAMP) compiler
 # The known-answer tests (a trained model must reach a level) run a second time on PyTorch's own
 # layers, one thread each: a failure that belongs to one code path cannot hide behind the other.
 test: $(STAMP) browser compiler
-	$(BIN)/python -m pytest -n 2 -q -m "not gpu_dry_run" --durations=15
+	$(BIN)/python -m pytest -n 2 -q -m "not gpu_dry_run and not long" --durations=15
 	RNNLAB_CPU_KERNELS=off RNNLAB_TEST_THREADS=1 $(BIN)/python -m pytest -n 2 -q -m known_answer
 
 test-fast: $(STAMP) compiler
 	$(BIN)/python -m pytest -n 2 -q -m "not slow and not browser"
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m "slow or gpu_dry_run"
+	$(BIN)/python -m pytest -q -m "slow or gpu_dry_run or long"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

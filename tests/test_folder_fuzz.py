@@ -320,7 +320,7 @@ def test_a_damaged_unfinished_run_resumes_alike_or_is_refused_in_one_line(
     check_unfinished(unfinished, resumed_before, damage, keep_manifest, tmp_path / "run")
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @SLOW
 @given(data=st.data(), keep_manifest=st.booleans())
 def test_many_damaged_finished_runs(
@@ -334,7 +334,7 @@ def test_many_damaged_finished_runs(
     outcome(lambda path: render([path], path.parent / "report.html"), run)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @SLOW
 @given(data=st.data(), keep_manifest=st.booleans())
 def test_many_damaged_unfinished_runs(

@@ -126,7 +126,7 @@ def test_the_parallel_form_of_a_long_text_is_finite(name: str) -> None:
     assert torch.isfinite(logits).all() and torch.isfinite(grad_x).all()
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize("name", FAMILIES)
 def test_a_long_text_stays_exact(name: str) -> None:
     """T = 4000 (hidden 2): the parallel form equals the reference in float64, gradients too
