@@ -51,3 +51,24 @@ def test_the_chapter_shows_each_model_with_its_state_and_recall() -> None:
     assert rows["lstm"][-1] == "92.3%" and table.columns[-1].endswith("N=2")
     assert any("lstm at N=2: recalls with each of 3 seeds" in line for line in section.lead)
     assert after_gates_section(Collection(roots=[])) is None  # nothing after gates: no chapter
+
+
+def test_transformer_flops_per_token_match_torchs_count() -> None:
+    """The efficiency benchmark's FLOPs for the Transformer: FlopCounterMode's matmuls, plus
+    attention's Q Kᵀ and A V (2 T D multiply-adds per token and layer), which it does not count
+    inside the CPU's scaled_dot_product_attention with a mask."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from rnnlab.models import create_model
+
+    model = create_model("transformer", vocab_size=50, num_classes=2, dropout=0.0)
+    steps, batch = 12, 3
+    tokens = torch.randint(1, 50, (batch, steps))
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(tokens, torch.full((batch,), steps))
+    head = 2 * model.spec.hidden_dim * 2  # the classifier head, outside the encoder
+    per_token = (counter.get_total_flops() - batch * head) / (batch * steps)
+    attention = model.spec.num_layers * 2 * 2 * steps * model.spec.hidden_dim
+    assert per_token + attention == model.spec.flops_per_token(steps)

@@ -127,6 +127,18 @@ class TransformerClassifier(TextClassifier):
         )
 
     @classmethod
+    def encoder_flops_per_token(cls, spec: ModelSpec, steps: int) -> int:
+        """Matmul FLOPs per token of the forward pass: the projection (when there is one), and per
+        layer q/k/v and the output (4 D²), the feed-forward (2 D·ff) and attention's Q Kᵀ and
+        A V over the whole padded length (2 T D), each 2 FLOPs per multiply-add."""
+        width = spec.hidden_dim
+        ff = spec.ff_dim or 2 * width
+        features = spec.input_dim or spec.embed_dim
+        project = 0 if features == width else 2 * features * width
+        per_layer = 2 * (4 * width * width + 2 * width * ff + 2 * steps * width)
+        return project + spec.num_layers * per_layer
+
+    @classmethod
     def activation_floats_per_token(cls, spec: ModelSpec, steps: int) -> float:
         """Per layer: the residual stream, norms, q/k/v, attention output and the FFN (about
         12 D + 2 ff floats per token). scaled_dot_product_attention's fused kernels keep no
