@@ -423,7 +423,7 @@ def test_create_model_from_config() -> None:
         ({"colour": "red"}, "unknown model override.*colour.*valid ones"),
         ({"pooling": "sum"}, "pooling must be one of last, mean, max, first"),
         ({"pooling": "first"}, "pooling first does not apply to lstm"),
-        ({"kind": "cnn"}, "kind must be one of rnn, lstm, gru, bow, mingru, minlstm, transformer"),
+        ({"kind": "cnn"}, "kind must be one of rnn, lstm, gru, bow, hawk, mamba, mingru"),
         ({"sequence_mode": "ragged"}, "padded or packed"),
         ({"impl": "cuda"}, "torch or scratch"),
         ({"binary_single_logit": True}, "needs exactly 2 classes"),
