@@ -29,7 +29,7 @@ from rnnlab.diagnostics.result import FigureSpec, NotApplicable, Result
 from rnnlab.diagnostics.sweep_runs import (
     Point,
     TrainedCell,
-    error_bars,
+    draw_points,
     interval_text,
     limit_training,
     noise_readings,
@@ -200,10 +200,7 @@ class HiddenSizeResult(Result):
         fig, axes = new_figure(1, 1, f"accuracy vs hidden size: {self.dataset}")
         ax = axes[0][0]
         for model in self.models:
-            points = self.points(model)
-            ax.errorbar([p.setting for p in points], [p.accuracy for p in points],
-                        yerr=error_bars(points), marker="o", capsize=3,
-                        label=model, color=palette[model])  # fmt: skip
+            draw_points(ax, self.points(model), model, palette[model])
         ax.set_xscale("log", base=2)
         ax.set_xticks(self.sizes, [str(n) for n in self.sizes])
         ax.set_xlabel("hidden size H")

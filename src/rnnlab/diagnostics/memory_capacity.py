@@ -50,7 +50,7 @@ from rnnlab.diagnostics.inputs import Inputs, Logger, parse_names
 from rnnlab.diagnostics.result import FigureSpec, NotApplicable, Result
 from rnnlab.diagnostics.sweep_runs import (
     Point,
-    error_bars,
+    draw_points,
     interval_text,
     noise_readings,
     point,
@@ -253,10 +253,7 @@ class MemoryCapacityResult(Result):
         fig, axes = new_figure(1, 1, width=6.0, height=4.0)
         ax = axes[0][0]
         for model in self.models:
-            points = self.points(model)
-            ax.errorbar([p.setting for p in points], [p.accuracy for p in points],
-                        yerr=error_bars(points), marker="o", capsize=3,
-                        label=model, color=palette[model])  # fmt: skip
+            draw_points(ax, self.points(model), model, palette[model])
         ax.axhline(self.chance, color="gray", linestyle="--", linewidth=1, label="chance")
         blind = [key_blind_accuracy(n, int(self.settings["vocab_size"])) for n in self.pairs]
         ax.plot(self.pairs, blind, color="gray", linestyle=":", linewidth=1,

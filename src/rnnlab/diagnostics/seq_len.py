@@ -30,7 +30,7 @@ from rnnlab.diagnostics.result import FigureSpec, Result
 from rnnlab.diagnostics.sweep_runs import (
     Point,
     TrainedCell,
-    error_bars,
+    draw_points,
     interval_text,
     limit_training,
     noise_readings,
@@ -187,10 +187,7 @@ class SeqLenResult(Result):
         for model in self.models:
             rows = [s for s in self.summary if s.model == model]
             x = [s.max_len for s in rows]
-            points = self.points(model)
-            axes[0][0].errorbar([p.setting for p in points], [p.accuracy for p in points],
-                                yerr=error_bars(points), marker="o", capsize=3,
-                                label=model, color=palette[model])  # fmt: skip
+            draw_points(axes[0][0], self.points(model), model, palette[model])
             axes[0][1].plot(x, nan_for_none([s.train_seconds_mean for s in rows]), marker="o",
                             label=model, color=palette[model])  # fmt: skip
         for ax, name in (

@@ -323,3 +323,9 @@ def error_bars(points: Sequence[Point]) -> list[list[float]]:
         [max(0.0, p.accuracy - p.interval[0]) for p in points],
         [max(0.0, p.interval[1] - p.accuracy) for p in points],
     ]
+
+
+def draw_points(ax: Any, points: Sequence[Point], label: str, colour: str) -> None:
+    """One model's accuracy against the setting, with its 95% intervals as error bars."""
+    ax.errorbar([p.setting for p in points], [p.accuracy for p in points],
+                yerr=error_bars(points), marker="o", capsize=3, label=label, color=colour)  # fmt: skip
